@@ -1,0 +1,68 @@
+# Shop: the two commands are `make run` and `make test`; the rest are the production processes.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+CONTEXT_QUEUES := accounts,catalog,inventory,orders,payments,celery
+
+.PHONY: run test venv services migrate seed web worker beat lint format bench bench-events schema clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+services:
+	bash scripts/services.sh
+
+migrate: venv
+	$(PY) manage.py migrate_all
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+## make run: set up and serve on http://127.0.0.1:$(PORT) (embedded SQLite + in-process work without env)
+run: seed
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+## make test: lint, architecture, migrations and the whole suite against PostgreSQL + Redis
+test: venv services
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/pytest
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+format:
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+web: migrate
+	$(VENV)/bin/gunicorn config.wsgi:application --bind 127.0.0.1:$(PORT) --workers $${WEB_CONCURRENCY:-2} \
+		--access-logfile - --timeout 30 --graceful-timeout 20
+
+worker: venv
+	$(VENV)/bin/celery -A config worker -Q $(CONTEXT_QUEUES) --concurrency $${WORKER_CONCURRENCY:-2} --loglevel INFO
+
+beat: venv
+	$(VENV)/bin/celery -A config beat --loglevel INFO --schedule var/celerybeat-schedule
+
+schema: venv
+	$(PY) manage.py spectacular --file docs/openapi.yaml --validate
+
+bench: venv services
+	$(PY) bench/checkout.py
+
+bench-events: venv services
+	$(PY) bench/events.py
+
+clean:
+	rm -rf var/*.sqlite3 .pytest_cache .ruff_cache

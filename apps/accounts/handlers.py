@@ -1,0 +1,1 @@
+"""Subscribers of the accounts context to other contexts' events (idempotent through the inbox)."""

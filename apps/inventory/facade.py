@@ -1,0 +1,1 @@
+"""The public door of the inventory context: the only module other contexts may import."""

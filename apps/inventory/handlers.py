@@ -1,0 +1,1 @@
+"""Subscribers of the inventory context to other contexts' events (idempotent through the inbox)."""

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class OrdersConfig(AppConfig):
+    name = "apps.orders"
+    label = "orders"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from apps.orders import events, handlers  # noqa: F401 - registers schemas and subscribers

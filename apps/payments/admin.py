@@ -1,0 +1,3 @@
+from shop.events.admin import register_event_admin
+
+register_event_admin("payments")

@@ -1,0 +1,1 @@
+"""Subscribers of the payments context to other contexts' events (idempotent through the inbox)."""

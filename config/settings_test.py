@@ -1,0 +1,24 @@
+"""Test settings: the real PostgreSQL (one database per context) and the real Redis.
+
+Only defaults are set here; the environment still wins, so CI can point elsewhere.
+"""
+
+import os
+
+for _alias in ("accounts", "catalog", "inventory", "orders", "payments"):
+    os.environ.setdefault(f"{_alias.upper()}_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/shop_{_alias}")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
+os.environ.setdefault("DJANGO_ENV", "test")
+os.environ.setdefault("LOG_JSON", "true")
+os.environ.setdefault("DB_POOL", "false")
+
+from config.settings import *  # noqa: E402,F403
+
+# Hashing cost is not under test (a test pins Argon2 as the production hasher); speed is.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Parallel test runs on one machine (several developers, or xdist) need their own databases.
+_suffix = os.environ.get("TEST_DB_SUFFIX", "")
+for _alias in CONTEXTS:  # noqa: F405
+    DATABASES[_alias].setdefault("TEST", {})["NAME"] = f"test_shop_{_alias}{_suffix}"  # noqa: F405

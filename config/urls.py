@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from shop.health import views as health
+
+handler400 = "shop.api.views.bad_request"
+handler403 = "shop.api.views.permission_denied"
+handler404 = "shop.api.views.not_found"
+handler500 = "shop.api.views.server_error"
+
+urlpatterns = [
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("metrics", health.prometheus, name="metrics"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/<str:version>/", include("config.api_urls")),
+]

@@ -1,0 +1,76 @@
+"""One error format for every failure an API client can see.
+
+DRF's exceptions, Django's ``Http404``/``PermissionDenied``, our ``ApiError`` and anything
+unexpected all leave as ``{success: false, error: {code, message, details}}``. Unexpected
+errors are logged with their stack trace; the client gets only the correlation id.
+"""
+
+import structlog
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from shop.api.envelope import error_body
+from shop.api.errors import ApiError
+from shop.observability.context import get_correlation_id
+
+logger = structlog.get_logger("shop.api")
+
+_CODES = {
+    exceptions.ParseError: ("MALFORMED_REQUEST", "The request body could not be parsed."),
+    exceptions.AuthenticationFailed: ("UNAUTHORIZED", None),
+    exceptions.NotAuthenticated: ("UNAUTHORIZED", "Authentication credentials were not provided."),
+    exceptions.PermissionDenied: ("FORBIDDEN", None),
+    exceptions.NotFound: ("NOT_FOUND", "Not found."),
+    exceptions.MethodNotAllowed: ("METHOD_NOT_ALLOWED", None),
+    exceptions.NotAcceptable: ("NOT_ACCEPTABLE", None),
+    exceptions.UnsupportedMediaType: ("UNSUPPORTED_MEDIA_TYPE", None),
+    exceptions.Throttled: ("RATE_LIMITED", "Too many requests."),
+}
+
+
+def _flatten(detail):
+    """DRF ErrorDetail trees → plain strings/lists/dicts (keys camelized later by the renderer)."""
+    if isinstance(detail, dict):
+        return {key: _flatten(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [_flatten(value) for value in detail]
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = ApiError("Request body too large.", code="PAYLOAD_TOO_LARGE", status_code=413)
+
+    headers = {}
+    if isinstance(exc, exceptions.APIException):
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(exc.wait))
+        if isinstance(exc, ApiError):
+            body = error_body(exc.error_code, str(exc.detail), exc.details)
+        elif isinstance(exc, exceptions.ValidationError):
+            details = _flatten(exc.detail)
+            if isinstance(details, list):
+                details = {"nonFieldErrors": details}
+            body = error_body("VALIDATION_ERROR", "Invalid request data.", details)
+        else:
+            code, message = next(((c, m) for cls, (c, m) in _CODES.items() if isinstance(exc, cls)), (None, None))
+            detail = exc.detail if isinstance(exc.detail, str) else _flatten(exc.detail)
+            body = error_body(code or str(exc.default_code).upper(), message or str(detail), None)
+            if isinstance(exc, exceptions.AuthenticationFailed) and isinstance(exc.detail, dict):
+                body["error"]["message"] = str(exc.detail.get("detail", "Authentication failed."))
+        return Response(body, status=exc.status_code, headers=headers)
+
+    logger.exception("unhandled_exception", view=type(context.get("view")).__name__)
+    return Response(
+        error_body("INTERNAL_ERROR", "An unexpected error occurred.", {"correlationId": get_correlation_id()}),
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )

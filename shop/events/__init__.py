@@ -1,0 +1,12 @@
+"""Domain events: versioned envelopes, transactional outbox, Celery delivery, idempotent inbox.
+
+Public surface for contexts: ``publish``, ``subscriber``, ``register_event``,
+``register_upcaster``, ``Envelope``.
+"""
+
+from shop.events.bus import subscriber
+from shop.events.envelope import Envelope
+from shop.events.outbox import publish
+from shop.events.registry import register_event, register_upcaster
+
+__all__ = ("Envelope", "publish", "register_event", "register_upcaster", "subscriber")

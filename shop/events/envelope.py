@@ -1,0 +1,52 @@
+"""The event envelope: the only shape that crosses a context boundary."""
+
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class Envelope:
+    type: str
+    version: int
+    aggregate_id: str
+    data: dict[str, Any]
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    occurred_at: str = field(default_factory=_now_iso)
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        """camelCase keys, as documented for the event contract."""
+        raw = asdict(self)
+        return {
+            "id": raw["id"],
+            "type": raw["type"],
+            "version": raw["version"],
+            "occurredAt": raw["occurred_at"],
+            "aggregateId": raw["aggregate_id"],
+            "correlationId": raw["correlation_id"],
+            "causationId": raw["causation_id"],
+            "data": raw["data"],
+        }
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> "Envelope":
+        return cls(
+            id=wire["id"],
+            type=wire["type"],
+            version=int(wire["version"]),
+            occurred_at=wire["occurredAt"],
+            aggregate_id=wire["aggregateId"],
+            correlation_id=wire.get("correlationId"),
+            causation_id=wire.get("causationId"),
+            data=wire["data"],
+        )
+
+    def with_data(self, *, version: int, data: dict[str, Any]) -> "Envelope":
+        return replace(self, version=version, data=data)

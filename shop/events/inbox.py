@@ -1,0 +1,107 @@
+"""Consuming: exactly-once *effects* from at-least-once delivery.
+
+The inbox row ``(consumer, event id)`` is inserted first, in the same transaction as the
+handler's writes. A redelivered message hits the unique key and is a no-op; a handler that
+fails rolls its inbox row back with everything else, so the retry runs it again.
+"""
+
+import random
+import uuid
+
+import structlog
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from shop.events import bus, registry
+from shop.events.envelope import Envelope
+from shop.events.store import dead_letter_model, inbox_model
+from shop.observability import metrics
+from shop.observability.context import causation_id_var, correlation_id_var
+
+logger = structlog.get_logger("shop.events.inbox")
+
+
+class PermanentHandlerError(Exception):
+    """A handler failure that retrying cannot fix: dead-letter at once."""
+
+
+def handle(consumer: str, wire: dict) -> bool:
+    """Run ``consumer``'s handler for ``wire`` once. Returns False for a duplicate delivery."""
+    sub = bus.subscriber_by_consumer(consumer)
+    envelope = registry.upcast(Envelope.from_wire(wire))
+    alias = sub.context
+    cid_token = correlation_id_var.set(envelope.correlation_id)
+    cause_token = causation_id_var.set(envelope.id)
+    try:
+        with transaction.atomic(using=alias):
+            try:
+                with transaction.atomic(using=alias):
+                    inbox_model(alias).objects.using(alias).create(
+                        consumer=consumer, event_id=uuid.UUID(envelope.id), event_type=envelope.type
+                    )
+            except IntegrityError:
+                logger.debug("duplicate_delivery", consumer=consumer, event_id=envelope.id)
+                metrics.events_duplicates.labels(consumer).inc()
+                return False
+            sub.handler(envelope)
+    finally:
+        correlation_id_var.reset(cid_token)
+        causation_id_var.reset(cause_token)
+    metrics.events_delivered.labels(consumer).inc()
+    return True
+
+
+def retry_delay(attempt: int) -> float:
+    """Exponential backoff with full jitter, capped at 5 minutes."""
+    ceiling = min(300.0, settings.EVENTS_RETRY_BASE_SECONDS * (2 ** (attempt - 1)))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def dead_letter(consumer: str, wire: dict, error: BaseException, attempts: int) -> None:
+    alias = bus.subscriber_by_consumer(consumer).context
+    DeadLetter = dead_letter_model(alias)
+    with transaction.atomic(using=alias):
+        DeadLetter.objects.using(alias).update_or_create(
+            consumer=consumer,
+            event_id=uuid.UUID(wire["id"]),
+            defaults={
+                "event_type": wire["type"],
+                "envelope": wire,
+                "error": f"{type(error).__name__}: {error}"[:5000],
+                "attempts": attempts,
+                "status": DeadLetter.Status.FAILED,
+                "replayed_at": None,
+            },
+        )
+    metrics.events_dead_lettered.labels(consumer).inc()
+    logger.error("dead_letter", consumer=consumer, event_id=wire["id"], event_type=wire["type"], error=str(error))
+
+
+def replay(alias: str, dead_letter_id) -> bool:
+    """Run a dead letter's handler again, in this process. True when it succeeded (or was a duplicate)."""
+    DeadLetter = dead_letter_model(alias)
+    letter = DeadLetter.objects.using(alias).get(pk=dead_letter_id)
+    try:
+        handle(letter.consumer, letter.envelope)
+    except Exception as exc:  # noqa: BLE001 - recorded on the dead letter
+        DeadLetter.objects.using(alias).filter(pk=letter.pk).update(
+            error=f"{type(exc).__name__}: {exc}"[:5000], attempts=letter.attempts + 1
+        )
+        logger.warning("replay_failed", consumer=letter.consumer, event_id=str(letter.event_id), error=str(exc))
+        return False
+    DeadLetter.objects.using(alias).filter(pk=letter.pk).update(
+        status=DeadLetter.Status.REPLAYED, replayed_at=timezone.now()
+    )
+    return True
+
+
+def replay_all_failed(alias: str | None = None) -> dict[str, int]:
+    aliases = [alias] if alias else list(settings.CONTEXTS)
+    outcome = {"replayed": 0, "failed": 0}
+    for name in aliases:
+        DeadLetter = dead_letter_model(name)
+        pending = DeadLetter.objects.using(name).filter(status=DeadLetter.Status.FAILED).order_by("created_at")
+        for pk in pending.values_list("pk", flat=True):
+            outcome["replayed" if replay(name, pk) else "failed"] += 1
+    return outcome

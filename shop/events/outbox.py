@@ -1,0 +1,54 @@
+"""Publishing: the event row commits with the state change, or not at all.
+
+Why not ``delay_on_commit``? It publishes *after* the commit, so a crash (or a broker
+outage) between commit and publish loses the event forever. Here publication is a row in
+the same transaction; ``on_commit`` only *speeds up* delivery, and the beat sweeper
+delivers whatever a crash left behind.
+"""
+
+import json
+from functools import partial
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+
+from shop.events import registry
+from shop.events.envelope import Envelope
+from shop.events.store import outbox_model
+from shop.observability import metrics
+from shop.observability.context import get_causation_id, get_correlation_id
+
+
+class NotInTransaction(RuntimeError):
+    """publish() was called outside ``transaction.atomic(using=alias)``."""
+
+
+def publish(
+    event_type: str, data: dict[str, Any], *, aggregate_id: Any, using: str, version: int | None = None
+) -> Envelope:
+    if not transaction.get_connection(using).in_atomic_block:
+        raise NotInTransaction(f"publish({event_type!r}) must run inside transaction.atomic(using={using!r})")
+    version = version or registry.latest_version(event_type)
+    plain = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    registry.validate(event_type, version, plain)
+    envelope = Envelope(
+        type=event_type,
+        version=version,
+        aggregate_id=str(aggregate_id),
+        data=plain,
+        correlation_id=get_correlation_id(),
+        causation_id=get_causation_id(),
+    )
+    outbox_model(using).objects.using(using).create(
+        id=envelope.id,
+        event_type=event_type,
+        version=version,
+        aggregate_id=envelope.aggregate_id,
+        envelope=envelope.to_wire(),
+    )
+    metrics.events_published.labels(event_type).inc()
+    from shop.events import relay
+
+    transaction.on_commit(partial(relay.dispatch_after_commit, using, envelope.id), using=using)
+    return envelope

@@ -1,0 +1,85 @@
+"""Event schemas by (type, version), and upcasters from each version to the next.
+
+Publishing contexts declare their events in their own ``events.py``; consumers only ever
+see the newest version because ``upcast`` runs before any handler.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+
+from shop.events.envelope import Envelope
+
+
+class EventSchemaError(ValueError):
+    """Unregistered event type/version, or data that does not match its schema."""
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    type: str
+    version: int
+    schema: dict[str, Any]
+    description: str = ""
+
+
+_specs: dict[tuple[str, int], EventSpec] = {}
+_upcasters: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+_validators: dict[tuple[str, int], jsonschema.protocols.Validator] = {}
+
+
+def register_event(type: str, version: int, schema: dict[str, Any], *, description: str = "") -> EventSpec:
+    key = (type, version)
+    spec = EventSpec(type=type, version=version, schema=schema, description=description)
+    existing = _specs.get(key)
+    if existing is not None and existing.schema != schema:
+        raise EventSchemaError(f"{type} v{version} registered twice with different schemas")
+    jsonschema.Draft202012Validator.check_schema(schema)
+    _specs[key] = spec
+    _validators[key] = jsonschema.Draft202012Validator(schema)
+    return spec
+
+
+def register_upcaster(type: str, from_version: int):
+    """Decorate ``fn(data_v_n) -> data_v_n+1``."""
+
+    def decorator(fn):
+        _upcasters[(type, from_version)] = fn
+        return fn
+
+    return decorator
+
+
+def latest_version(type: str) -> int:
+    versions = [version for (name, version) in _specs if name == type]
+    if not versions:
+        raise EventSchemaError(f"Unknown event type {type!r}; declare it in the publisher's events.py")
+    return max(versions)
+
+
+def validate(type: str, version: int, data: dict[str, Any]) -> None:
+    validator = _validators.get((type, version))
+    if validator is None:
+        raise EventSchemaError(f"Unregistered event {type} v{version}")
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.path) or "<root>"
+        raise EventSchemaError(f"{type} v{version} invalid at {where}: {first.message}")
+
+
+def upcast(envelope: Envelope) -> Envelope:
+    target = latest_version(envelope.type)
+    while envelope.version < target:
+        fn = _upcasters.get((envelope.type, envelope.version))
+        if fn is None:
+            raise EventSchemaError(f"No upcaster for {envelope.type} v{envelope.version}")
+        envelope = envelope.with_data(version=envelope.version + 1, data=fn(envelope.data))
+    validate(envelope.type, envelope.version, envelope.data)
+    return envelope
+
+
+def all_specs() -> list[EventSpec]:
+    return sorted(_specs.values(), key=lambda spec: (spec.type, spec.version))

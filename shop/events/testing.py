@@ -1,0 +1,23 @@
+"""Deterministic, synchronous delivery for tests of business flows (no broker involved).
+
+Integration tests of the plumbing itself use a real worker instead (see tests/integration).
+"""
+
+from django.conf import settings
+
+from shop.events import inbox, relay
+
+
+def _handle_now(sub, wire):
+    inbox.handle(sub.consumer, wire)
+
+
+def drain(max_rounds: int = 50) -> int:
+    """Deliver every pending outbox row, including the events those handlers publish."""
+    total = 0
+    for _ in range(max_rounds):
+        sent = sum(relay.dispatch(alias, send=_handle_now) for alias in settings.CONTEXTS)
+        total += sent
+        if not sent:
+            return total
+    raise RuntimeError("drain() did not settle: an event loop keeps publishing")

@@ -1,0 +1,52 @@
+import pytest
+import redis
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from tests.support.worker import WorkerProcess, purge_broker
+
+CONTEXT_DBS = list(settings.CONTEXTS)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_redis():
+    """Each run starts with empty test Redis databases (cache, rate limits, broker)."""
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    purge_broker()
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real worker subprocess for one test; stopped (gracefully) afterwards."""
+    purge_broker()
+    worker = WorkerProcess().start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def worker_factory(django_db_setup):
+    """Start (and kill) workers at will; all are stopped at the end of the test."""
+    started: list[WorkerProcess] = []
+    purge_broker()
+
+    def start(**kwargs) -> WorkerProcess:
+        worker = WorkerProcess(**kwargs).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
