@@ -205,6 +205,10 @@ EVENTS_MAX_ATTEMPTS = env.int("EVENTS_MAX_ATTEMPTS", default=5)
 EVENTS_SWEEP_AFTER_SECONDS = env.float("EVENTS_SWEEP_AFTER_SECONDS", default=5.0)
 EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=7)
 EVENTS_RETRY_BASE_SECONDS = env.float("EVENTS_RETRY_BASE_SECONDS", default=1.0)
+# The on-commit fast path only speeds delivery up; off, the sweeper alone delivers.
+EVENTS_FAST_PATH = env.bool("EVENTS_FAST_PATH", default=True)
+# One sweep stops claiming new batches after this long (below the task soft time limit).
+EVENTS_SWEEP_BUDGET_SECONDS = env.float("EVENTS_SWEEP_BUDGET_SECONDS", default=30.0)
 
 # --- REST framework / OpenAPI -----------------------------------------------------------------
 REST_FRAMEWORK = {

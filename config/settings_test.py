@@ -18,6 +18,9 @@ from config.settings import *  # noqa: E402,F403
 # Hashing cost is not under test (a test pins Argon2 as the production hasher); speed is.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# Test-only event types and steerable subscribers (no models; the worker subprocess loads them too).
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.support.eventprobe"]  # noqa: F405
+
 # Parallel test runs on one machine (several developers, or xdist) need their own databases.
 _suffix = os.environ.get("TEST_DB_SUFFIX", "")
 for _alias in CONTEXTS:  # noqa: F405

@@ -4,6 +4,7 @@ Public surface for contexts: ``publish``, ``subscriber``, ``register_event``,
 ``register_upcaster``, ``Envelope``.
 """
 
+from shop.events import checks  # noqa: F401 - registers the system checks
 from shop.events.bus import subscriber
 from shop.events.envelope import Envelope
 from shop.events.outbox import publish

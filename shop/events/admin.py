@@ -1,6 +1,8 @@
 """Staff views of a context's event tables; dead letters can be replayed from the list."""
 
 from django.contrib import admin, messages
+from django.db.models import Value
+from django.db.models.functions import Left, StrIndex
 
 from shop.events import inbox
 from shop.events.store import dead_letter_model, inbox_model, outbox_model
@@ -17,10 +19,12 @@ class _ContextAdmin(admin.ModelAdmin):
 
 
 class OutboxAdmin(_ContextAdmin):
-    list_display = ("event_type", "version", "aggregate_id", "created_at", "sent_at", "attempts")
+    list_display = ("event_type", "version", "aggregate_id", "created_at", "sent_at", "attempts", "last_error")
     list_filter = ("event_type", ("sent_at", admin.EmptyFieldListFilter))
-    search_fields = ("aggregate_id", "event_type")
-    readonly_fields = ("id", "event_type", "version", "aggregate_id", "envelope", "created_at", "sent_at", "attempts")
+    search_fields = ("aggregate_id", "event_type", "id")
+    readonly_fields = (
+        "id", "event_type", "version", "aggregate_id", "envelope", "created_at", "sent_at", "attempts", "last_error",
+    )  # fmt: skip
 
 
 class InboxAdmin(_ContextAdmin):
@@ -29,9 +33,31 @@ class InboxAdmin(_ContextAdmin):
     search_fields = ("event_id",)
 
 
+class ErrorKindFilter(admin.SimpleListFilter):
+    """Filter by the exception class that ended the delivery (errors read "Class: message")."""
+
+    title = "error"
+    parameter_name = "error_kind"
+
+    def lookups(self, request, model_admin):
+        kinds = (
+            model_admin.get_queryset(request)
+            .annotate(kind=Left("error", StrIndex("error", Value(":")) - 1))
+            .values_list("kind", flat=True)
+            .distinct()
+            .order_by("kind")
+        )
+        return [(kind, kind) for kind in kinds[:50] if kind]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(error__startswith=f"{self.value()}:")
+        return queryset
+
+
 class DeadLetterAdmin(_ContextAdmin):
     list_display = ("event_type", "consumer", "status", "attempts", "created_at", "short_error")
-    list_filter = ("status", "event_type", "consumer")
+    list_filter = ("status", "event_type", "consumer", ErrorKindFilter)
     search_fields = ("event_id", "error")
     readonly_fields = ("consumer", "event_id", "event_type", "envelope", "error", "attempts", "created_at")
     actions = ("replay_selected",)

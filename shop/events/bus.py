@@ -6,6 +6,8 @@ A consumer name is stable forever: it keys the inbox, so renaming one replays hi
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from shop.events.envelope import Envelope
 
 
@@ -32,6 +34,9 @@ def _qualified(fn) -> str:
 def subscriber(event_type: str, *, consumer: str, context: str):
     """Register ``fn(envelope)`` to run in ``context``'s database and queue for each ``event_type``."""
 
+    if context not in settings.CONTEXTS:
+        raise ValueError(f"Subscriber {consumer!r}: unknown context {context!r} (one of {settings.CONTEXTS})")
+
     def decorator(fn):
         existing = _by_consumer.get(consumer)
         if existing is not None and _qualified(existing.handler) != _qualified(fn):
@@ -53,6 +58,10 @@ def subscriber_by_consumer(consumer: str) -> Subscriber:
         return _by_consumer[consumer]
     except KeyError:
         raise LookupError(f"No subscriber named {consumer!r}") from None
+
+
+def consumer_exists(consumer: str) -> bool:
+    return consumer in _by_consumer
 
 
 def all_subscribers() -> list[Subscriber]:

@@ -10,6 +10,10 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
+class MalformedEnvelope(ValueError):
+    """A message that is not an event envelope at all: no retry can make it one."""
+
+
 @dataclass(frozen=True)
 class Envelope:
     type: str
@@ -37,16 +41,22 @@ class Envelope:
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> "Envelope":
-        return cls(
-            id=wire["id"],
-            type=wire["type"],
-            version=int(wire["version"]),
-            occurred_at=wire["occurredAt"],
-            aggregate_id=wire["aggregateId"],
-            correlation_id=wire.get("correlationId"),
-            causation_id=wire.get("causationId"),
-            data=wire["data"],
-        )
+        try:
+            envelope = cls(
+                id=str(uuid.UUID(str(wire["id"]))),
+                type=wire["type"],
+                version=int(wire["version"]),
+                occurred_at=wire["occurredAt"],
+                aggregate_id=wire["aggregateId"],
+                correlation_id=wire.get("correlationId"),
+                causation_id=wire.get("causationId"),
+                data=wire["data"],
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise MalformedEnvelope(f"not an event envelope: {exc!r}") from exc
+        if not isinstance(envelope.data, dict):
+            raise MalformedEnvelope("envelope data must be an object")
+        return envelope
 
     def with_data(self, *, version: int, data: dict[str, Any]) -> "Envelope":
         return replace(self, version=version, data=data)

@@ -33,40 +33,50 @@ def handle(consumer: str, wire: dict) -> bool:
     alias = sub.context
     cid_token = correlation_id_var.set(envelope.correlation_id)
     cause_token = causation_id_var.set(envelope.id)
-    try:
-        with transaction.atomic(using=alias):
-            try:
-                with transaction.atomic(using=alias):
-                    inbox_model(alias).objects.using(alias).create(
-                        consumer=consumer, event_id=uuid.UUID(envelope.id), event_type=envelope.type
-                    )
-            except IntegrityError:
-                logger.debug("duplicate_delivery", consumer=consumer, event_id=envelope.id)
-                metrics.events_duplicates.labels(consumer).inc()
-                return False
-            sub.handler(envelope)
-    finally:
-        correlation_id_var.reset(cid_token)
-        causation_id_var.reset(cause_token)
+    # Bound for the handler's log lines in every mode (eager delivery has no task headers).
+    with structlog.contextvars.bound_contextvars(
+        correlation_id=envelope.correlation_id, event_id=envelope.id, event_type=envelope.type, consumer=consumer
+    ):
+        try:
+            with transaction.atomic(using=alias):
+                try:
+                    with transaction.atomic(using=alias):
+                        inbox_model(alias).objects.using(alias).create(
+                            consumer=consumer, event_id=uuid.UUID(envelope.id), event_type=envelope.type
+                        )
+                except IntegrityError:
+                    logger.debug("duplicate_delivery")
+                    metrics.events_duplicates.labels(consumer).inc()
+                    return False
+                sub.handler(envelope)
+        finally:
+            correlation_id_var.reset(cid_token)
+            causation_id_var.reset(cause_token)
     metrics.events_delivered.labels(consumer).inc()
     return True
 
 
 def retry_delay(attempt: int) -> float:
-    """Exponential backoff with full jitter, capped at 5 minutes."""
+    """Exponential backoff with "equal jitter" (half fixed, half random), capped at 5 minutes.
+
+    The fixed half keeps a minimum spacing between attempts; the random half spreads the
+    retries of many messages that failed together (e.g. during an outage).
+    """
     ceiling = min(300.0, settings.EVENTS_RETRY_BASE_SECONDS * (2 ** (attempt - 1)))
     return random.uniform(ceiling / 2, ceiling)
 
 
-def dead_letter(consumer: str, wire: dict, error: BaseException, attempts: int) -> None:
-    alias = bus.subscriber_by_consumer(consumer).context
+def dead_letter(consumer: str, wire: dict, error: BaseException, attempts: int, *, alias: str | None = None) -> None:
+    """Park a delivery for staff. ``alias`` is needed only when the consumer no longer exists."""
+    if alias is None:
+        alias = bus.subscriber_by_consumer(consumer).context
     DeadLetter = dead_letter_model(alias)
     with transaction.atomic(using=alias):
         DeadLetter.objects.using(alias).update_or_create(
             consumer=consumer,
-            event_id=uuid.UUID(wire["id"]),
+            event_id=_event_uuid(wire),
             defaults={
-                "event_type": wire["type"],
+                "event_type": str(wire.get("type", ""))[:100],
                 "envelope": wire,
                 "error": f"{type(error).__name__}: {error}"[:5000],
                 "attempts": attempts,
@@ -75,7 +85,17 @@ def dead_letter(consumer: str, wire: dict, error: BaseException, attempts: int) 
             },
         )
     metrics.events_dead_lettered.labels(consumer).inc()
-    logger.error("dead_letter", consumer=consumer, event_id=wire["id"], event_type=wire["type"], error=str(error))
+    logger.error(
+        "dead_letter", consumer=consumer, event_id=wire.get("id"), event_type=wire.get("type"), error=str(error)
+    )
+
+
+def _event_uuid(wire: dict) -> uuid.UUID:
+    """The event id, or a fixed one for a message so malformed that it has none (kept, not lost)."""
+    try:
+        return uuid.UUID(str(wire["id"]))
+    except (KeyError, TypeError, ValueError):
+        return uuid.UUID(int=0)
 
 
 def replay(alias: str, dead_letter_id) -> bool:

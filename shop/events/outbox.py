@@ -27,6 +27,11 @@ class NotInTransaction(RuntimeError):
 def publish(
     event_type: str, data: dict[str, Any], *, aggregate_id: Any, using: str, version: int | None = None
 ) -> Envelope:
+    """Write ``event_type`` to ``using``'s outbox, in the caller's transaction on that alias.
+
+    Raises (and so rolls the caller's transaction back) when there is no transaction, when the
+    type/version is unregistered, or when ``data`` does not match its schema.
+    """
     if not transaction.get_connection(using).in_atomic_block:
         raise NotInTransaction(f"publish({event_type!r}) must run inside transaction.atomic(using={using!r})")
     version = version or registry.latest_version(event_type)
@@ -47,8 +52,14 @@ def publish(
         aggregate_id=envelope.aggregate_id,
         envelope=envelope.to_wire(),
     )
+    # robust: nothing that happens after the commit may fail the caller (the row is safe).
+    transaction.on_commit(partial(_committed, using, envelope.id, event_type), using=using, robust=True)
+    return envelope
+
+
+def _committed(alias: str, event_id: str, event_type: str) -> None:
+    # Counted here, not at insert time: a rolled-back event was never published.
     metrics.events_published.labels(event_type).inc()
     from shop.events import relay
 
-    transaction.on_commit(partial(relay.dispatch_after_commit, using, envelope.id), using=using)
-    return envelope
+    relay.dispatch_after_commit(alias, event_id)

@@ -17,6 +17,18 @@ class EventSchemaError(ValueError):
     """Unregistered event type/version, or data that does not match its schema."""
 
 
+class UnknownEvent(EventSchemaError):
+    """No schema for this type/version in this process.
+
+    A consumer may meet it during a rolling deploy (the publisher already runs newer code),
+    so deliveries treat it as transient: a retry after the deploy succeeds.
+    """
+
+
+class InvalidEventData(EventSchemaError):
+    """The data does not match the registered schema: permanent, no retry can fix it."""
+
+
 @dataclass(frozen=True)
 class EventSpec:
     type: str
@@ -38,7 +50,10 @@ def register_event(type: str, version: int, schema: dict[str, Any], *, descripti
         raise EventSchemaError(f"{type} v{version} registered twice with different schemas")
     jsonschema.Draft202012Validator.check_schema(schema)
     _specs[key] = spec
-    _validators[key] = jsonschema.Draft202012Validator(schema)
+    # "format" is enforced (uuid, email, ...): a schema that says uuid means it.
+    _validators[key] = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
     return spec
 
 
@@ -52,22 +67,26 @@ def register_upcaster(type: str, from_version: int):
     return decorator
 
 
+def has_upcaster(type: str, from_version: int) -> bool:
+    return (type, from_version) in _upcasters
+
+
 def latest_version(type: str) -> int:
     versions = [version for (name, version) in _specs if name == type]
     if not versions:
-        raise EventSchemaError(f"Unknown event type {type!r}; declare it in the publisher's events.py")
+        raise UnknownEvent(f"Unknown event type {type!r}; declare it in the publisher's events.py")
     return max(versions)
 
 
 def validate(type: str, version: int, data: dict[str, Any]) -> None:
     validator = _validators.get((type, version))
     if validator is None:
-        raise EventSchemaError(f"Unregistered event {type} v{version}")
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
+        raise UnknownEvent(f"Unregistered event {type} v{version}")
+    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.path])
     if errors:
         first = errors[0]
         where = "/".join(str(p) for p in first.path) or "<root>"
-        raise EventSchemaError(f"{type} v{version} invalid at {where}: {first.message}")
+        raise InvalidEventData(f"{type} v{version} invalid at {where}: {first.message}")
 
 
 def upcast(envelope: Envelope) -> Envelope:
@@ -75,10 +94,17 @@ def upcast(envelope: Envelope) -> Envelope:
     while envelope.version < target:
         fn = _upcasters.get((envelope.type, envelope.version))
         if fn is None:
-            raise EventSchemaError(f"No upcaster for {envelope.type} v{envelope.version}")
+            raise UnknownEvent(f"No upcaster for {envelope.type} v{envelope.version}")
         envelope = envelope.with_data(version=envelope.version + 1, data=fn(envelope.data))
     validate(envelope.type, envelope.version, envelope.data)
     return envelope
+
+
+def get_spec(type: str, version: int) -> EventSpec:
+    try:
+        return _specs[(type, version)]
+    except KeyError:
+        raise UnknownEvent(f"Unregistered event {type} v{version}") from None
 
 
 def all_specs() -> list[EventSpec]:

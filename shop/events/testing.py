@@ -13,7 +13,12 @@ def _handle_now(sub, wire):
 
 
 def drain(max_rounds: int = 50) -> int:
-    """Deliver every pending outbox row, including the events those handlers publish."""
+    """Deliver every pending outbox row, including the events those handlers publish.
+
+    Handler errors propagate, so a test sees them. In ``transaction=True`` tests the on-commit
+    fast path sends rows to the broker before ``drain`` sees them; set
+    ``settings.EVENTS_FAST_PATH = False`` there (pytest-django's ``settings`` fixture).
+    """
     total = 0
     for _ in range(max_rounds):
         sent = sum(relay.dispatch(alias, send=_handle_now) for alias in settings.CONTEXTS)

@@ -1,0 +1,75 @@
+"""Probe subscribers. ``probe.pinged`` has two consumers in two contexts (one message each).
+
+``on_pinged`` is a v2-only handler: it requires ``tier``, which v1 events lack until upcast.
+"""
+
+import structlog
+from celery import current_task
+from django.db import transaction
+
+from shop.events import publish, subscriber
+from shop.observability.celery_signals import CAUSATION_HEADER, CORRELATION_HEADER
+from shop.observability.context import get_causation_id, get_correlation_id
+from tests.support.eventprobe import control
+from tests.support.eventprobe.events import BENCHED, PINGED, PONGED
+
+logger = structlog.get_logger("eventprobe")
+
+PINGED_CONSUMER = "eventprobe.on_pinged"
+AUDIT_CONSUMER = "eventprobe.audit_pinged"
+PONGED_CONSUMER = "eventprobe.on_ponged"
+BENCHED_CONSUMER = "eventprobe.on_benched"
+
+
+class ProbeFailure(RuntimeError):
+    """The failure a test asked for."""
+
+
+def _task_headers() -> dict:
+    request = current_task.request if current_task else None
+    if request is None or request.is_eager:
+        return {}
+    return {
+        "correlation": getattr(request, CORRELATION_HEADER, None),
+        "causation": getattr(request, CAUSATION_HEADER, None),
+    }
+
+
+@subscriber(PINGED, consumer=PINGED_CONSUMER, context="orders")
+def on_pinged(envelope):
+    attempt = control.count_attempt(PINGED_CONSUMER, envelope.id)
+    if control.should_fail(PINGED_CONSUMER, attempt):
+        raise ProbeFailure(f"asked to fail (attempt {attempt})")
+    if envelope.version != 2:
+        raise ProbeFailure(f"v2-only handler got v{envelope.version}")
+    tier = envelope.data["tier"]
+    control.record_seen(
+        PINGED_CONSUMER,
+        envelope.id,
+        {
+            "version": envelope.version,
+            "tier": tier,
+            "correlationId": get_correlation_id(),
+            "causationId": get_causation_id(),
+            "headers": _task_headers(),
+        },
+    )
+    logger.info("probe_pinged_handled", tier=tier)
+    if envelope.data.get("reply"):
+        with transaction.atomic(using="orders"):
+            publish(PONGED, {"pingId": envelope.id}, aggregate_id=envelope.aggregate_id, using="orders")
+
+
+@subscriber(PINGED, consumer=AUDIT_CONSUMER, context="catalog")
+def audit_pinged(envelope):
+    control.count_attempt(AUDIT_CONSUMER, envelope.id)
+
+
+@subscriber(PONGED, consumer=PONGED_CONSUMER, context="orders")
+def on_ponged(envelope):
+    control.count_attempt(PONGED_CONSUMER, envelope.id)
+
+
+@subscriber(BENCHED, consumer=BENCHED_CONSUMER, context="orders")
+def on_benched(envelope):
+    """Nothing but the inbox row: the benchmark measures the plumbing, not a handler."""

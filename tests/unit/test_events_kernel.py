@@ -1,0 +1,112 @@
+"""The event kernel's pure parts: envelope, registry/upcasters, subscriptions, checks, backoff."""
+
+import uuid
+
+import pytest
+
+from shop.events import bus, checks, inbox, registry
+from shop.events.envelope import Envelope, MalformedEnvelope
+from tests.support.eventprobe.events import PINGED
+
+
+@pytest.fixture
+def isolated_registry():
+    """Register throwaway types without leaking them into other tests (or the contract test)."""
+    saved = (dict(registry._specs), dict(registry._upcasters), dict(registry._validators))
+    saved_bus = ({k: list(v) for k, v in bus._by_type.items()}, dict(bus._by_consumer))
+    yield registry
+    registry._specs.clear(), registry._specs.update(saved[0])
+    registry._upcasters.clear(), registry._upcasters.update(saved[1])
+    registry._validators.clear(), registry._validators.update(saved[2])
+    bus._by_type.clear(), bus._by_type.update(saved_bus[0])
+    bus._by_consumer.clear(), bus._by_consumer.update(saved_bus[1])
+
+
+def test_envelope_round_trips_through_the_camelcase_wire_format():
+    envelope = Envelope(type="probe.pinged", version=2, aggregate_id="a1", data={"note": "x", "tier": 1})
+    wire = envelope.to_wire()
+    assert set(wire) == {
+        "id", "type", "version", "occurredAt", "aggregateId", "correlationId", "causationId", "data",
+    }  # fmt: skip
+    assert Envelope.from_wire(wire) == envelope
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [{}, {"id": "not-a-uuid", "type": "t", "version": 1, "occurredAt": "x", "aggregateId": "a", "data": {}}],
+)
+def test_a_malformed_message_is_refused_as_such(wire):
+    with pytest.raises(MalformedEnvelope):
+        Envelope.from_wire(wire)
+
+
+def test_validation_names_the_offending_field_and_enforces_formats(isolated_registry):
+    registry.register_event(
+        "unit.formatted",
+        1,
+        {"type": "object", "required": ["ref"], "properties": {"ref": {"type": "string", "format": "uuid"}}},
+    )
+    registry.validate("unit.formatted", 1, {"ref": str(uuid.uuid4())})
+    with pytest.raises(registry.InvalidEventData, match="ref"):
+        registry.validate("unit.formatted", 1, {"ref": "nope"})
+    with pytest.raises(registry.UnknownEvent):
+        registry.validate("unit.formatted", 2, {"ref": str(uuid.uuid4())})
+
+
+def test_registering_a_version_twice_with_another_schema_is_refused(isolated_registry):
+    registry.register_event("unit.twice", 1, {"type": "object"})
+    registry.register_event("unit.twice", 1, {"type": "object"})  # same schema: idempotent
+    with pytest.raises(registry.EventSchemaError):
+        registry.register_event("unit.twice", 1, {"type": "object", "required": ["x"]})
+
+
+def test_upcasting_walks_every_version_to_the_newest(isolated_registry):
+    for version, required in ((1, ["a"]), (2, ["a", "b"]), (3, ["a", "b", "c"])):
+        registry.register_event("unit.evolving", version, {"type": "object", "required": required})
+    registry.register_upcaster("unit.evolving", 1)(lambda d: {**d, "b": 0})
+    registry.register_upcaster("unit.evolving", 2)(lambda d: {**d, "c": d["b"] + 1})
+
+    upcast = registry.upcast(Envelope(type="unit.evolving", version=1, aggregate_id="x", data={"a": 1}))
+
+    assert (upcast.version, upcast.data) == (3, {"a": 1, "b": 0, "c": 1})
+
+
+def test_the_probe_v1_ping_reaches_handlers_as_v2():
+    v1 = Envelope(type=PINGED, version=1, aggregate_id="x", data={"note": "old"})
+    assert registry.upcast(v1).data == {"note": "old", "tier": 1}
+    assert registry.upcast(v1).version == 2
+
+
+def test_a_missing_upcaster_is_reported_by_the_system_check(isolated_registry):
+    registry.register_event("unit.gap", 1, {"type": "object"})
+    registry.register_event("unit.gap", 2, {"type": "object"})
+    errors = checks.check_upcasters()
+    assert [e.id for e in errors if "unit.gap" in e.msg] == ["shop_events.E001"]
+    with pytest.raises(registry.UnknownEvent, match="No upcaster"):
+        registry.upcast(Envelope(type="unit.gap", version=1, aggregate_id="x", data={}))
+
+
+def test_a_subscription_to_an_unregistered_type_is_reported(isolated_registry):
+    bus.subscriber("unit.nobody_publishes_this", consumer="unit.typo", context="orders")(lambda e: None)
+    warnings = checks.check_subscriptions()
+    assert any(w.id == "shop_events.W001" and "unit.typo" in w.msg for w in warnings)
+
+
+def test_the_installed_project_passes_its_event_checks():
+    assert checks.check_upcasters() == []
+    assert checks.check_visibility_timeout() == []
+
+
+def test_subscribers_need_a_known_context_and_a_unique_consumer_name(isolated_registry):
+    with pytest.raises(ValueError, match="unknown context"):
+        bus.subscriber(PINGED, consumer="unit.nowhere", context="warehouse")
+    with pytest.raises(ValueError, match="already taken"):
+        bus.subscriber(PINGED, consumer="eventprobe.on_pinged", context="orders")(lambda e: None)
+
+
+def test_retry_delay_grows_exponentially_with_bounded_jitter(settings):
+    settings.EVENTS_RETRY_BASE_SECONDS = 1.0
+    for attempt, ceiling in ((1, 1), (2, 2), (3, 4), (6, 32), (20, 300)):
+        delays = {inbox.retry_delay(attempt) for _ in range(50)}
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert len(delays) > 1  # jittered
