@@ -48,6 +48,8 @@ else:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver", "[::1]"])
 
 INSTALLED_APPS = [
+    # First: its createsuperuser/changepassword (accounts database by default) must shadow auth's.
+    "apps.accounts",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -61,7 +63,6 @@ INSTALLED_APPS = [
     "corsheaders",
     "csp",
     "shop",
-    "apps.accounts",
     "apps.catalog",
     "apps.inventory",
     "apps.orders",
@@ -73,13 +74,14 @@ MIDDLEWARE = [
     "shop.api.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "shop.security.csp.PathCSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "shop.api.ratelimit.RateLimitMiddleware",
     "shop.observability.middleware.RequestLogMiddleware",
 ]
 
@@ -254,6 +256,10 @@ SIMPLE_JWT = {
     "SIGNING_KEY": JWT_SIGNING_KEY,
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "LEEWAY": 0,
+    # Tokens carry a digest of the password hash: changing a password ends every session.
+    "CHECK_REVOKE_TOKEN": True,
 }
 
 # --- Edge: body size, CORS, CSP, security headers ----------------------------------------
@@ -267,12 +273,103 @@ LOGGING_CONFIG = None  # configured by shop.observability.logging at startup
 SENTRY_DSN = env("SENTRY_DSN", default="")
 OTEL_ENABLED = env.bool("OTEL_ENABLED", default=False)
 
-# --- Browser-facing edge (refined by the security section of the README) --------------------
+# --- Browser-facing edge: proxies, rate limits, CORS, CSP, security headers (docs/security.md) ---
+# Proxies in front of the app that append to X-Forwarded-For (and set X-Forwarded-Proto).
+# 0: neither header is trusted and the client is REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT > 0:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Rates use django-ratelimit's "N/period" syntax (period s, m, h, d, optionally multiplied: 15m).
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLED", default=True)
+RATELIMIT_USER = env("RATELIMIT_USER", default="100/m")
+RATELIMIT_ANON = env("RATELIMIT_ANON", default="100/m")
+RATELIMIT_LOGIN = env("RATELIMIT_LOGIN", default="5/15m")
+RATELIMIT_REGISTER = env("RATELIMIT_REGISTER", default="10/h")
+RATELIMIT_ORDERS = env("RATELIMIT_ORDERS", default="10/m")
+RATELIMIT_PAYMENTS = env("RATELIMIT_PAYMENTS", default="5/m")
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_IP_META_KEY = "shop.api.ratelimit.client_ip"
+# A failed INCR reads as "unknown" (not "limited"); shop.api.ratelimit then fails open or
+# closed per policy (login/register closed).
+RATELIMIT_FAIL_OPEN = True
+
+# CORS for the API only (the admin is same-origin). Bearer tokens need no cookies, so
+# credentialed CORS stays off unless a cookie-based frontend needs it.
 CORS_ALLOWED_ORIGINS = env.list("ALLOWED_ORIGINS", default=["http://localhost:3000"])
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+CORS_ALLOW_HEADERS = ("authorization", "content-type", "idempotency-key", "x-correlation-id")
+CORS_EXPOSE_HEADERS = (
+    "X-Total-Count",
+    "X-Page-Count",
+    "X-Correlation-ID",
+    "Retry-After",
+    "RateLimit",
+    "RateLimit-Policy",
+)
+CORS_PREFLIGHT_MAX_AGE = 600
+CORS_ALLOW_CREDENTIALS = env.bool("CORS_ALLOW_CREDENTIALS", default=False)
+
+# Swagger UI's bundle comes from this CDN, pinned to a major version; only /api/docs/ may load it.
+SWAGGER_UI_CDN = "https://cdn.jsdelivr.net"
+SPECTACULAR_SETTINGS["SWAGGER_UI_DIST"] = f"{SWAGGER_UI_CDN}/npm/swagger-ui-dist@5"
+SPECTACULAR_SETTINGS["SWAGGER_UI_FAVICON_HREF"] = f"{SWAGGER_UI_CDN}/npm/swagger-ui-dist@5/favicon-32x32.png"
+
+# The API answers JSON only: nothing may load or run. HTML pages get their own policy by path.
+_NONE, _SELF = "'none'", "'self'"
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
-        "default-src": ["'none'"],
-        "frame-ancestors": ["'none'"],
+        "default-src": [_NONE],
+        "base-uri": [_NONE],
+        "form-action": [_NONE],
+        "frame-ancestors": [_NONE],
     }
 }
+CSP_PATH_POLICIES = {
+    "/admin/": {
+        "default-src": [_SELF],
+        "img-src": [_SELF, "data:"],
+        "object-src": [_NONE],
+        "base-uri": [_SELF],
+        "form-action": [_SELF],
+        "frame-ancestors": [_NONE],
+    },
+    "/api/docs/": {
+        "default-src": [_NONE],
+        "script-src": [_SELF, SWAGGER_UI_CDN],
+        "style-src": [_SELF, SWAGGER_UI_CDN, "'unsafe-inline'"],
+        "img-src": [_SELF, "data:", SWAGGER_UI_CDN],
+        "connect-src": [_SELF],
+        "base-uri": [_NONE],
+        "form-action": [_NONE],
+        "frame-ancestors": [_NONE],
+    },
+}
+
+# Security headers (SecurityMiddleware, XFrameOptionsMiddleware); HSTS and HTTPS-only cookies
+# in production. Health and metrics stay reachable over plain HTTP for probes and scrapers.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if IS_PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=IS_PRODUCTION)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=IS_PRODUCTION)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=IS_PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=IS_PRODUCTION)
+SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = True
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+if IS_PRODUCTION:
+    _unsafe = []
+    if len(JWT_SIGNING_KEY) < 32:
+        _unsafe.append("JWT_SIGNING_KEY must be at least 32 characters (HS256)")
+    if JWT_SIGNING_KEY == SECRET_KEY:
+        _unsafe.append("JWT_SIGNING_KEY must differ from SECRET_KEY")
+    if RATELIMIT_ENABLE and not REDIS_URL:
+        _unsafe.append("REDIS_URL is required for rate limits shared by all processes")
+    if _unsafe:
+        raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(_unsafe) + ".")
 EVENTS_INBOX_RETENTION_DAYS = env.int("EVENTS_INBOX_RETENTION_DAYS", default=30)

@@ -2,18 +2,27 @@ import uuid
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from shop.events.models import DeadLetterBase, InboxMessageBase, OutboxMessageBase
 
 
+def normalize_email(email: str) -> str:
+    """One spelling per mailbox: logins and uniqueness are case-insensitive in practice."""
+    return (email or "").strip().lower()
+
+
 class UserManager(BaseUserManager):
     use_in_migrations = True
+
+    def get_by_natural_key(self, username):
+        return self.get(email=normalize_email(username))
 
     def _create_user(self, email, password, **extra):
         if not email:
             raise ValueError("An email address is required.")
-        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user = self.model(email=normalize_email(email), **extra)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -43,13 +52,27 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS = ["name"]
+    # Empty so that ``createsuperuser --noinput`` needs only DJANGO_SUPERUSER_EMAIL/PASSWORD.
+    REQUIRED_FIELDS: list[str] = []
 
     class Meta:
         ordering = ("-date_joined",)
+        constraints = [
+            # Every write path (API, admin, shell, bulk_create) must store the lowercase
+            # spelling, so the plain unique index on email is a case-insensitive one.
+            models.CheckConstraint(condition=models.Q(email=Lower("email")), name="accounts_user_email_lowercase"),
+        ]
 
     def __str__(self):
         return self.email
+
+    def clean(self):
+        super().clean()
+        self.email = normalize_email(self.email)
+
+    def save(self, *args, **kwargs):
+        self.email = normalize_email(self.email)
+        super().save(*args, **kwargs)
 
 
 class OutboxMessage(OutboxMessageBase):

@@ -1,0 +1,148 @@
+"""HTTP edge of the accounts context: registration, JWT sessions, the current user, staff search.
+
+The sign-in endpoints run without authentication classes, so a stale or broken
+``Authorization`` header on the login page cannot lock a user out of signing in again.
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.views import APIView
+
+from apps.accounts import selectors, services, tokens
+from apps.accounts.serializers import (
+    MeUpdateInput,
+    RefreshInput,
+    RegisterInput,
+    TokenInput,
+    TokenPairOut,
+    UserListQuery,
+    UserOut,
+)
+from shop.api.envelope import ok
+from shop.api.errors import ApiError, Conflict
+from shop.api.permissions import IsStaff
+
+_BEARER = 'Bearer realm="api"'
+
+
+class InvalidCredentials(ApiError):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_code = "INVALID_CREDENTIALS"
+    default_detail = "Invalid email or password."
+    auth_header = _BEARER
+
+
+class InvalidRefresh(ApiError):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_code = "UNAUTHORIZED"
+    default_detail = "The refresh token is invalid, expired, already used or revoked; sign in again."
+    auth_header = _BEARER
+
+
+class _PublicAuthView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+
+class RegisterView(_PublicAuthView):
+    ratelimit_scope = "register"
+
+    @extend_schema(
+        request=RegisterInput,
+        responses={201: UserOut, 409: OpenApiResponse(description="EMAIL_TAKEN")},
+        auth=[],
+        summary="Create an account",
+    )
+    def post(self, request, version=None):
+        data = RegisterInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            user = services.user_register(**data.validated_data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"password": list(exc.messages)})
+        except services.EmailTaken:
+            raise Conflict("An account with this email already exists.", code="EMAIL_TAKEN")
+        return ok(UserOut(user).data, message="Account created.", status=status.HTTP_201_CREATED)
+
+
+class TokenObtainView(_PublicAuthView):
+    ratelimit_scope = "login"
+
+    @extend_schema(request=TokenInput, responses={200: TokenPairOut}, auth=[], summary="Sign in")
+    def post(self, request, version=None):
+        data = TokenInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_authenticate(**data.validated_data)
+        if user is None:
+            raise InvalidCredentials()
+        return ok(TokenPairOut(tokens.tokens_issue(user=user)).data)
+
+
+class TokenRefreshView(_PublicAuthView):
+    @extend_schema(
+        request=RefreshInput,
+        responses={200: TokenPairOut},
+        auth=[],
+        summary="Rotate a refresh token",
+        description="Returns a new access and refresh token; the submitted refresh token is revoked. "
+        "Presenting an already rotated token revokes every session of that user.",
+    )
+    def post(self, request, version=None):
+        data = RefreshInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            pair = tokens.token_rotate(raw_refresh=data.validated_data["refresh"])
+        except tokens.InvalidRefreshToken:
+            raise InvalidRefresh()
+        return ok(TokenPairOut(pair).data)
+
+
+class LogoutView(_PublicAuthView):
+    @extend_schema(request=RefreshInput, responses={204: None}, auth=[], summary="Sign out (revoke a refresh token)")
+    def post(self, request, version=None):
+        data = RefreshInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            tokens.token_revoke(raw_refresh=data.validated_data["refresh"])
+        except tokens.InvalidRefreshToken:
+            raise InvalidRefresh()
+        return ok(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: UserOut}, summary="The signed-in user")
+    def get(self, request, version=None):
+        return ok(UserOut(request.user).data)
+
+    @extend_schema(request=MeUpdateInput, responses={200: UserOut}, summary="Update the signed-in user's profile")
+    def patch(self, request, version=None):
+        data = MeUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_update_profile(user_id=request.user.pk, **data.validated_data)
+        return ok(UserOut(user).data)
+
+
+class UserListView(generics.ListAPIView):
+    """Staff search over accounts (support tooling); sorting and filters are allow-listed."""
+
+    permission_classes = [IsStaff]
+    serializer_class = UserOut
+
+    def get_queryset(self):
+        query = UserListQuery(data=self.request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        return selectors.user_list(
+            search=params["search"],
+            is_staff=params["isStaff"],
+            is_active=params["isActive"],
+            ordering=query.ordering(),
+        )
+
+    @extend_schema(parameters=[UserListQuery], summary="Search users (staff)")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
