@@ -373,3 +373,28 @@ if IS_PRODUCTION:
     if _unsafe:
         raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(_unsafe) + ".")
 EVENTS_INBOX_RETENTION_DAYS = env.int("EVENTS_INBOX_RETENTION_DAYS", default=30)
+
+# --- Orders and payments ---------------------------------------------------------------------
+# Idempotency-Key records (HTTP) are kept at least this long; the IETF draft asks for >= 24 h.
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# How long a claimed key counts as "in flight" before a retry may take over a crashed request.
+IDEMPOTENCY_LEASE_SECONDS = env.int("IDEMPOTENCY_LEASE_SECONDS", default=60)
+# Gateway-call idempotency log (payments): kept longer, the saga may retry for days.
+PAYMENT_IDEMPOTENCY_TTL_HOURS = env.int("PAYMENT_IDEMPOTENCY_TTL_HOURS", default=168)
+
+PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="fake")  # "fake" or "stripe"
+STRIPE_API_KEY = env("STRIPE_API_KEY", default="")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
+PAYMENT_TIMEOUT_SECONDS = env.float("PAYMENT_TIMEOUT_SECONDS", default=5.0)
+PAYMENT_RETRY_ATTEMPTS = env.int("PAYMENT_RETRY_ATTEMPTS", default=3)
+PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=0.2)
+PAYMENT_RETRY_MAX_SECONDS = env.float("PAYMENT_RETRY_MAX_SECONDS", default=2.0)
+PAYMENT_BREAKER_FAIL_MAX = env.int("PAYMENT_BREAKER_FAIL_MAX", default=5)
+PAYMENT_BREAKER_RESET_SECONDS = env.float("PAYMENT_BREAKER_RESET_SECONDS", default=30.0)
+# FakeGateway fault drills: added latency per call, probability of a transient failure.
+PAYMENT_FAKE_LATENCY_MS = env.int("PAYMENT_FAKE_LATENCY_MS", default=0)
+PAYMENT_FAKE_FAILURE_RATE = env.float("PAYMENT_FAKE_FAILURE_RATE", default=0.0)
+CELERY_BEAT_SCHEDULE["idempotency-prune"] = {"task": "orders.idempotency_prune", "schedule": 3600.0}
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {"OrderStatusEnum": "apps.orders.models.OrderStatus", "PaymentStatusEnum": "apps.payments.models.PaymentStatus"}
+)

@@ -1,3 +1,53 @@
+"""Staff tools. Product saves go through the services, so admin edits publish the same events
+(and invalidate the same caches) as the API; products are deactivated, never deleted."""
+
+from django.contrib import admin
+
+from apps.catalog import services
+from apps.catalog.models import Category, Product, Review
 from shop.events.admin import register_event_admin
 
 register_event_admin("catalog")
+
+PRODUCT_FIELDS = ("sku", "name", "description", "price", "currency", "category", "is_active")
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "parent")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    list_select_related = ("parent",)
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ("sku", "name", "price", "currency", "category", "is_active", "updated_at")
+    list_filter = ("is_active", "category")
+    search_fields = ("sku", "name")
+    list_select_related = ("category",)
+    fields = PRODUCT_FIELDS
+    actions = ("deactivate_selected",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = {field: getattr(obj, field) for field in PRODUCT_FIELDS if field != "category"}
+        data["category_id"] = obj.category_id
+        saved = services.product_update(product_id=obj.pk, data=data) if change else services.product_create(**data)
+        obj.pk, obj.created_at, obj.updated_at = saved.pk, saved.created_at, saved.updated_at
+
+    @admin.action(description="Deactivate selected products")
+    def deactivate_selected(self, request, queryset):
+        for product_id in queryset.values_list("id", flat=True):
+            services.product_deactivate(product_id=product_id)
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    list_display = ("product", "user_id", "rating", "created_at")
+    list_filter = ("rating",)
+    search_fields = ("product__sku", "user_id", "text")
+    list_select_related = ("product",)
+    readonly_fields = ("product", "user_id", "rating", "created_at")

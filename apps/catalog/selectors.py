@@ -1,1 +1,85 @@
 """Reads of the catalog context."""
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Avg, Count, Q, QuerySet
+
+from apps.catalog.models import Category, Product, Review
+
+SORT_FIELDS = {"createdAt": "created_at", "price": "price", "name": "name"}
+
+
+@dataclass(frozen=True)
+class ProductFilters:
+    category: str | None = None  # a category id or slug; its subcategories are included
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    search: str | None = None
+    active: bool | None = True  # None: both active and inactive (staff only)
+    sort_by: str = "createdAt"
+    order: str = "desc"
+
+
+def _category_and_descendants(reference: str) -> list[uuid.UUID]:
+    """One query for the whole (small) category table, then a walk down from ``reference``."""
+    rows = list(Category.objects.order_by().values_list("id", "parent_id", "slug"))
+    root = next((cid for cid, _, slug in rows if str(cid) == reference or slug == reference), None)
+    if root is None:
+        return []
+    children: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for cid, parent_id, _ in rows:
+        children.setdefault(parent_id, []).append(cid)
+    found, frontier = [root], [root]
+    while frontier:
+        frontier = [child for parent in frontier for child in children.get(parent, ())]
+        found.extend(frontier)
+    return found
+
+
+def product_list(*, filters: ProductFilters) -> QuerySet[Product]:
+    qs = Product.objects.select_related("category")
+    if filters.active is not None:
+        qs = qs.filter(is_active=filters.active)
+    if filters.category:
+        qs = qs.filter(category_id__in=_category_and_descendants(filters.category))
+    if filters.min_price is not None:
+        qs = qs.filter(price__gte=filters.min_price)
+    if filters.max_price is not None:
+        qs = qs.filter(price__lte=filters.max_price)
+    if filters.search:
+        term = filters.search
+        qs = qs.filter(Q(name__icontains=term) | Q(sku__icontains=term) | Q(description__icontains=term))
+    column = SORT_FIELDS[filters.sort_by]
+    prefix = "-" if filters.order == "desc" else ""
+    return qs.order_by(f"{prefix}{column}", f"{prefix}id")
+
+
+def product_get(*, product_id: uuid.UUID) -> Product | None:
+    return Product.objects.select_related("category").filter(id=product_id).first()
+
+
+def products_by_ids(*, product_ids) -> list[Product]:
+    return list(Product.objects.filter(id__in=list(product_ids)))
+
+
+def product_ids(*, active_only: bool = True) -> list[uuid.UUID]:
+    qs = Product.objects.filter(is_active=True) if active_only else Product.objects.all()
+    return list(qs.order_by("id").values_list("id", flat=True))
+
+
+def category_list() -> QuerySet[Category]:
+    return Category.objects.order_by("name", "id")
+
+
+def review_list(*, product_id: uuid.UUID) -> QuerySet[Review]:
+    return Review.objects.filter(product_id=product_id).order_by("-created_at", "-id")
+
+
+def rating_summary(*, product_id: uuid.UUID) -> tuple[Decimal | None, int]:
+    row = Review.objects.filter(product_id=product_id).aggregate(average=Avg("rating"), count=Count("id"))
+    average = row["average"]
+    if average is not None:
+        average = Decimal(str(average)).quantize(Decimal("0.01"))
+    return average, row["count"]

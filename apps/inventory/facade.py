@@ -1,1 +1,82 @@
 """The public door of the inventory context: the only module other contexts may import."""
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from apps.inventory import selectors, services
+from apps.inventory.errors import ReservationNotActive
+
+__all__ = (
+    "ReservationNotActive",
+    "ReservationOutcome",
+    "Shortage",
+    "StockLine",
+    "availability",
+    "commit",
+    "release",
+    "reserve",
+    "return_committed",
+)
+
+
+@dataclass(frozen=True)
+class StockLine:
+    product_id: uuid.UUID
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Shortage:
+    product_id: uuid.UUID
+    available: int
+    requested: int
+
+
+@dataclass(frozen=True)
+class ReservationOutcome:
+    order_id: uuid.UUID
+    reserved: bool
+    shortages: tuple[Shortage, ...]
+
+
+def availability(*, product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Available = on hand − reserved, one query; unknown products → 0."""
+    return selectors.availability_many(product_ids=product_ids)
+
+
+def reserve(*, order_id: uuid.UUID, items: Iterable[StockLine]) -> ReservationOutcome:
+    """All-or-nothing across the lines (repeated products are summed); idempotent per order:
+    a repeat returns the first outcome, whatever happened since. Raises ``ValueError`` for
+    an empty order or a non-positive quantity."""
+    quantities: Counter[uuid.UUID] = Counter()
+    for line in items:
+        if line.quantity <= 0:
+            raise ValueError(f"quantity must be positive, got {line.quantity} for {line.product_id}")
+        quantities[line.product_id] += line.quantity
+    request = services.stock_reserve(order_id=order_id, quantities=dict(quantities))
+    return ReservationOutcome(
+        order_id=request.order_id,
+        reserved=request.reserved,
+        shortages=tuple(
+            Shortage(product_id=uuid.UUID(s["productId"]), available=s["available"], requested=s["requested"])
+            for s in request.shortages
+        ),
+    )
+
+
+def release(*, order_id: uuid.UUID) -> None:
+    """Idempotent; a no-op when nothing is reserved (never reserved, already released or committed)."""
+    services.stock_release(order_id=order_id)
+
+
+def commit(*, order_id: uuid.UUID) -> None:
+    """Idempotent. Raises ``ReservationNotActive`` when the reservation expired or was released
+    before the commit: the caller must re-reserve or cancel rather than ship unreserved stock."""
+    services.stock_commit(order_id=order_id)
+
+
+def return_committed(*, order_id: uuid.UUID) -> None:
+    """Idempotent; puts a confirmed-but-unshipped order's committed units back on hand."""
+    services.stock_return_committed(order_id=order_id)

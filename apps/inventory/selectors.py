@@ -1,1 +1,24 @@
 """Reads of the inventory context."""
+
+import uuid
+from collections.abc import Iterable
+
+from django.db.models import F
+
+from apps.inventory.models import StockItem, StockMovement
+
+
+def stock_get(*, product_id: uuid.UUID) -> StockItem | None:
+    return StockItem.objects.filter(product_id=product_id).first()
+
+
+def availability_many(*, product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Available units per product in one query; products without a stock item have 0."""
+    product_ids = list(product_ids)
+    rows = StockItem.objects.filter(product_id__in=product_ids).values_list("product_id", F("on_hand") - F("reserved"))
+    found = dict(rows)
+    return {pid: found.get(pid, 0) for pid in product_ids}
+
+
+def movements_for(*, product_id: uuid.UUID):
+    return StockMovement.objects.filter(product_id=product_id).order_by("created_at", "id")

@@ -1,0 +1,59 @@
+"""Thin HTTP layer of the inventory context."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.views import APIView
+
+from apps.inventory import selectors, services
+from apps.inventory.errors import AdjustmentBelowReserved, StockItemNotFound
+from apps.inventory.serializers import AdjustmentInput, AvailabilityOutput, StockLevelOutput
+from shop.api.envelope import ok
+from shop.api.errors import Conflict, NotFoundError
+from shop.api.permissions import IsStaff
+
+
+def _levels(item) -> dict:
+    return {
+        "product_id": item.product_id,
+        "available": item.available,
+        "in_stock": item.available > 0,
+        "on_hand": item.on_hand,
+        "reserved": item.reserved,
+    }
+
+
+def _not_found() -> NotFoundError:
+    return NotFoundError("No stock is tracked for this product.", code="STOCK_NOT_FOUND")
+
+
+class AvailabilityApi(APIView):
+    @extend_schema(operation_id="inventory_availability", responses=AvailabilityOutput)
+    def get(self, request, version, product_id):
+        item = selectors.stock_get(product_id=product_id)
+        if item is None:
+            raise _not_found()
+        return ok(AvailabilityOutput(_levels(item)).data)
+
+
+class AdjustmentCreateApi(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(operation_id="inventory_adjust", request=AdjustmentInput, responses={201: StockLevelOutput})
+    def post(self, request, version, product_id):
+        data = AdjustmentInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            item = services.stock_adjust(product_id=product_id, actor=str(request.user.pk), **data.validated_data)
+        except StockItemNotFound:
+            raise _not_found()
+        except AdjustmentBelowReserved as exc:
+            raise Conflict(
+                "On hand cannot go below the units reserved for open orders.",
+                code="STOCK_BELOW_RESERVED",
+                details={
+                    "productId": str(product_id),
+                    "onHand": exc.on_hand,
+                    "reserved": exc.reserved,
+                    "delta": exc.delta,
+                },
+            )
+        return ok(StockLevelOutput(_levels(item)).data, message="Stock adjusted.", status=201)

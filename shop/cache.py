@@ -1,0 +1,206 @@
+"""Cache-aside for hot reads, built so the cache can only ever make things faster.
+
+- **Stampede protection.** Entries carry a soft expiry inside a longer hard TTL. When a
+  hot entry goes soft-stale, one caller (holding a short ``add``-based lock) rebuilds it
+  while everyone else keeps serving the stale copy; on a cold miss, callers that lose the
+  lock wait briefly for the winner's value instead of all hitting the database.
+- **Version keys instead of ``KEYS``.** A family of entries (e.g. every product list page)
+  embeds a namespace version in its keys; invalidating the family is one ``INCR``. Old
+  entries are never read again and age out by TTL. ``KEYS pattern`` blocks Redis and is
+  never used.
+- **Graceful degradation.** Every cache call goes through a circuit breaker. With Redis
+  down, reads are built from the database, a warning is logged (once per failure, not per
+  request once the breaker is open) and no request fails.
+- **Counted.** Hits, misses, stale serves and errors go to ``cache_requests_total``.
+"""
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import structlog
+from django.conf import settings
+from django.core.cache import caches
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import RedisError
+
+from shop.observability import metrics
+from shop.resilience.breaker import CircuitOpenError, guard
+
+logger = structlog.get_logger("shop.cache")
+
+T = TypeVar("T")
+
+BREAKER = "cache"
+CACHE_ERRORS = (ConnectionInterrupted, RedisError, OSError)
+_POLL_SECONDS = 0.05
+
+
+class CacheUnavailable(Exception):
+    """The cache backend could not be reached (or its circuit is open)."""
+
+
+def _setting(name: str, default: float) -> float:
+    return getattr(settings, name, default)
+
+
+def _backend():
+    return caches[getattr(settings, "SHOP_CACHE_ALIAS", "default")]
+
+
+def _call(operation: str, *args, **kwargs) -> Any:
+    try:
+        with guard(
+            BREAKER,
+            failures=CACHE_ERRORS,
+            fail_max=int(_setting("CACHE_BREAKER_FAIL_MAX", 5)),
+            reset_timeout=_setting("CACHE_BREAKER_RESET_SECONDS", 30),
+        ):
+            return getattr(_backend(), operation)(*args, **kwargs)
+    except CircuitOpenError as exc:
+        raise CacheUnavailable("cache circuit open") from exc
+    except CACHE_ERRORS as exc:
+        logger.warning("cache_unavailable", operation=operation, error=str(exc)[:200])
+        raise CacheUnavailable(str(exc)) from exc
+
+
+def _count(name: str, result: str) -> None:
+    metrics.cache_requests.labels(name, result).inc()
+
+
+def _version_key(namespace: str) -> str:
+    return f"ver:{namespace}"
+
+
+def version(namespace: str) -> int:
+    """Current version of ``namespace``; a missing version starts from the clock, so a
+    version lost to eviction can never come back to a number whose entries still exist."""
+    key = _version_key(namespace)
+    current = _call("get", key)
+    if current is None:
+        _call("add", key, time.time_ns(), timeout=None)
+        current = _call("get", key)
+    return int(current)
+
+
+def bump(namespace: str, *, strict: bool = False) -> None:
+    """Invalidate every entry of ``namespace`` at once (one INCR)."""
+    key = _version_key(namespace)
+    try:
+        try:
+            _call("incr", key)
+        except ValueError:  # never read yet: any fresh version invalidates nothing
+            _call("add", key, time.time_ns(), timeout=None)
+    except CacheUnavailable:
+        if strict:
+            raise
+        logger.warning("cache_bump_skipped", namespace=namespace)
+
+
+def invalidate(*keys: str, strict: bool = False) -> None:
+    """Delete entries. ``strict`` raises when the cache is unreachable (an event handler
+    wants that, so the delivery is retried until the stale entry is really gone)."""
+    try:
+        _call("delete_many", list(keys))
+    except CacheUnavailable:
+        if strict:
+            raise
+        logger.warning("cache_invalidate_skipped", keys=list(keys)[:10])
+
+
+def get_or_build(
+    key: str,
+    build: Callable[[], T],
+    *,
+    ttl: float,
+    name: str,
+    namespace: str | None = None,
+    stale_for: float | None = None,
+    negative_ttl: float | None = None,
+) -> T:
+    """Cache-aside read of ``key``; ``build()`` produces the value from the source of truth.
+
+    ``ttl`` is how long an entry is fresh; afterwards it may be served stale for
+    ``stale_for`` more seconds while a single caller rebuilds it. A ``None`` result is
+    cached for ``negative_ttl`` so unknown ids do not reach the database on every request.
+    """
+    try:
+        if namespace is not None:
+            key = f"{namespace}:v{version(namespace)}:{key}"
+        entry = _call("get", key)
+    except CacheUnavailable:
+        _count(name, "error")
+        return build()
+
+    if entry is not None:
+        fresh_until, value = entry
+        if time.time() < fresh_until:
+            _count(name, "hit")
+            return value
+        _count(name, "stale")
+        refreshed = _rebuild_if_first(key, build, ttl, stale_for, negative_ttl)
+        return value if refreshed is _NOT_REBUILT else refreshed
+
+    _count(name, "miss")
+    built = _rebuild_if_first(key, build, ttl, stale_for, negative_ttl)
+    if built is not _NOT_REBUILT:
+        return built
+    return _wait_for_winner(key, build)
+
+
+_NOT_REBUILT = object()
+
+
+def _rebuild_if_first(key, build, ttl, stale_for, negative_ttl):
+    """Rebuild and store the entry if we win the lock; ``_NOT_REBUILT`` if someone else holds it."""
+    lock_key = f"lock:{key}"
+    token = uuid.uuid4().hex
+    try:
+        acquired = _call("add", lock_key, token, timeout=_setting("CACHE_LOCK_SECONDS", 10))
+    except CacheUnavailable:
+        return build()
+    if not acquired:
+        return _NOT_REBUILT
+    try:
+        value = build()
+        _store(key, value, ttl, stale_for, negative_ttl)
+        return value
+    finally:
+        _release(lock_key, token)
+
+
+def _store(key, value, ttl, stale_for, negative_ttl) -> None:
+    if value is None:
+        ttl = negative_ttl if negative_ttl is not None else min(ttl, 30)
+    grace = _setting("CACHE_STALE_SECONDS", 60) if stale_for is None else stale_for
+    try:
+        _call("set", key, (time.time() + ttl, value), timeout=ttl + grace)
+    except CacheUnavailable:
+        pass
+
+
+def _release(lock_key: str, token: str) -> None:
+    try:
+        if _call("get", lock_key) == token:
+            _call("delete", lock_key)
+    except CacheUnavailable:
+        pass  # the lock expires on its own
+
+
+def _wait_for_winner(key: str, build: Callable[[], T]) -> T:
+    """Another caller is rebuilding a cold entry: wait a moment for it, then give up and build."""
+    deadline = time.monotonic() + _setting("CACHE_WAIT_SECONDS", 3)
+    while time.monotonic() < deadline:
+        time.sleep(_POLL_SECONDS)
+        try:
+            entry = _call("get", key)
+        except CacheUnavailable:
+            break
+        if entry is not None:
+            return entry[1]
+    return build()
+
+
+def keys_for(prefix: str, ids: Iterable[Any]) -> list[str]:
+    return [f"{prefix}:{value}" for value in ids]
