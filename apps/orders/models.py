@@ -1,4 +1,106 @@
+import uuid
+
+from django.db import models
+
+from shop.api.idempotency import IdempotencyRecordBase
 from shop.events.models import DeadLetterBase, InboxMessageBase, OutboxMessageBase
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class OrderStatus(models.TextChoices):
+    PENDING = "PENDING"
+    CONFIRMED = "CONFIRMED"
+    SHIPPED = "SHIPPED"
+    DELIVERED = "DELIVERED"
+    CANCELLED = "CANCELLED"
+
+
+class ShippingMethod(models.TextChoices):
+    STANDARD = "standard"
+    EXPRESS = "express"
+    OVERNIGHT = "overnight"
+
+
+class Order(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user_id = models.UUIDField()  # accounts context; no ForeignKey across contexts
+    customer_email = models.EmailField(blank=True, default="")  # snapshot at order time, for staff search
+    status = models.CharField(max_length=12, choices=OrderStatus.choices, default=OrderStatus.PENDING)
+    currency = models.CharField(max_length=3)
+    subtotal = models.DecimalField(**MONEY)
+    shipping_cost = models.DecimalField(**MONEY)
+    total = models.DecimalField(**MONEY)
+    shipping_street = models.CharField(max_length=200)
+    shipping_city = models.CharField(max_length=100)
+    shipping_state = models.CharField(max_length=2)
+    shipping_zip_code = models.CharField(max_length=10)
+    shipping_country = models.CharField(max_length=3)
+    shipping_method = models.CharField(max_length=10, choices=ShippingMethod.choices)
+    notes = models.CharField(max_length=500, blank=True, default="")
+    payment_method = models.CharField(max_length=20, default="card")
+    # The card token the checkout saga authorizes with. Write-only: never rendered by any API
+    # or admin list; cleared once the saga has used it.
+    payment_token = models.CharField(max_length=255, blank=True, default="")
+    cancellation_reason = models.CharField(max_length=100, blank=True, default="")
+    tracking_number = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        indexes = [
+            models.Index(fields=["user_id"], name="orders_order_user"),
+            models.Index(fields=["status"], name="orders_order_status"),
+            models.Index(fields=["created_at"], name="orders_order_created"),
+            models.Index(fields=["user_id", "status"], name="orders_order_user_status"),
+        ]
+
+    def __str__(self):
+        return f"Order {self.id} ({self.status})"
+
+    @property
+    def processing(self) -> bool:
+        """The checkout saga still runs while an order is PENDING (spec: read-your-writes)."""
+        return self.status == OrderStatus.PENDING
+
+
+class OrderItem(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    product_id = models.UUIDField()  # catalog context
+    product_name = models.CharField(max_length=200)  # snapshots: the catalog may change later
+    sku = models.CharField(max_length=64)
+    unit_price = models.DecimalField(**MONEY)
+    quantity = models.PositiveIntegerField()
+    line_total = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ("id",)
+        constraints = [models.UniqueConstraint(fields=["order", "product_id"], name="orders_item_once")]
+
+    def __str__(self):
+        return f"{self.quantity} x {self.product_name}"
+
+
+class OrderStatusHistory(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="history")
+    from_status = models.CharField(max_length=12, choices=OrderStatus.choices, blank=True, default="")
+    to_status = models.CharField(max_length=12, choices=OrderStatus.choices)
+    note = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        verbose_name_plural = "order status history"
+
+    def __str__(self):
+        return f"{self.from_status or '-'} -> {self.to_status}"
+
+
+class IdempotencyRecord(IdempotencyRecordBase):
+    """Idempotency-Key records of the orders API (see shop.api.idempotency)."""
 
 
 class OutboxMessage(OutboxMessageBase):

@@ -1,1 +1,290 @@
-"""Writes of the orders context: each function is one use case in one transaction on its alias."""
+"""Writes of the orders context: each function is one use case in one transaction on its alias.
+
+The order life cycle lives in ``TRANSITIONS`` and nowhere else:
+
+    PENDING -> CONFIRMED -> SHIPPED -> DELIVERED
+    PENDING | CONFIRMED -> CANCELLED
+
+Every transition writes a history row and publishes ``order.status_changed`` plus the
+specific event (``order.confirmed``, ``order.cancelled``, ...) in the same transaction. The
+saga's commands (``order_confirm``, ``order_cancel``) are idempotent because messages are
+redelivered; the API's commands (cancel request, ship, deliver) are strict, so a client
+learns that its request no longer applies (409 ``INVALID_STATE``).
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+
+from apps.catalog import facade as catalog
+from apps.inventory import facade as inventory
+from apps.orders import events
+from apps.orders.models import Order, OrderItem, OrderStatus, OrderStatusHistory, ShippingMethod
+from shop.events import publish
+from shop.observability import metrics
+
+ALIAS = "orders"
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    OrderStatus.PENDING: frozenset({OrderStatus.CONFIRMED, OrderStatus.CANCELLED}),
+    OrderStatus.CONFIRMED: frozenset({OrderStatus.SHIPPED, OrderStatus.CANCELLED}),
+    OrderStatus.SHIPPED: frozenset({OrderStatus.DELIVERED}),
+    OrderStatus.DELIVERED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+}
+_EVENT_FOR_STATUS = {
+    OrderStatus.CONFIRMED: events.ORDER_CONFIRMED,
+    OrderStatus.CANCELLED: events.ORDER_CANCELLED,
+    OrderStatus.SHIPPED: events.ORDER_SHIPPED,
+    OrderStatus.DELIVERED: events.ORDER_DELIVERED,
+}
+
+# Flat rates per shipping method, in the order's currency.
+SHIPPING_RATES = {
+    ShippingMethod.STANDARD: Decimal("5.00"),
+    ShippingMethod.EXPRESS: Decimal("15.00"),
+    ShippingMethod.OVERNIGHT: Decimal("30.00"),
+}
+CUSTOMER_REQUEST = "CUSTOMER_REQUEST"
+STAFF_REQUEST = "STAFF_REQUEST"
+
+
+class OrderError(Exception):
+    """A business rule refused the command."""
+
+
+class OrderNotFound(OrderError):
+    pass
+
+
+class ProductsUnavailable(OrderError):
+    def __init__(self, product_ids: Sequence[uuid.UUID]):
+        super().__init__(f"Products not available: {', '.join(map(str, product_ids))}")
+        self.product_ids = list(product_ids)
+
+
+class MixedCurrencies(OrderError):
+    pass
+
+
+@dataclass(frozen=True)
+class Shortage:
+    product_id: uuid.UUID
+    available: int
+    requested: int
+
+
+class InsufficientStock(OrderError):
+    def __init__(self, shortages: Sequence[Shortage]):
+        super().__init__("Insufficient stock")
+        self.shortages = list(shortages)
+
+
+class InvalidTransition(OrderError):
+    def __init__(self, order: Order, target: str):
+        super().__init__(f"Order {order.id} is {order.status}; it cannot become {target}")
+        self.current = order.status
+        self.target = target
+
+
+@dataclass(frozen=True)
+class ItemRequest:
+    product_id: uuid.UUID
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Address:
+    street: str
+    city: str
+    state: str
+    zip_code: str
+    country: str
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"))
+
+
+def order_place(
+    *,
+    user_id: uuid.UUID,
+    items: Sequence[ItemRequest],
+    shipping_address: Address,
+    shipping_method: str,
+    payment_token: str,
+    payment_method: str = "card",
+    notes: str = "",
+    customer_email: str = "",
+) -> Order:
+    """Create a PENDING order with price snapshots; the checkout saga takes it from ``order.created``."""
+    product_ids = [item.product_id for item in items]
+    if not items or len(set(product_ids)) != len(product_ids):
+        raise ValueError("items must be non-empty with one line per product")
+    snapshots = catalog.product_snapshots_get(product_ids=product_ids)
+    unavailable = [pid for pid in product_ids if pid not in snapshots or not snapshots[pid].is_active]
+    if unavailable:
+        raise ProductsUnavailable(unavailable)
+    currencies = {snapshots[pid].currency for pid in product_ids}
+    if len(currencies) != 1:
+        raise MixedCurrencies("All products of one order must share a currency")
+    # A fast, advisory check: the saga's reservation is what really holds the stock.
+    available = inventory.availability(product_ids=product_ids)
+    shortages = [
+        Shortage(item.product_id, available.get(item.product_id, 0), item.quantity)
+        for item in items
+        if available.get(item.product_id, 0) < item.quantity
+    ]
+    if shortages:
+        raise InsufficientStock(shortages)
+
+    lines = [
+        OrderItem(
+            product_id=item.product_id,
+            product_name=snapshots[item.product_id].name,
+            sku=snapshots[item.product_id].sku,
+            unit_price=_money(snapshots[item.product_id].price),
+            quantity=item.quantity,
+            line_total=_money(snapshots[item.product_id].price * item.quantity),
+        )
+        for item in items
+    ]
+    subtotal = sum((line.line_total for line in lines), Decimal("0.00"))
+    shipping_cost = SHIPPING_RATES[ShippingMethod(shipping_method)]
+    with metrics.order_placement_seconds.time(), transaction.atomic(using=ALIAS):
+        order = Order.objects.create(
+            user_id=user_id,
+            customer_email=customer_email,
+            currency=currencies.pop(),
+            subtotal=subtotal,
+            shipping_cost=shipping_cost,
+            total=subtotal + shipping_cost,
+            shipping_street=shipping_address.street,
+            shipping_city=shipping_address.city,
+            shipping_state=shipping_address.state,
+            shipping_zip_code=shipping_address.zip_code,
+            shipping_country=shipping_address.country,
+            shipping_method=shipping_method,
+            notes=notes,
+            payment_method=payment_method,
+            payment_token=payment_token,
+        )
+        for line in lines:
+            line.order = order
+        OrderItem.objects.bulk_create(lines)
+        OrderStatusHistory.objects.create(order=order, to_status=OrderStatus.PENDING, note="Order created")
+        publish(
+            events.ORDER_CREATED,
+            {
+                "orderId": order.id,
+                "customerId": order.user_id,
+                "currency": order.currency,
+                "total": order.total,
+                "paymentMethod": order.payment_method,
+                "items": [
+                    {"productId": li.product_id, "quantity": li.quantity, "price": li.unit_price} for li in lines
+                ],
+            },
+            aggregate_id=order.id,
+            using=ALIAS,
+        )
+    metrics.orders_created.labels(OrderStatus.PENDING).inc()
+    return order
+
+
+def _transition(
+    *, order_id: uuid.UUID, target: str, note: str, idempotent: bool, changes: dict | None = None, event_data=None
+) -> tuple[Order, str | None]:
+    """Move one order to ``target`` under a row lock; returns (order, previous status or None if no-op)."""
+    changes = changes or {}
+    with transaction.atomic(using=ALIAS):
+        order = Order.objects.select_for_update().filter(pk=order_id).first()
+        if order is None:
+            raise OrderNotFound(str(order_id))
+        if idempotent and order.status == target:
+            return order, None
+        if target not in TRANSITIONS[order.status]:
+            raise InvalidTransition(order, target)
+        previous = order.status
+        order.status = target
+        for field, value in changes.items():
+            setattr(order, field, value)
+        order.save(update_fields=["status", "updated_at", *changes])
+        OrderStatusHistory.objects.create(order=order, from_status=previous, to_status=target, note=note)
+        ids = {"orderId": order.id, "customerId": order.user_id}
+        publish(
+            events.ORDER_STATUS_CHANGED,
+            {**ids, "from": previous, "to": target, "note": note},
+            aggregate_id=order.id,
+            using=ALIAS,
+        )
+        specific = {**ids, **(event_data or {})}
+        if target == OrderStatus.CANCELLED:
+            specific["previousStatus"] = previous
+        publish(_EVENT_FOR_STATUS[target], specific, aggregate_id=order.id, using=ALIAS)
+    return order, previous
+
+
+def order_confirm(*, order_id: uuid.UUID, note: str = "Stock reserved and payment authorized") -> Order:
+    """Saga command; confirming a CONFIRMED order is a no-op."""
+    order, _ = _transition(order_id=order_id, target=OrderStatus.CONFIRMED, note=note, idempotent=True)
+    return order
+
+
+def order_cancel(*, order_id: uuid.UUID, reason: str, note: str = "") -> Order:
+    """Saga command; cancelling a CANCELLED order is a no-op (the first reason stays)."""
+    order, _ = _transition(
+        order_id=order_id,
+        target=OrderStatus.CANCELLED,
+        note=note or f"Cancelled: {reason}",
+        idempotent=True,
+        changes={"cancellation_reason": reason},
+        event_data={"reason": reason},
+    )
+    return order
+
+
+def order_cancel_request(*, order_id: uuid.UUID, reason: str = CUSTOMER_REQUEST) -> Order:
+    """API command: cancel now and ask the saga (``order.cancel_requested``) to compensate."""
+    with transaction.atomic(using=ALIAS):
+        order, previous = _transition(
+            order_id=order_id,
+            target=OrderStatus.CANCELLED,
+            note=f"Cancelled: {reason}",
+            idempotent=False,
+            changes={"cancellation_reason": reason},
+            event_data={"reason": reason},
+        )
+        publish(
+            events.ORDER_CANCEL_REQUESTED,
+            {"orderId": order.id, "customerId": order.user_id, "reason": reason, "previousStatus": previous},
+            aggregate_id=order.id,
+            using=ALIAS,
+        )
+    return order
+
+
+def order_ship(*, order_id: uuid.UUID, tracking_number: str) -> Order:
+    order, _ = _transition(
+        order_id=order_id,
+        target=OrderStatus.SHIPPED,
+        note=f"Shipped, tracking number {tracking_number}",
+        idempotent=False,
+        changes={"tracking_number": tracking_number},
+        event_data={"trackingNumber": tracking_number},
+    )
+    return order
+
+
+def order_deliver(*, order_id: uuid.UUID) -> Order:
+    order, _ = _transition(order_id=order_id, target=OrderStatus.DELIVERED, note="Delivered", idempotent=False)
+    return order
+
+
+def order_payment_token_clear(*, order_id: uuid.UUID) -> None:
+    """The saga calls this once the token was used: a one-time secret should not linger."""
+    with transaction.atomic(using=ALIAS):
+        Order.objects.filter(pk=order_id).update(payment_token="")

@@ -1,3 +1,64 @@
+from django.contrib import admin, messages
+
+from apps.payments import services
+from apps.payments.models import Payment, PaymentEvent
 from shop.events.admin import register_event_admin
 
 register_event_admin("payments")
+
+
+class PaymentEventInline(admin.TabularInline):
+    model = PaymentEvent
+    extra = 0
+    can_delete = False
+    fields = ("type", "amount", "provider_reference", "data", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "order_id",
+        "status",
+        "amount",
+        "captured_amount",
+        "refunded_amount",
+        "currency",
+        "created_at",
+    )
+    list_filter = ("status", "provider", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("=order_id", "=id", "provider_reference")
+    inlines = (PaymentEventInline,)
+    actions = ("refund_remaining",)
+    readonly_fields = tuple(f.name for f in Payment._meta.concrete_fields)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Refund everything still refundable")
+    def refund_remaining(self, request, queryset):
+        done = failed = 0
+        for payment in queryset:
+            # Keyed by the state the admin saw: a double submit refunds once.
+            key = f"admin:{payment.id}:{payment.refunded_amount}"
+            try:
+                outcome = services.payment_refund(
+                    payment_id=payment.id, amount=None, reason=f"admin refund by {request.user}", idempotency_key=key
+                )
+            except services.PaymentError as exc:
+                self.message_user(request, f"{payment.id}: {exc}", messages.WARNING)
+                failed += 1
+                continue
+            if outcome.status == services.FAILED:
+                self.message_user(request, f"{payment.id}: {outcome.message}", messages.WARNING)
+                failed += 1
+            else:
+                done += 1
+        self.message_user(request, f"Refunded {done} payment(s); {failed} not refunded.")

@@ -1,1 +1,95 @@
-"""The public door of the payments context: the only module other contexts may import."""
+"""The public door of the payments context: the only module other contexts may import.
+
+Provider outcomes never raise: a decline is ``declined=True, status="FAILED"``; a provider
+that stays down (retries exhausted, circuit open) is ``declined=False, status="FAILED"`` and
+the same idempotency key may be retried later. A command that cannot apply (nothing to
+capture, refund above what was captured, a key reused for another request) raises a
+``PaymentError``.
+"""
+
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from apps.payments import selectors, services
+from apps.payments.models import Payment
+from apps.payments.services import (  # noqa: F401 - part of the facade
+    IdempotencyKeyReused,
+    PaymentError,
+    PaymentNotFound,
+    PaymentStateError,
+    RefundExceedsCaptured,
+)
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    payment_id: uuid.UUID | None
+    status: str
+    declined: bool
+    decline_code: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class PaymentView:
+    id: uuid.UUID
+    order_id: uuid.UUID
+    amount: Decimal
+    currency: str
+    status: str
+    provider: str
+    provider_reference: str
+    captured_amount: Decimal
+    refunded_amount: Decimal
+    created_at: datetime
+
+
+def _result(outcome: services.Outcome) -> PaymentResult:
+    return PaymentResult(**asdict(outcome))
+
+
+def authorize(
+    *, order_id: uuid.UUID, amount: Decimal, currency: str, token: str, idempotency_key: str
+) -> PaymentResult:
+    return _result(
+        services.payment_authorize(
+            order_id=order_id, amount=amount, currency=currency, token=token, idempotency_key=idempotency_key
+        )
+    )
+
+
+def capture(*, order_id: uuid.UUID, idempotency_key: str) -> PaymentResult:
+    return _result(services.payment_capture(order_id=order_id, idempotency_key=idempotency_key))
+
+
+def void(*, order_id: uuid.UUID, idempotency_key: str) -> PaymentResult:
+    return _result(services.payment_void(order_id=order_id, idempotency_key=idempotency_key))
+
+
+def refund(*, order_id: uuid.UUID, amount: Decimal | None, reason: str, idempotency_key: str) -> PaymentResult:
+    """Refund the order's captured payment; ``amount=None`` refunds whatever is still refundable."""
+    payment_id = services.refundable_payment_for_order(order_id)
+    return _result(
+        services.payment_refund(payment_id=payment_id, amount=amount, reason=reason, idempotency_key=idempotency_key)
+    )
+
+
+def _view(payment: Payment) -> PaymentView:
+    return PaymentView(
+        id=payment.id,
+        order_id=payment.order_id,
+        amount=payment.amount,
+        currency=payment.currency,
+        status=payment.status,
+        provider=payment.provider,
+        provider_reference=payment.provider_reference,
+        captured_amount=payment.captured_amount,
+        refunded_amount=payment.refunded_amount,
+        created_at=payment.created_at,
+    )
+
+
+def payments_for_order(*, order_id: uuid.UUID) -> list[PaymentView]:
+    return [_view(payment) for payment in selectors.payments_for_order(order_id=order_id)]

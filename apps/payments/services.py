@@ -1,1 +1,318 @@
-"""Writes of the payments context: each function is one use case in one transaction on its alias."""
+"""Writes of the payments context: each function is one use case in one transaction on its alias.
+
+Every command carries an idempotency key and goes through the idempotency log (spec section
+7): the first call claims the key, calls the provider (with the same key, so the provider
+deduplicates too) and stores its outcome in the same transaction as the payment rows. A
+repeat returns the stored outcome and never reaches the provider. Transient failures are
+*not* stored: the claim is released, so a retry with the same key tries again.
+
+Capture, void and refund hold the payment's row lock across the provider call: commands on
+one payment are serialized, so two refunds can never both pass the "not more than captured"
+check.
+"""
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+import structlog
+from django.conf import settings
+from django.db import transaction
+
+from apps.payments import events
+from apps.payments.gateway import (
+    GatewayUnavailable,
+    PaymentDeclined,
+    PermanentGatewayError,
+    ProviderResult,
+    get_gateway,
+    guarded,
+)
+from apps.payments.models import IdempotencyLog, Payment, PaymentEvent, PaymentStatus
+from shop.api import idempotency
+from shop.events import publish
+
+ALIAS = "payments"
+logger = structlog.get_logger("apps.payments")
+FAILED = PaymentStatus.FAILED
+_SETTLED = (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
+
+
+class PaymentError(Exception):
+    """The command cannot apply (a caller's mistake, not a provider outcome)."""
+
+
+class PaymentNotFound(PaymentError):
+    pass
+
+
+class PaymentStateError(PaymentError):
+    def __init__(self, payment: Payment | None, operation: str):
+        state = payment.status if payment else "no payment"
+        super().__init__(f"Cannot {operation}: {state}")
+        self.status = payment.status if payment else None
+
+
+class RefundExceedsCaptured(PaymentError):
+    def __init__(self, refundable: Decimal):
+        super().__init__(f"At most {refundable} can still be refunded")
+        self.refundable = refundable
+
+
+class IdempotencyKeyReused(PaymentError):
+    pass
+
+
+@dataclass(frozen=True)
+class Outcome:
+    payment_id: uuid.UUID | None
+    status: str
+    declined: bool
+    decline_code: str | None
+    message: str
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "payment_id": str(self.payment_id) if self.payment_id else None})
+
+    @classmethod
+    def from_json(cls, text: str) -> "Outcome":
+        raw = json.loads(text)
+        return cls(**{**raw, "payment_id": uuid.UUID(raw["payment_id"]) if raw["payment_id"] else None})
+
+
+def _unavailable(exc: Exception, payment: Payment | None = None) -> Outcome:
+    logger.warning("payment_provider_unavailable", error=str(exc), payment_id=str(payment.id) if payment else None)
+    return Outcome(payment.id if payment else None, FAILED, False, None, "Payment provider unavailable; retry later.")
+
+
+def _current(payment: Payment, message: str) -> Outcome:
+    return Outcome(payment.id, payment.status, False, None, message)
+
+
+def _once(operation: str, key: str, request: dict, attempt: Callable[[Callable[[Outcome], None]], Outcome]) -> Outcome:
+    """Run ``attempt(remember)`` at most once per key; ``remember`` stores the outcome in the caller's transaction."""
+    try:
+        owned = idempotency.claim(
+            IdempotencyLog,
+            using=ALIAS,
+            scope=operation,
+            key=key,
+            request_hash=idempotency.fingerprint(request),
+            ttl=timedelta(hours=settings.PAYMENT_IDEMPOTENCY_TTL_HOURS),
+        )
+    except idempotency.IdempotencyKeyReused:
+        raise IdempotencyKeyReused(f"Idempotency key {key!r} was used for a different {operation}")
+    except idempotency.IdempotencyKeyInUse:
+        return Outcome(None, FAILED, False, None, "The same request is still in progress; retry later.")
+    if owned.completed is not None:
+        logger.info("payment_idempotent_replay", operation=operation, key=key)
+        return Outcome.from_json(owned.completed.response_body)
+
+    remembered = False
+
+    def remember(outcome: Outcome) -> None:
+        nonlocal remembered
+        idempotency.complete(
+            IdempotencyLog, using=ALIAS, record_id=owned.record_id, response_status=200, response_body=outcome.to_json()
+        )
+        remembered = True
+
+    outcome = None
+    try:
+        outcome = attempt(remember)
+    finally:
+        if outcome is None or (outcome.status == FAILED and not outcome.declined):
+            idempotency.release(IdempotencyLog, using=ALIAS, record_id=owned.record_id)
+        elif not remembered:  # a final answer that changed no payment row
+            with transaction.atomic(using=ALIAS):
+                remember(outcome)
+    return outcome
+
+
+def _call_provider(payment: Payment, fn, **kwargs) -> ProviderResult | Outcome:
+    """The provider's result, or the Outcome to return when there is none."""
+    try:
+        return guarded(fn, **kwargs)
+    except GatewayUnavailable as exc:
+        return _unavailable(exc, payment)
+    except PermanentGatewayError as exc:
+        logger.error("payment_provider_refused", payment_id=str(payment.id), code=exc.code, error=str(exc))
+        return Outcome(payment.id, FAILED, True, exc.code, f"The payment provider refused: {exc}")
+
+
+def _record(payment: Payment, type: str, amount: Decimal, result: ProviderResult | None, **data) -> None:
+    """Ledger row + domain event, inside the caller's transaction."""
+    PaymentEvent.objects.create(
+        payment=payment, type=type, amount=amount, provider_reference=result.reference if result else "", data=data
+    )
+    publish(
+        events.EVENT_FOR_LEDGER_TYPE[type],
+        {
+            "paymentId": payment.id,
+            "orderId": payment.order_id,
+            "status": payment.status,
+            "amount": amount,
+            "currency": payment.currency,
+            "capturedAmount": payment.captured_amount,
+            "refundedAmount": payment.refunded_amount,
+            "declineCode": payment.decline_code or None,
+        },
+        aggregate_id=payment.id,
+        using=ALIAS,
+    )
+
+
+def _money(amount: Decimal) -> Decimal:
+    return Decimal(amount).quantize(Decimal("0.01"))
+
+
+def payment_authorize(
+    *, order_id: uuid.UUID, amount: Decimal, currency: str, token: str, idempotency_key: str
+) -> Outcome:
+    amount, currency = _money(amount), currency.upper()
+    token_hash = hashlib.sha256(token.encode()).hexdigest()  # the token itself is never stored
+    request = {"order_id": order_id, "amount": amount, "currency": currency, "token": token_hash}
+    gateway = get_gateway()
+
+    def attempt(remember):
+        payment = Payment(order_id=order_id, amount=amount, currency=currency, provider=gateway.name)
+        try:
+            result = guarded(
+                gateway.authorize, amount=amount, currency=currency, token=token, idempotency_key=idempotency_key,
+                metadata={"order_id": str(order_id)},
+            )  # fmt: skip
+        except (PaymentDeclined, PermanentGatewayError) as exc:
+            code = exc.code
+            message = exc.message if isinstance(exc, PaymentDeclined) else str(exc)
+            with transaction.atomic(using=ALIAS):
+                payment.status, payment.decline_code, payment.failure_message = FAILED, code, message[:300]
+                payment.save()
+                _record(payment, PaymentEvent.Type.DECLINED, amount, None, code=code)
+                outcome = Outcome(payment.id, FAILED, True, code, message)
+                remember(outcome)
+            return outcome
+        except GatewayUnavailable as exc:
+            return _unavailable(exc)
+        with transaction.atomic(using=ALIAS):
+            payment.status, payment.provider_reference = PaymentStatus.AUTHORIZED, result.reference
+            payment.save()
+            _record(payment, PaymentEvent.Type.AUTHORIZED, amount, result)
+            outcome = _current(payment, "Payment authorized.")
+            remember(outcome)
+        return outcome
+
+    return _once("authorize", idempotency_key, request, attempt)
+
+
+def _latest_for_order(order_id: uuid.UUID) -> Payment | None:
+    return Payment.objects.filter(order_id=order_id).exclude(status=FAILED).order_by("-created_at").first()
+
+
+def _locked(payment_id: uuid.UUID) -> Payment:
+    payment = Payment.objects.select_for_update().filter(pk=payment_id).first()
+    if payment is None:
+        raise PaymentNotFound(str(payment_id))
+    return payment
+
+
+def payment_capture(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
+    gateway = get_gateway()
+
+    def attempt(remember):
+        found = _latest_for_order(order_id)
+        with transaction.atomic(using=ALIAS):
+            payment = _locked(found.id) if found else None
+            if payment is not None and payment.status in _SETTLED:
+                outcome = _current(payment, "Payment already captured.")
+            elif payment is None or payment.status != PaymentStatus.AUTHORIZED:
+                raise PaymentStateError(payment, "capture")
+            else:
+                result = _call_provider(
+                    payment, gateway.capture, reference=payment.provider_reference, amount=payment.amount,
+                    currency=payment.currency, idempotency_key=idempotency_key,
+                )  # fmt: skip
+                if isinstance(result, Outcome):
+                    return result
+                payment.status, payment.captured_amount = PaymentStatus.CAPTURED, payment.amount
+                payment.save()
+                _record(payment, PaymentEvent.Type.CAPTURED, payment.amount, result)
+                outcome = _current(payment, "Payment captured.")
+            remember(outcome)
+        return outcome
+
+    return _once("capture", idempotency_key, {"order_id": order_id}, attempt)
+
+
+def payment_void(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
+    gateway = get_gateway()
+
+    def attempt(remember):
+        found = _latest_for_order(order_id)
+        with transaction.atomic(using=ALIAS):
+            payment = _locked(found.id) if found else None
+            if payment is not None and payment.status == PaymentStatus.VOIDED:
+                outcome = _current(payment, "Payment already voided.")
+            elif payment is None or payment.status != PaymentStatus.AUTHORIZED:
+                raise PaymentStateError(payment, "void")
+            else:
+                result = _call_provider(
+                    payment, gateway.void, reference=payment.provider_reference, idempotency_key=idempotency_key
+                )
+                if isinstance(result, Outcome):
+                    return result
+                payment.status = PaymentStatus.VOIDED
+                payment.save()
+                _record(payment, PaymentEvent.Type.VOIDED, payment.amount, result)
+                outcome = _current(payment, "Payment voided.")
+            remember(outcome)
+        return outcome
+
+    return _once("void", idempotency_key, {"order_id": order_id}, attempt)
+
+
+def payment_refund(*, payment_id: uuid.UUID, amount: Decimal | None, reason: str, idempotency_key: str) -> Outcome:
+    """Refund ``amount`` (None: everything still refundable) of a captured payment."""
+    amount = None if amount is None else _money(amount)
+    if amount is not None and amount <= 0:
+        raise PaymentError("A refund amount must be positive")
+    gateway = get_gateway()
+    request = {"payment_id": payment_id, "amount": amount, "reason": reason}
+
+    def attempt(remember):
+        with transaction.atomic(using=ALIAS):
+            payment = _locked(payment_id)
+            if payment.status not in _SETTLED:
+                raise PaymentStateError(payment, "refund")
+            value = payment.refundable if amount is None else amount
+            if value > payment.refundable:
+                raise RefundExceedsCaptured(payment.refundable)
+            if value == 0:
+                outcome = _current(payment, "Nothing left to refund.")
+            else:
+                result = _call_provider(
+                    payment, gateway.refund, reference=payment.provider_reference, amount=value,
+                    currency=payment.currency, idempotency_key=idempotency_key,
+                )  # fmt: skip
+                if isinstance(result, Outcome):
+                    return result
+                payment.refunded_amount += value
+                fully = payment.refunded_amount == payment.captured_amount
+                payment.status = PaymentStatus.REFUNDED if fully else PaymentStatus.PARTIALLY_REFUNDED
+                payment.save()
+                _record(payment, PaymentEvent.Type.REFUNDED, value, result, reason=reason)
+                outcome = _current(payment, f"Refunded {value} {payment.currency}.")
+            remember(outcome)
+        return outcome
+
+    return _once("refund", idempotency_key, request, attempt)
+
+
+def refundable_payment_for_order(order_id: uuid.UUID) -> uuid.UUID:
+    payment = Payment.objects.filter(order_id=order_id, status__in=_SETTLED).order_by("-created_at").first()
+    if payment is None:
+        raise PaymentStateError(_latest_for_order(order_id), "refund")
+    return payment.id

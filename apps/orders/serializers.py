@@ -1,0 +1,230 @@
+"""Input and output shapes of the orders API.
+
+Input follows the spec's CreateOrderSchema (zod) strictly: a quantity must be a JSON integer
+(not "5", not 5.0) and text must be a JSON string, as zod would insist. Output: v1 carries
+money as decimal strings; v2 as ``{amount, currency}`` objects with the customer embedded.
+"""
+
+from datetime import datetime, time, timedelta
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.orders.models import Order, OrderItem, OrderStatus, OrderStatusHistory, ShippingMethod
+from apps.orders.selectors import SORT_FIELDS
+
+ZIP_CODE = r"^\d{5}(-\d{4})?$"
+
+
+class StrictIntegerField(serializers.IntegerField):
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictRegexField(serializers.RegexField, StrictCharField):
+    pass
+
+
+class OrderItemInput(serializers.Serializer):
+    product_id = serializers.UUIDField()
+    quantity = StrictIntegerField(min_value=1, max_value=100)
+
+
+class ShippingAddressSerializer(serializers.Serializer):
+    street = StrictCharField(min_length=1, max_length=200)
+    city = StrictCharField(min_length=1, max_length=100)
+    state = StrictCharField(min_length=2, max_length=2)
+    zip_code = StrictRegexField(ZIP_CODE, max_length=10, error_messages={"invalid": "Must be 12345 or 12345-6789."})
+    country = StrictCharField(min_length=3, max_length=3)
+
+
+class PaymentInput(serializers.Serializer):
+    method = serializers.ChoiceField(choices=["card"])
+    token = StrictCharField(min_length=1, max_length=255, write_only=True)
+
+
+class OrderCreateInput(serializers.Serializer):
+    items = serializers.ListField(child=OrderItemInput(), min_length=1, max_length=50)
+    shipping_address = ShippingAddressSerializer()
+    shipping_method = serializers.ChoiceField(choices=ShippingMethod.choices)
+    notes = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
+    payment = PaymentInput()
+
+    def validate_items(self, items):
+        product_ids = [item["product_id"] for item in items]
+        if len(set(product_ids)) != len(product_ids):
+            raise serializers.ValidationError("Each product may appear once; use its quantity.")
+        return items
+
+
+class OrderShipInput(serializers.Serializer):
+    tracking_number = StrictCharField(min_length=1, max_length=100)
+
+
+class DateOrDateTimeField(serializers.DateTimeField):
+    """``2024-05-01`` means that whole day; a full ISO datetime is taken as is."""
+
+    def __init__(self, *, end_of_day: bool = False, **kwargs):
+        self.end_of_day = end_of_day
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, value):
+        if isinstance(value, str) and len(value) == 10:
+            try:
+                day = datetime.strptime(value, "%Y-%m-%d").date()
+            except ValueError:
+                self.fail("invalid", format="YYYY-MM-DD or ISO 8601")
+            moment = datetime.combine(day + timedelta(days=1) if self.end_of_day else day, time.min)
+            return timezone.make_aware(moment, timezone.get_default_timezone())
+        parsed = super().to_internal_value(value)
+        return parsed + timedelta(microseconds=1) if self.end_of_day else parsed
+
+
+class OrderListParams(serializers.Serializer):
+    """Query parameters by their wire names (camelCase, as the spec spells them); anything else is refused."""
+
+    status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
+    createdFrom = DateOrDateTimeField(required=False)
+    createdTo = DateOrDateTimeField(required=False, end_of_day=True)
+    sortBy = serializers.ChoiceField(choices=list(SORT_FIELDS), default="createdAt")
+    order = serializers.ChoiceField(choices=["asc", "desc"], default="desc")
+    userId = serializers.UUIDField(required=False, help_text="Staff only: one customer's orders.")
+
+    PAGING = frozenset({"page", "limit"})
+
+    def to_internal_value(self, data):
+        unknown = sorted(set(data) - set(self.fields) - self.PAGING)
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown query parameter."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+# --- v1 output ---------------------------------------------------------------------------------
+
+
+class OrderItemV1(serializers.ModelSerializer):
+    class Meta:
+        model = OrderItem
+        fields = ("product_id", "product_name", "sku", "unit_price", "quantity", "line_total")
+
+
+class StatusHistoryOutput(serializers.ModelSerializer):
+    class Meta:
+        model = OrderStatusHistory
+        fields = ("from_status", "to_status", "note", "created_at")
+
+
+class ShippingAddressOutput(serializers.Serializer):
+    street = serializers.CharField(source="shipping_street")
+    city = serializers.CharField(source="shipping_city")
+    state = serializers.CharField(source="shipping_state")
+    zip_code = serializers.CharField(source="shipping_zip_code")
+    country = serializers.CharField(source="shipping_country")
+
+
+_ORDER_FIELDS = (
+    "id",
+    "status",
+    "processing",
+    "shipping_address",
+    "shipping_method",
+    "notes",
+    "payment_method",
+    "cancellation_reason",
+    "tracking_number",
+    "created_at",
+    "updated_at",
+)
+
+
+class OrderV1(serializers.ModelSerializer):
+    processing = serializers.BooleanField(read_only=True, help_text="True while the checkout is still running.")
+    shipping_address = ShippingAddressOutput(source="*", read_only=True)
+    items = OrderItemV1(many=True, read_only=True)
+
+    class Meta:
+        model = Order
+        fields = (*_ORDER_FIELDS, "user_id", "currency", "subtotal", "shipping_cost", "total", "items")
+
+
+class OrderDetailV1(OrderV1):
+    status_history = StatusHistoryOutput(source="history", many=True, read_only=True)
+
+    class Meta(OrderV1.Meta):
+        fields = (*OrderV1.Meta.fields, "status_history")
+
+
+# --- v2 output ---------------------------------------------------------------------------------
+
+
+class MoneyOutput(serializers.Serializer):
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
+
+
+@extend_schema_field(MoneyOutput)
+class MoneyField(serializers.Field):
+    """A Decimal attribute rendered with its currency: ``{"amount": "12.50", "currency": "USD"}``."""
+
+    def __init__(self, amount: str, currency=lambda obj: obj.currency, **kwargs):
+        self.amount, self.currency = amount, currency
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, obj):
+        return MoneyOutput({"amount": getattr(obj, self.amount), "currency": self.currency(obj)}).data
+
+
+def _item_currency(item: OrderItem) -> str:
+    return item.order.currency  # the prefetch caches the parent order: no query
+
+
+class OrderItemV2(serializers.ModelSerializer):
+    unit_price = MoneyField("unit_price", _item_currency)
+    line_total = MoneyField("line_total", _item_currency)
+
+    class Meta:
+        model = OrderItem
+        fields = ("product_id", "product_name", "sku", "quantity", "unit_price", "line_total")
+
+
+class CustomerOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+
+
+class OrderV2(serializers.ModelSerializer):
+    """``context["customers"]`` maps user id → public profile (one bulk look-up per page)."""
+
+    processing = serializers.BooleanField(read_only=True, help_text="True while the checkout is still running.")
+    shipping_address = ShippingAddressOutput(source="*", read_only=True)
+    customer = serializers.SerializerMethodField()
+    items = OrderItemV2(many=True, read_only=True)
+    subtotal = MoneyField("subtotal")
+    shipping = MoneyField("shipping_cost")
+    total = MoneyField("total")
+
+    class Meta:
+        model = Order
+        fields = (*_ORDER_FIELDS, "customer", "items", "subtotal", "shipping", "total")
+
+    @extend_schema_field(CustomerOutput(allow_null=True))
+    def get_customer(self, order):
+        profile = self.context.get("customers", {}).get(order.user_id)
+        return None if profile is None else CustomerOutput(profile).data
+
+
+class OrderDetailV2(OrderV2):
+    status_history = StatusHistoryOutput(source="history", many=True, read_only=True)
+
+    class Meta(OrderV2.Meta):
+        fields = (*OrderV2.Meta.fields, "status_history")

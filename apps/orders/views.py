@@ -1,0 +1,221 @@
+"""Thin HTTP layer of the orders context (v1 and v2 share views; the representation differs).
+
+Another customer's order is always 404, never 403: a 403 would confirm that the id exists.
+"""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.views import APIView
+
+from apps.accounts import facade as accounts
+from apps.orders import selectors, services
+from apps.orders.models import IdempotencyRecord, Order
+from apps.orders.serializers import (
+    OrderCreateInput,
+    OrderDetailV1,
+    OrderDetailV2,
+    OrderListParams,
+    OrderShipInput,
+    OrderV1,
+    OrderV2,
+)
+from shop.api.envelope import ok
+from shop.api.errors import ApiError, Conflict, NotFoundError
+from shop.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from shop.api.idempotency import run_idempotent
+from shop.api.pagination import PagePagination
+from shop.api.permissions import IsStaff
+
+_TAGS = ["orders"]
+_IDEMPOTENCY_PARAM = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Retry-safe key (IETF draft): a retry with the same key and body replays the first response "
+    "(header Idempotent-Replayed: true); another body → 422 IDEMPOTENCY_KEY_REUSED; still running → 409 "
+    "IDEMPOTENCY_KEY_IN_USE. Keys are per user and kept for at least 24 hours.",
+)
+
+
+def _is_v2(request) -> bool:
+    return request.version == "v2"
+
+
+def _customers(orders: list[Order]) -> dict:
+    """One accounts look-up for a whole page of orders (no N+1 across contexts)."""
+    return accounts.user_profiles_get(user_ids={order.user_id for order in orders}) if orders else {}
+
+
+def order_representation(request, order: Order, *, detail: bool = True) -> dict:
+    if _is_v2(request):
+        serializer = OrderDetailV2 if detail else OrderV2
+        return serializer(order, context={"customers": _customers([order])}).data
+    return (OrderDetailV1 if detail else OrderV1)(order).data
+
+
+def _visible_order(request, order_id, *, with_history: bool = True) -> Order:
+    user = request.user
+    owner = None if user.is_staff else user.pk
+    order = selectors.order_get(order_id=order_id, user_id=owner, with_history=with_history)
+    if order is None:
+        raise NotFoundError("Order not found.", code="ORDER_NOT_FOUND")
+    return order
+
+
+def _order_errors(exc: services.OrderError) -> ApiError:
+    if isinstance(exc, services.InvalidTransition):
+        return Conflict(str(exc), code="INVALID_STATE", details={"status": exc.current, "target": exc.target})
+    if isinstance(exc, services.OrderNotFound):
+        return NotFoundError("Order not found.", code="ORDER_NOT_FOUND")
+    if isinstance(exc, services.InsufficientStock):
+        shortages = [
+            {"productId": s.product_id, "available": s.available, "requested": s.requested} for s in exc.shortages
+        ]
+        # The spec's shape names the first short product; ``shortages`` lists all of them.
+        return Conflict(
+            "Product out of stock.", code="INSUFFICIENT_STOCK", details={**shortages[0], "shortages": shortages}
+        )
+    if isinstance(exc, services.ProductsUnavailable):
+        return ApiError(str(exc), code="PRODUCT_UNAVAILABLE", details={"productIds": exc.product_ids})
+    return ApiError(str(exc), code="ORDER_REJECTED")
+
+
+def _one_order_schema(*, operation_id: str, status_code: int = 200, **kwargs):
+    """v1 and v2 document their own representation of the same operation."""
+
+    def decorate(method):
+        method = extend_schema(operation_id=operation_id, tags=_TAGS, **kwargs)(method)
+        method = extend_schema(versions=["v2"], responses={status_code: OrderDetailV2})(method)
+        return extend_schema(versions=["v1"], responses={status_code: OrderDetailV1})(method)
+
+    return decorate
+
+
+class OrderCollectionView(APIView):
+    permission_classes = [IsAuthenticated]
+    pagination_class = PagePagination  # also tells the schema the list is paginated
+    ratelimit_scope = "orders"
+
+    @extend_schema(versions=["v1"], responses={200: OrderV1(many=True)})
+    @extend_schema(versions=["v2"], responses={200: OrderV2(many=True)})
+    @extend_schema(operation_id="orders_list", tags=_TAGS, parameters=[OrderListParams])
+    def get(self, request, version=None):
+        """Your orders (staff: everyone's), newest first unless ``sortBy``/``order`` say otherwise."""
+        params = OrderListParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        query = params.validated_data
+        if query.get("userId") and not request.user.is_staff:
+            raise ApiError("userId is a staff-only filter.", code="VALIDATION_ERROR")
+        owner = query.get("userId") if request.user.is_staff else request.user.pk
+        orders = selectors.orders_list(
+            user_id=owner,
+            status=query.get("status"),
+            created_from=query.get("createdFrom"),
+            created_to=query.get("createdTo"),
+            sort_by=query["sortBy"],
+            descending=query["order"] == "desc",
+        )
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(orders, request, view=self)
+        if _is_v2(request):
+            data = OrderV2(page, many=True, context={"customers": _customers(page)}).data
+        else:
+            data = OrderV1(page, many=True).data
+        return paginator.get_paginated_response(data)
+
+    @_one_order_schema(
+        operation_id="orders_create", status_code=201, request=OrderCreateInput, parameters=[_IDEMPOTENCY_PARAM]
+    )
+    def post(self, request, version=None):
+        """Place an order (PENDING); the checkout confirms or cancels it. ``processing`` is true meanwhile."""
+        return run_idempotent(request, lambda: self._create(request), model=IdempotencyRecord, using="orders")
+
+    def _create(self, request):
+        data = OrderCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        body = data.validated_data
+        try:
+            order = services.order_place(
+                user_id=request.user.pk,
+                customer_email=getattr(request.user, "email", ""),
+                items=[services.ItemRequest(i["product_id"], i["quantity"]) for i in body["items"]],
+                shipping_address=services.Address(**body["shipping_address"]),
+                shipping_method=body["shipping_method"],
+                notes=body["notes"],
+                payment_method=body["payment"]["method"],
+                payment_token=body["payment"]["token"],
+            )
+        except services.OrderError as exc:
+            raise _order_errors(exc)
+        order = selectors.order_get(order_id=order.id, with_history=True)
+        return ok(order_representation(request, order), message="Order created successfully", status=201)
+
+
+class OrderDetailView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @_one_order_schema(operation_id="orders_retrieve")
+    def get(self, request, order_id, version=None):
+        """One order with items and status history; ``processing`` is true while the checkout runs."""
+        return ok(order_representation(request, _visible_order(request, order_id)))
+
+
+class _OrderCommandView(APIView):
+    """POST a command to one order; subclasses name the service call."""
+
+    permission_classes = [IsAuthenticated]
+    ratelimit_scope = "orders"
+    input_serializer = None
+
+    def command(self, request, order: Order, body: dict) -> None:
+        raise NotImplementedError
+
+    def post(self, request, order_id, version=None):
+        order = _visible_order(request, order_id, with_history=False)
+        body = {}
+        if self.input_serializer is not None:
+            data = self.input_serializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            body = data.validated_data
+        try:
+            self.command(request, order, body)
+        except services.OrderError as exc:
+            raise _order_errors(exc)
+        return ok(order_representation(request, _visible_order(request, order_id)))
+
+
+class OrderCancelView(_OrderCommandView):
+    @_one_order_schema(operation_id="orders_cancel", request=None)
+    def post(self, request, order_id, version=None):
+        """Cancel a PENDING or CONFIRMED order (else 409 INVALID_STATE); stock and payment are then released."""
+        return super().post(request, order_id, version)
+
+    def command(self, request, order, body):
+        own = order.user_id == request.user.pk
+        reason = services.CUSTOMER_REQUEST if own else services.STAFF_REQUEST
+        services.order_cancel_request(order_id=order.id, reason=reason)
+
+
+class OrderShipView(_OrderCommandView):
+    permission_classes = [IsStaff]
+    input_serializer = OrderShipInput
+
+    @_one_order_schema(operation_id="orders_ship", request=OrderShipInput)
+    def post(self, request, order_id, version=None):
+        """Staff: a CONFIRMED order leaves the warehouse with a tracking number."""
+        return super().post(request, order_id, version)
+
+    def command(self, request, order, body):
+        services.order_ship(order_id=order.id, tracking_number=body["tracking_number"])
+
+
+class OrderDeliverView(_OrderCommandView):
+    permission_classes = [IsStaff]
+
+    @_one_order_schema(operation_id="orders_deliver", request=None)
+    def post(self, request, order_id, version=None):
+        """Staff: a SHIPPED order arrived."""
+        return super().post(request, order_id, version)
+
+    def command(self, request, order, body):
+        services.order_deliver(order_id=order.id)

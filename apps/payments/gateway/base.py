@@ -1,0 +1,57 @@
+"""The payment gateway port: what the payments context needs from any provider.
+
+Adapters translate their provider's outcomes into three kinds of failure, because each is
+handled differently: a *decline* is a final business answer (never retried, never counts
+against the circuit breaker); a *transient* error may succeed on retry and counts as the
+provider being unhealthy; a *permanent* error means our request was wrong (not retried,
+and not the provider's ill health either).
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ProviderResult:
+    reference: str  # the provider's id of the payment (or of the refund)
+    status: str  # the provider's own status word, kept for the ledger
+
+
+class GatewayError(Exception):
+    pass
+
+
+class PaymentDeclined(GatewayError):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class TransientGatewayError(GatewayError):
+    pass
+
+
+class PermanentGatewayError(GatewayError):
+    def __init__(self, message: str, code: str = "invalid_request"):
+        super().__init__(message)
+        self.code = code
+
+
+class GatewayUnavailable(GatewayError):
+    """Transient errors outlasted the retries, or the circuit breaker is open."""
+
+
+class PaymentGateway(Protocol):
+    name: str
+
+    def authorize(
+        self, *, amount: Decimal, currency: str, token: str, idempotency_key: str, metadata: dict[str, str]
+    ) -> ProviderResult: ...
+
+    def capture(self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str) -> ProviderResult: ...
+
+    def void(self, *, reference: str, idempotency_key: str) -> ProviderResult: ...
+
+    def refund(self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str) -> ProviderResult: ...

@@ -1,0 +1,122 @@
+"""A Stripe-like provider without a network: the default gateway and the fault-drill target.
+
+Test tokens behave like Stripe's: ``tok_visa`` (and the other card brands) succeed,
+``tok_chargeDeclined`` and ``tok_chargeDeclinedInsufficientFunds`` decline,
+``tok_chargeDeclinedProcessingError`` fails transiently. Latency, a timeout and a random
+transient failure rate are configurable for drills. The "provider side" (charges and its
+own idempotency keys) is kept in the Django cache, i.e. Redis when configured, so a charge
+authorized by one process can be captured by another, as with a real provider.
+"""
+
+import random
+import time
+import uuid
+from collections import Counter
+from decimal import Decimal
+
+from django.core.cache import cache
+
+from apps.payments.gateway.base import PaymentDeclined, PermanentGatewayError, ProviderResult, TransientGatewayError
+
+SUCCESS_TOKENS = frozenset({"tok_visa", "tok_visa_debit", "tok_mastercard", "tok_amex", "tok_discover"})
+DECLINES = {
+    "tok_chargeDeclined": ("card_declined", "Your card was declined."),
+    "tok_chargeDeclinedInsufficientFunds": ("insufficient_funds", "Your card has insufficient funds."),
+    "tok_chargeDeclinedExpiredCard": ("expired_card", "Your card has expired."),
+}
+TRANSIENT_TOKENS = frozenset({"tok_chargeDeclinedProcessingError"})
+_KEEP = 7 * 24 * 3600
+
+
+class FakeGateway:
+    name = "fake"
+
+    def __init__(self, *, latency_ms: int = 0, failure_rate: float = 0.0, timeout: float = 5.0):
+        self.latency = latency_ms / 1000
+        self.failure_rate = failure_rate
+        self.timeout = timeout
+        self.calls: Counter[str] = Counter()  # per-process call counts, for drills and tests
+
+    def _network(self, operation: str) -> None:
+        self.calls[operation] += 1
+        if self.latency:
+            time.sleep(min(self.latency, self.timeout))
+            if self.latency > self.timeout:
+                raise TransientGatewayError(f"{operation} timed out after {self.timeout}s")
+        if self.failure_rate and random.random() < self.failure_rate:  # fault injection, not crypto
+            raise TransientGatewayError(f"{operation}: injected provider failure")
+
+    def _once(self, idempotency_key: str, work) -> ProviderResult:
+        """The provider's own idempotency: the same key returns the first result (or decline)."""
+        stored = cache.get(f"fakegw:key:{idempotency_key}")
+        if stored is None:
+            try:
+                stored = {"result": work()}
+            except PaymentDeclined as declined:
+                stored = {"declined": (declined.code, declined.message)}
+            cache.set(f"fakegw:key:{idempotency_key}", stored, _KEEP)
+        if "declined" in stored:
+            raise PaymentDeclined(*stored["declined"])
+        return stored["result"]
+
+    def _charge(self, reference: str) -> dict:
+        charge = cache.get(f"fakegw:charge:{reference}")
+        if charge is None:
+            raise PermanentGatewayError(f"No such payment: {reference}", code="resource_missing")
+        return charge
+
+    def authorize(self, *, amount, currency, token, idempotency_key, metadata) -> ProviderResult:
+        self._network("authorize")
+
+        def work():
+            if token in TRANSIENT_TOKENS:
+                raise TransientGatewayError("processing_error: an error occurred while processing the card")
+            if token in DECLINES:
+                raise PaymentDeclined(*DECLINES[token])
+            if token not in SUCCESS_TOKENS:
+                raise PaymentDeclined("invalid_token", "The card token is not valid.")
+            reference = f"fake_pi_{uuid.uuid4().hex}"
+            charge = {"amount": amount, "captured": Decimal(0), "refunded": Decimal(0), "status": "requires_capture"}
+            cache.set(f"fakegw:charge:{reference}", charge, _KEEP)
+            return ProviderResult(reference=reference, status="requires_capture")
+
+        return self._once(idempotency_key, work)
+
+    def capture(self, *, reference, amount, currency, idempotency_key) -> ProviderResult:
+        self._network("capture")
+
+        def work():
+            charge = self._charge(reference)
+            if charge["status"] != "requires_capture":
+                raise PermanentGatewayError(f"Payment {reference} is {charge['status']}", code="unexpected_state")
+            charge.update(captured=amount, status="succeeded")
+            cache.set(f"fakegw:charge:{reference}", charge, _KEEP)
+            return ProviderResult(reference=reference, status="succeeded")
+
+        return self._once(idempotency_key, work)
+
+    def void(self, *, reference, idempotency_key) -> ProviderResult:
+        self._network("void")
+
+        def work():
+            charge = self._charge(reference)
+            if charge["status"] != "requires_capture":
+                raise PermanentGatewayError(f"Payment {reference} is {charge['status']}", code="unexpected_state")
+            charge.update(status="canceled")
+            cache.set(f"fakegw:charge:{reference}", charge, _KEEP)
+            return ProviderResult(reference=reference, status="canceled")
+
+        return self._once(idempotency_key, work)
+
+    def refund(self, *, reference, amount, currency, idempotency_key) -> ProviderResult:
+        self._network("refund")
+
+        def work():
+            charge = self._charge(reference)
+            if charge["status"] != "succeeded" or charge["refunded"] + amount > charge["captured"]:
+                raise PermanentGatewayError("Refund exceeds the captured amount", code="charge_already_refunded")
+            charge["refunded"] += amount
+            cache.set(f"fakegw:charge:{reference}", charge, _KEEP)
+            return ProviderResult(reference=f"fake_re_{uuid.uuid4().hex}", status="succeeded")
+
+        return self._once(idempotency_key, work)

@@ -1,0 +1,102 @@
+"""Every gateway call goes through here: retries with backoff and jitter inside a circuit breaker.
+
+* Retries (tenacity): transient errors only, exponential backoff with full jitter, a few
+  attempts. A decline is an answer, not a fault: never retried.
+* Circuit breaker (pybreaker) around the retried call: after ``PAYMENT_BREAKER_FAIL_MAX``
+  consecutive failed calls it opens and calls fail fast; after ``PAYMENT_BREAKER_RESET_SECONDS``
+  one probe is let through (half-open) and a success closes it. Declines and permanent
+  errors prove the provider is answering, so they count as successes.
+* The breaker's state lives in Redis, so every web and worker process sees the same circuit.
+  pybreaker holds a lock for the whole guarded call, so each thread gets its own breaker
+  object over the shared storage: threads never queue behind one another's network calls.
+"""
+
+import threading
+from functools import cache
+
+import pybreaker
+import redis
+import structlog
+import tenacity
+from django.conf import settings
+
+from apps.payments.gateway.base import (
+    GatewayUnavailable,
+    PaymentDeclined,
+    PermanentGatewayError,
+    TransientGatewayError,
+)
+from shop.observability import metrics
+
+logger = structlog.get_logger("apps.payments.gateway")
+BREAKER_NAME = "payment-gateway"
+_local = threading.local()
+_memory_storage = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
+
+
+class _Metrics(pybreaker.CircuitBreakerListener):
+    def state_change(self, cb, old_state, new_state):
+        metrics.circuit_state_changes.labels(cb.name, new_state.name).inc()
+        logger.warning(
+            "circuit_state_changed", breaker=cb.name, old=getattr(old_state, "name", None), new=new_state.name
+        )
+
+
+@cache
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
+def _storage() -> pybreaker.CircuitBreakerStorage:
+    if not settings.REDIS_URL:  # embedded single-process mode
+        return _memory_storage
+    return pybreaker.CircuitRedisStorage(
+        pybreaker.STATE_CLOSED, _redis(settings.REDIS_URL), namespace=f"shop:{BREAKER_NAME}"
+    )
+
+
+def breaker() -> pybreaker.CircuitBreaker:
+    config = (settings.REDIS_URL, settings.PAYMENT_BREAKER_FAIL_MAX, settings.PAYMENT_BREAKER_RESET_SECONDS)
+    cached = getattr(_local, "breaker", None)
+    if cached is None or cached[0] != config:
+        instance = pybreaker.CircuitBreaker(
+            fail_max=settings.PAYMENT_BREAKER_FAIL_MAX,
+            reset_timeout=settings.PAYMENT_BREAKER_RESET_SECONDS,
+            exclude=[PaymentDeclined, PermanentGatewayError],
+            listeners=[_Metrics()],
+            state_storage=_storage(),
+            name=BREAKER_NAME,
+        )
+        cached = _local.breaker = (config, instance)
+    return cached[1]
+
+
+def _log_retry(state: tenacity.RetryCallState) -> None:
+    logger.warning(
+        "payment_gateway_retry",
+        attempt=state.attempt_number,
+        error=str(state.outcome.exception()) if state.outcome else None,
+        sleep=round(state.next_action.sleep, 3) if state.next_action else None,
+    )
+
+
+def _retrying() -> tenacity.Retrying:
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(TransientGatewayError),
+        stop=tenacity.stop_after_attempt(settings.PAYMENT_RETRY_ATTEMPTS),
+        wait=tenacity.wait_random_exponential(
+            multiplier=settings.PAYMENT_RETRY_BASE_SECONDS, max=settings.PAYMENT_RETRY_MAX_SECONDS
+        ),
+        before_sleep=_log_retry,
+        reraise=True,
+    )
+
+
+def guarded(fn, /, **kwargs):
+    """Call ``fn(**kwargs)`` with retries inside the breaker; declines and permanent errors pass through."""
+    try:
+        return breaker().call(_retrying(), fn, **kwargs)
+    except pybreaker.CircuitBreakerError as exc:
+        raise GatewayUnavailable(f"payment provider unavailable (circuit open): {exc}") from exc
+    except TransientGatewayError as exc:
+        raise GatewayUnavailable(f"payment provider unavailable after retries: {exc}") from exc

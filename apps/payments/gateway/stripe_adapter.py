@@ -1,0 +1,87 @@
+"""Stripe through the official library: manual-capture PaymentIntents, idempotency keys passed
+through, a hard timeout and no library-level retries (our retry policy owns that decision).
+
+``STRIPE_API_BASE`` points the client elsewhere (the tests run a local stub server).
+"""
+
+from decimal import Decimal
+
+import stripe
+
+from apps.payments.gateway.base import PaymentDeclined, PermanentGatewayError, ProviderResult, TransientGatewayError
+
+# Currencies whose smallest unit is the unit itself (Stripe's list, abridged to the common ones).
+ZERO_DECIMAL = frozenset({"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "VND", "VUV", "XAF"})
+RETRYABLE_CARD_CODES = frozenset({"processing_error"})
+
+
+def minor_units(amount: Decimal, currency: str) -> int:
+    return int(amount if currency.upper() in ZERO_DECIMAL else (amount * 100).to_integral_value())
+
+
+class StripeGateway:
+    name = "stripe"
+
+    def __init__(self, *, api_key: str, api_base: str, timeout: float):
+        self.client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base},
+            http_client=stripe.RequestsClient(timeout=timeout),
+            max_network_retries=0,
+        )
+
+    @staticmethod
+    def _call(fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except stripe.CardError as exc:
+            code = (exc.error.decline_code if exc.error else None) or exc.code or "card_declined"
+            if exc.code in RETRYABLE_CARD_CODES:
+                raise TransientGatewayError(f"{exc.code}: {exc.user_message}") from exc
+            raise PaymentDeclined(code, exc.user_message or "Your card was declined.") from exc
+        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+            raise TransientGatewayError(str(exc)) from exc
+        except stripe.StripeError as exc:
+            if exc.http_status is None or exc.http_status >= 500:
+                raise TransientGatewayError(str(exc)) from exc
+            raise PermanentGatewayError(str(exc), code=exc.code or "invalid_request") from exc
+
+    def authorize(self, *, amount, currency, token, idempotency_key, metadata) -> ProviderResult:
+        intent = self._call(
+            self.client.v1.payment_intents.create,
+            params={
+                "amount": minor_units(amount, currency),
+                "currency": currency.lower(),
+                "capture_method": "manual",
+                "confirm": True,
+                "payment_method_data": {"type": "card", "card": {"token": token}},
+                "metadata": metadata,
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+        if intent.status != "requires_capture":  # e.g. requires_action (3-D Secure): not payable here
+            raise PaymentDeclined("authentication_required", f"Payment needs {intent.status}.")
+        return ProviderResult(reference=intent.id, status=intent.status)
+
+    def capture(self, *, reference, amount, currency, idempotency_key) -> ProviderResult:
+        intent = self._call(
+            self.client.v1.payment_intents.capture,
+            reference,
+            params={"amount_to_capture": minor_units(amount, currency)},
+            options={"idempotency_key": idempotency_key},
+        )
+        return ProviderResult(reference=intent.id, status=intent.status)
+
+    def void(self, *, reference, idempotency_key) -> ProviderResult:
+        intent = self._call(
+            self.client.v1.payment_intents.cancel, reference, options={"idempotency_key": idempotency_key}
+        )
+        return ProviderResult(reference=intent.id, status=intent.status)
+
+    def refund(self, *, reference, amount, currency, idempotency_key) -> ProviderResult:
+        refund = self._call(
+            self.client.v1.refunds.create,
+            params={"payment_intent": reference, "amount": minor_units(amount, currency)},
+            options={"idempotency_key": idempotency_key},
+        )
+        return ProviderResult(reference=refund.id, status=refund.status)

@@ -1,0 +1,80 @@
+"""Thin HTTP layer of the payments context."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.views import APIView
+
+from apps.orders import facade as orders
+from apps.payments import selectors, services
+from apps.payments.models import IdempotencyLog
+from apps.payments.serializers import PaymentOutput, RefundInput
+from shop.api.envelope import ok
+from shop.api.errors import ApiError, Conflict, NotFoundError, ServiceUnavailable
+from shop.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from shop.api.idempotency import run_idempotent
+from shop.api.permissions import IsStaff
+
+_TAGS = ["payments"]
+
+
+class OrderPaymentsView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="orders_payments_list", tags=_TAGS, responses={200: PaymentOutput(many=True)})
+    def get(self, request, order_id, version=None):
+        """The payments of one of your orders (staff: any order). Another customer's order is 404."""
+        order = orders.order_summary_get(order_id=order_id)
+        if order is None or (order.user_id != request.user.pk and not request.user.is_staff):
+            raise NotFoundError("Order not found.", code="ORDER_NOT_FOUND")
+        return ok(PaymentOutput(selectors.payments_for_order(order_id=order_id), many=True).data)
+
+
+class PaymentRefundView(APIView):
+    permission_classes = [IsStaff]
+    ratelimit_scope = "payments"
+
+    @extend_schema(
+        operation_id="payments_refund",
+        tags=_TAGS,
+        request=RefundInput,
+        responses={200: PaymentOutput},
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                location=OpenApiParameter.HEADER,
+                required=True,
+                description="Required: a retry with the same key replays the first response and never refunds twice.",
+            )
+        ],
+    )
+    def post(self, request, payment_id, version=None):
+        """Staff: refund part or all of a captured payment (never more than captured: 409)."""
+        return run_idempotent(
+            request, lambda: self._refund(request, payment_id), model=IdempotencyLog, using="payments", required=True
+        )
+
+    def _refund(self, request, payment_id):
+        data = RefundInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = request.headers[IDEMPOTENCY_HEADER].strip().strip('"')
+        try:
+            outcome = services.payment_refund(
+                payment_id=payment_id,
+                amount=data.validated_data["amount"],
+                reason=data.validated_data["reason"],
+                idempotency_key=f"api:{request.user.pk}:{key}",
+            )
+        except services.PaymentNotFound:
+            raise NotFoundError("Payment not found.", code="PAYMENT_NOT_FOUND")
+        except services.RefundExceedsCaptured as exc:
+            raise Conflict(str(exc), code="REFUND_EXCEEDS_CAPTURED", details={"refundable": exc.refundable})
+        except services.PaymentStateError as exc:
+            raise Conflict(str(exc), code="INVALID_STATE", details={"status": exc.status})
+        except services.PaymentError as exc:
+            raise ApiError(str(exc), code="REFUND_REJECTED")
+        if outcome.status == services.FAILED:
+            if outcome.declined:
+                raise Conflict(outcome.message, code="REFUND_REJECTED", details={"code": outcome.decline_code})
+            raise ServiceUnavailable(outcome.message, code="PAYMENT_PROVIDER_UNAVAILABLE")
+        payment = selectors.payment_get(payment_id=payment_id)
+        return ok(PaymentOutput(payment).data, message=outcome.message)
