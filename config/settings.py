@@ -212,6 +212,21 @@ EVENTS_FAST_PATH = env.bool("EVENTS_FAST_PATH", default=True)
 # One sweep stops claiming new batches after this long (below the task soft time limit).
 EVENTS_SWEEP_BUDGET_SECONDS = env.float("EVENTS_SWEEP_BUDGET_SECONDS", default=30.0)
 
+# --- Catalog and inventory ------------------------------------------------------------------
+CATALOG_PRODUCT_CACHE_TTL = env.int("CATALOG_PRODUCT_CACHE_TTL", default=86_400)  # seconds a product stays cached
+CATALOG_LIST_CACHE_TTL = env.int("CATALOG_LIST_CACHE_TTL", default=60)  # seconds a product list page stays cached
+CACHE_STALE_SECONDS = env.int("CACHE_STALE_SECONDS", default=60)  # grace to serve stale while one caller rebuilds
+CACHE_LOCK_SECONDS = env.int("CACHE_LOCK_SECONDS", default=10)  # rebuild lock lifetime (stampede protection)
+CACHE_WAIT_SECONDS = env.float("CACHE_WAIT_SECONDS", default=3.0)  # how long a cold miss waits for another's rebuild
+INVENTORY_RESERVATION_TTL_MINUTES = env.int("INVENTORY_RESERVATION_TTL_MINUTES", default=15)
+INVENTORY_LOW_STOCK_THRESHOLD = env.int("INVENTORY_LOW_STOCK_THRESHOLD", default=5)
+INVENTORY_EXPIRY_SWEEP_SECONDS = env.float("INVENTORY_EXPIRY_SWEEP_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE["inventory-expire-reservations"] = {
+    "task": "inventory.expire_reservations",
+    "schedule": INVENTORY_EXPIRY_SWEEP_SECONDS,
+    "options": {"queue": "inventory"},
+}
+
 # --- REST framework / OpenAPI -----------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["shop.api.renderers.EnvelopeJSONRenderer"],
