@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("apps.inventory.urls")),
     path("", include("apps.orders.urls")),
     path("", include("apps.payments.urls")),
+    path("", include("apps.bff.urls")),
 ]
