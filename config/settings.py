@@ -200,6 +200,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "events-sweep-outbox": {"task": "shop.events.sweep", "schedule": 5.0},
     "events-prune": {"task": "shop.events.prune", "schedule": 3600.0},
+    "orders-sagas-recover": {"task": "orders.sagas.recover", "schedule": env.float("SAGA_SWEEP_SECONDS", default=10.0)},
 }
 
 # --- Events ----------------------------------------------------------------------------------
@@ -226,6 +227,10 @@ CELERY_BEAT_SCHEDULE["inventory-expire-reservations"] = {
     "schedule": INVENTORY_EXPIRY_SWEEP_SECONDS,
     "options": {"queue": "inventory"},
 }
+
+# --- Checkout saga ----------------------------------------------------------------------------
+SAGA_STEP_TIMEOUT_SECONDS = env.float("SAGA_STEP_TIMEOUT_SECONDS", default=30.0)
+SAGA_MAX_STEP_ATTEMPTS = env.int("SAGA_MAX_STEP_ATTEMPTS", default=3)
 
 # --- REST framework / OpenAPI -----------------------------------------------------------------
 REST_FRAMEWORK = {

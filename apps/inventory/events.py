@@ -32,3 +32,53 @@ register_event(
     },
     description="An order's reservation was not committed in time; its units are available again.",
 )
+
+# Replies to the checkout saga's commands (see apps/inventory/checkout.py).
+STOCK_RESERVED = "inventory.stock_reserved"
+STOCK_RESERVATION_FAILED = "inventory.stock_reservation_failed"
+STOCK_RELEASED = "inventory.stock_released"
+
+register_event(
+    STOCK_RESERVED,
+    1,
+    {"type": "object", "required": ["orderId"], "properties": {"orderId": _UUID}},
+    description="Every line of the order is reserved.",
+)
+register_event(
+    STOCK_RESERVATION_FAILED,
+    1,
+    {
+        "type": "object",
+        "required": ["orderId", "shortages"],
+        "properties": {
+            "orderId": _UUID,
+            "shortages": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["productId", "available", "requested"],
+                    "properties": {
+                        "productId": _UUID,
+                        "available": {"type": "integer"},
+                        "requested": {"type": "integer"},
+                    },
+                },
+            },
+        },
+    },
+    description="Nothing was reserved: at least one line is short (all or nothing).",
+)
+register_event(
+    STOCK_RELEASED,
+    1,
+    {
+        "type": "object",
+        "required": ["orderId"],
+        "properties": {
+            "orderId": _UUID,
+            "releasedUnits": {"type": "integer", "minimum": 0},
+            "returnedUnits": {"type": "integer", "minimum": 0},
+        },
+    },
+    description="The order holds no stock any more (reservation released and/or committed units returned).",
+)

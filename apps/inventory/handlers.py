@@ -11,3 +11,6 @@ from shop.events import Envelope, subscriber
 def create_stock_item(envelope: Envelope) -> None:
     """The catalog never writes inventory rows; inventory opens its own stock item, empty."""
     services.stock_item_ensure(product_ids=[uuid.UUID(envelope.data["productId"])])
+
+
+from apps.inventory import checkout  # noqa: E402, F401 - the checkout saga's commands

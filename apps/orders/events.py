@@ -110,3 +110,12 @@ for _type, _extra, _description in (
     (ORDER_DELIVERED, {}, "The order was delivered."),
 ):
     register_event(_type, 1, _object({"orderId": _UUID, "customerId": _UUID, **_extra}), description=_description)
+
+# Commands the checkout saga sends to inventory and payments (declared with the saga).
+from apps.orders.saga.commands import (  # noqa: E402, F401
+    PAYMENT_AUTHORIZATION_REQUESTED,
+    PAYMENT_CAPTURE_REQUESTED,
+    PAYMENT_REVERSAL_REQUESTED,
+    STOCK_RELEASE_REQUESTED,
+    STOCK_RESERVATION_REQUESTED,
+)

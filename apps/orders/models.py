@@ -113,3 +113,7 @@ class InboxMessage(InboxMessageBase):
 
 class DeadLetter(DeadLetterBase):
     pass
+
+
+# The checkout saga's tables live in the orders database too (the orchestrator is part of orders).
+from apps.orders.saga.models import CheckoutSaga, SagaStepLog  # noqa: E402, F401

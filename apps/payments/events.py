@@ -38,3 +38,33 @@ _SCHEMA = {
 
 for _type in EVENT_FOR_LEDGER_TYPE.values():
     register_event(_type, 1, _SCHEMA, description=f"Payment step: {_type.split('.')[1]}.")
+
+# Replies to the checkout saga's commands (see apps/payments/checkout.py). Published on every
+# handled command, also when the idempotency log replays an earlier provider outcome.
+AUTHORIZATION_SUCCEEDED = "payment.authorization_succeeded"
+AUTHORIZATION_FAILED = "payment.authorization_failed"
+CAPTURE_SUCCEEDED = "payment.capture_succeeded"
+CAPTURE_FAILED = "payment.capture_failed"
+REVERSED = "payment.reversed"
+
+_REPLY = {
+    "type": "object",
+    "required": ["orderId"],
+    "properties": {
+        "orderId": {"type": "string", "format": "uuid"},
+        "paymentId": {"type": ["string", "null"]},
+        "status": {"type": "string"},
+        "declined": {"type": "boolean"},
+        "declineCode": {"type": ["string", "null"]},
+        "message": {"type": "string"},
+        "outcome": {"enum": ["NONE", "VOIDED", "REFUNDED"]},
+    },
+}
+for _type, _description in (
+    (AUTHORIZATION_SUCCEEDED, "The order's payment is authorized."),
+    (AUTHORIZATION_FAILED, "Authorization failed: declined=true for a card decline, false for a provider failure."),
+    (CAPTURE_SUCCEEDED, "The order's authorization is captured."),
+    (CAPTURE_FAILED, "Capture failed after retries."),
+    (REVERSED, "Whatever the order's payment reached is undone (outcome NONE, VOIDED or REFUNDED)."),
+):
+    register_event(_type, 1, _REPLY, description=_description)

@@ -1,0 +1,60 @@
+"""Inventory's part in the checkout saga: it obeys the saga's commands and answers with events.
+
+Reservation and release are idempotent per order, so a command re-sent after a timeout
+gets the same answer again; commit follows ``order.confirmed`` by choreography.
+"""
+
+import uuid
+
+import structlog
+
+from apps.inventory import events, services
+from apps.inventory.errors import ReservationNotActive
+from apps.orders.events import ORDER_CONFIRMED, STOCK_RELEASE_REQUESTED, STOCK_RESERVATION_REQUESTED
+from shop.events import Envelope, publish, subscriber
+
+ALIAS = "inventory"
+logger = structlog.get_logger("inventory.checkout")
+
+
+@subscriber(STOCK_RESERVATION_REQUESTED, consumer="inventory.checkout.reserve", context=ALIAS)
+def reserve_for_checkout(envelope: Envelope) -> None:
+    order_id = uuid.UUID(envelope.data["orderId"])
+    quantities: dict[uuid.UUID, int] = {}
+    for line in envelope.data["items"]:
+        product_id = uuid.UUID(line["productId"])
+        quantities[product_id] = quantities.get(product_id, 0) + line["quantity"]
+    request = services.stock_reserve(order_id=order_id, quantities=quantities)
+    if request.reserved:
+        publish(events.STOCK_RESERVED, {"orderId": order_id}, aggregate_id=order_id, using=ALIAS)
+    else:
+        publish(
+            events.STOCK_RESERVATION_FAILED,
+            {"orderId": order_id, "shortages": request.shortages},
+            aggregate_id=order_id,
+            using=ALIAS,
+        )
+
+
+@subscriber(STOCK_RELEASE_REQUESTED, consumer="inventory.checkout.release", context=ALIAS)
+def release_for_checkout(envelope: Envelope) -> None:
+    """Undo whatever the order holds: a live reservation is released, committed units return."""
+    order_id = uuid.UUID(envelope.data["orderId"])
+    released = services.stock_release(order_id=order_id)
+    returned = services.stock_return_committed(order_id=order_id)
+    publish(
+        events.STOCK_RELEASED,
+        {"orderId": order_id, "releasedUnits": released, "returnedUnits": returned},
+        aggregate_id=order_id,
+        using=ALIAS,
+    )
+
+
+@subscriber(ORDER_CONFIRMED, consumer="inventory.checkout.commit", context=ALIAS)
+def commit_on_confirmation(envelope: Envelope) -> None:
+    order_id = uuid.UUID(envelope.data["orderId"])
+    try:
+        services.stock_commit(order_id=order_id)
+    except ReservationNotActive:
+        # The saga compensated (released) before this confirmation arrived; nothing to commit.
+        logger.info("commit_skipped_reservation_not_active", order_id=str(order_id))

@@ -1,0 +1,83 @@
+"""Commands the saga sends to other contexts, as events on the bus (versioned schemas).
+
+Commands are ordinary outbox events owned by the orders context; the receiving context
+subscribes to them and answers with its own reply events. Re-sending a command (timeouts)
+is safe because every receiver is idempotent per order (reservation per order id, payment
+calls per idempotency key).
+"""
+
+from shop.events import register_event
+
+_UUID = {"type": "string", "format": "uuid"}
+_MONEY = {"type": "string", "pattern": r"^-?\d+(\.\d{1,2})?$"}
+_ORDER_ONLY = {"type": "object", "required": ["orderId"], "properties": {"orderId": _UUID}}
+
+STOCK_RESERVATION_REQUESTED = "checkout.stock_reservation_requested"
+PAYMENT_AUTHORIZATION_REQUESTED = "checkout.payment_authorization_requested"
+PAYMENT_CAPTURE_REQUESTED = "checkout.payment_capture_requested"
+PAYMENT_REVERSAL_REQUESTED = "checkout.payment_reversal_requested"
+STOCK_RELEASE_REQUESTED = "checkout.stock_release_requested"
+
+register_event(
+    STOCK_RESERVATION_REQUESTED,
+    1,
+    {
+        "type": "object",
+        "required": ["orderId", "items"],
+        "properties": {
+            "orderId": _UUID,
+            "items": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["productId", "quantity"],
+                    "properties": {"productId": _UUID, "quantity": {"type": "integer", "minimum": 1}},
+                },
+            },
+        },
+    },
+    description="Saga → inventory: reserve every line of the order, all or nothing.",
+)
+register_event(
+    PAYMENT_AUTHORIZATION_REQUESTED,
+    1,
+    {
+        "type": "object",
+        "required": ["orderId", "amount", "currency", "token", "idempotencyKey"],
+        "properties": {
+            "orderId": _UUID,
+            "amount": _MONEY,
+            "currency": {"type": "string", "minLength": 3, "maxLength": 3},
+            "token": {"type": "string", "minLength": 1},
+            "idempotencyKey": {"type": "string", "minLength": 1},
+        },
+    },
+    description="Saga → payments: authorize the order total with the customer's card token.",
+)
+register_event(
+    PAYMENT_CAPTURE_REQUESTED,
+    1,
+    {
+        "type": "object",
+        "required": ["orderId", "idempotencyKey"],
+        "properties": {"orderId": _UUID, "idempotencyKey": {"type": "string", "minLength": 1}},
+    },
+    description="Saga → payments: capture the authorization of a confirmed order.",
+)
+register_event(
+    PAYMENT_REVERSAL_REQUESTED,
+    1,
+    {
+        "type": "object",
+        "required": ["orderId", "reason"],
+        "properties": {"orderId": _UUID, "reason": {"type": "string"}},
+    },
+    description="Saga → payments: undo whatever the order's payment reached (void or refund); no-op if nothing.",
+)
+register_event(
+    STOCK_RELEASE_REQUESTED,
+    1,
+    _ORDER_ONLY,
+    description="Saga → inventory: release the order's reservation, or return committed units to stock.",
+)

@@ -1,0 +1,64 @@
+"""The saga's subscriptions: one reply (or trigger) event → one orchestrator entry point.
+
+Each runs inside the orders inbox transaction, so a redelivered reply is dropped before it
+reaches the state machine, and a handled one commits together with the commands it sends.
+"""
+
+from apps.orders.saga import orchestrator
+from shop.events import Envelope, subscriber
+
+
+def _order_id(envelope: Envelope):
+    return envelope.data.get("orderId") or envelope.aggregate_id
+
+
+@subscriber("order.created", consumer="orders.saga.start", context="orders")
+def start(envelope: Envelope) -> None:
+    orchestrator.saga_start(order_id=_order_id(envelope))
+
+
+@subscriber("inventory.stock_reserved", consumer="orders.saga.stock_reserved", context="orders")
+def stock_reserved(envelope: Envelope) -> None:
+    orchestrator.on_stock_reserved(order_id=_order_id(envelope))
+
+
+@subscriber("inventory.stock_reservation_failed", consumer="orders.saga.stock_reservation_failed", context="orders")
+def stock_reservation_failed(envelope: Envelope) -> None:
+    orchestrator.on_stock_reservation_failed(order_id=_order_id(envelope), shortages=envelope.data.get("shortages", []))
+
+
+@subscriber("inventory.stock_released", consumer="orders.saga.stock_released", context="orders")
+def stock_released(envelope: Envelope) -> None:
+    orchestrator.on_stock_released(order_id=_order_id(envelope))
+
+
+@subscriber("payment.authorization_succeeded", consumer="orders.saga.payment_authorized", context="orders")
+def payment_authorized(envelope: Envelope) -> None:
+    orchestrator.on_payment_authorized(order_id=_order_id(envelope))
+
+
+@subscriber("payment.authorization_failed", consumer="orders.saga.payment_authorization_failed", context="orders")
+def payment_authorization_failed(envelope: Envelope) -> None:
+    orchestrator.on_payment_authorization_failed(
+        order_id=_order_id(envelope), declined=envelope.data["declined"], detail=envelope.data.get("message", "")
+    )
+
+
+@subscriber("payment.capture_succeeded", consumer="orders.saga.payment_captured", context="orders")
+def payment_captured(envelope: Envelope) -> None:
+    orchestrator.on_payment_captured(order_id=_order_id(envelope))
+
+
+@subscriber("payment.capture_failed", consumer="orders.saga.payment_capture_failed", context="orders")
+def payment_capture_failed(envelope: Envelope) -> None:
+    orchestrator.on_payment_capture_failed(order_id=_order_id(envelope), detail=envelope.data.get("message", ""))
+
+
+@subscriber("payment.reversed", consumer="orders.saga.payment_reversed", context="orders")
+def payment_reversed(envelope: Envelope) -> None:
+    orchestrator.on_payment_reversed(order_id=_order_id(envelope))
+
+
+@subscriber("order.cancel_requested", consumer="orders.saga.cancel_requested", context="orders")
+def cancel_requested(envelope: Envelope) -> None:
+    orchestrator.on_order_cancel_requested(order_id=_order_id(envelope))

@@ -1,0 +1,382 @@
+"""The checkout saga's state machine.
+
+Forward:      RESERVE_STOCK → AUTHORIZE_PAYMENT → (order CONFIRMED) CAPTURE_PAYMENT → COMPLETED
+Compensation: REVERSE_PAYMENT (void / refund) → RELEASE_STOCK → order CANCELLED → COMPENSATED
+
+Every function runs inside the orders transaction of the handler that received a reply
+(``shop.events.inbox`` wraps it), locks the saga row, and is idempotent: a duplicate or late
+reply either changes nothing or triggers the undo it calls for (a late authorization after
+compensation is voided). Commands are published through the outbox in the same commit as
+the state change, so a crash can never leave a saga advanced without its command sent.
+"""
+
+from datetime import timedelta
+
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.orders import services as order_services
+from apps.orders.models import Order, OrderStatus
+from apps.orders.saga import commands
+from apps.orders.saga.models import CheckoutSaga, SagaStatus, SagaStep, SagaStepLog
+from shop.events import publish
+from shop.observability import metrics
+
+ALIAS = "orders"
+logger = structlog.get_logger("orders.saga")
+
+
+class Reason:
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    PAYMENT_DECLINED = "PAYMENT_DECLINED"
+    PAYMENT_FAILED = "PAYMENT_FAILED"
+    CUSTOMER_REQUEST = "CUSTOMER_REQUEST"
+    CHECKOUT_TIMEOUT = "CHECKOUT_TIMEOUT"
+
+
+def _step_timeout() -> timedelta:
+    return timedelta(seconds=settings.SAGA_STEP_TIMEOUT_SECONDS)
+
+
+def _locked(order_id) -> CheckoutSaga | None:
+    return CheckoutSaga.objects.select_for_update().filter(order_id=order_id).first()
+
+
+def _log(saga: CheckoutSaga, outcome: str, detail: str = "", step: str | None = None) -> None:
+    SagaStepLog.objects.create(
+        saga=saga, step=step or saga.current_step, attempt=max(saga.step_attempts, 1), outcome=outcome, detail=detail
+    )
+
+
+def _save(saga: CheckoutSaga) -> None:
+    saga.save(
+        update_fields=["status", "current_step", "data", "cancel_reason", "step_attempts", "deadline", "updated_at"]
+    )
+
+
+def _payment_key(order_id, action: str) -> str:
+    return f"order:{order_id}:{action}"
+
+
+# --- sending the command of a step ---------------------------------------------------------------
+
+
+def _send_step_command(saga: CheckoutSaga, order: Order) -> None:
+    """Publish the command of ``saga.current_step`` (first attempt or a retry after a timeout)."""
+    step = saga.current_step
+    oid = str(saga.order_id)
+    if step == SagaStep.RESERVE_STOCK:
+        items = [{"productId": str(i.product_id), "quantity": i.quantity} for i in order.items.all()]
+        publish(commands.STOCK_RESERVATION_REQUESTED, {"orderId": oid, "items": items}, aggregate_id=oid, using=ALIAS)
+    elif step == SagaStep.AUTHORIZE_PAYMENT:
+        saga.data["paymentAttempted"] = True
+        publish(
+            commands.PAYMENT_AUTHORIZATION_REQUESTED,
+            {
+                "orderId": oid,
+                "amount": str(order.total),
+                "currency": order.currency,
+                "token": order.payment_token,
+                "idempotencyKey": _payment_key(oid, "authorize"),
+            },
+            aggregate_id=oid,
+            using=ALIAS,
+        )
+    elif step == SagaStep.CAPTURE_PAYMENT:
+        publish(
+            commands.PAYMENT_CAPTURE_REQUESTED,
+            {"orderId": oid, "idempotencyKey": _payment_key(oid, "capture")},
+            aggregate_id=oid,
+            using=ALIAS,
+        )
+    elif step == SagaStep.REVERSE_PAYMENT:
+        publish(
+            commands.PAYMENT_REVERSAL_REQUESTED,
+            {"orderId": oid, "reason": saga.cancel_reason or "COMPENSATION"},
+            aggregate_id=oid,
+            using=ALIAS,
+        )
+    elif step == SagaStep.RELEASE_STOCK:
+        publish(commands.STOCK_RELEASE_REQUESTED, {"orderId": oid}, aggregate_id=oid, using=ALIAS)
+    _log(saga, "SENT")
+
+
+def _enter(saga: CheckoutSaga, order: Order, step: str) -> None:
+    saga.current_step = step
+    saga.step_attempts = 1
+    saga.deadline = timezone.now() + _step_timeout()
+    _send_step_command(saga, order)
+    _save(saga)
+
+
+# --- ending ----------------------------------------------------------------------------------------
+
+
+def _complete(saga: CheckoutSaga) -> None:
+    saga.status = SagaStatus.COMPLETED
+    saga.current_step = SagaStep.DONE
+    saga.deadline = None
+    _log(saga, "COMPLETED", step=SagaStep.DONE)
+    _save(saga)
+    metrics.saga_outcomes.labels("completed").inc()
+
+
+def _compensate(saga: CheckoutSaga, order: Order, reason: str) -> None:
+    """Start undoing, newest first: payment, then stock, then the order itself."""
+    if saga.status != SagaStatus.COMPENSATING:
+        saga.status = SagaStatus.COMPENSATING
+        saga.cancel_reason = saga.cancel_reason or reason
+        _log(saga, "COMPENSATING", reason)
+    if saga.data.get("paymentAttempted") and not saga.data.get("paymentReversed"):
+        _enter(saga, order, SagaStep.REVERSE_PAYMENT)
+    elif saga.data.get("stockMayBeHeld") and not saga.data.get("stockReleased"):
+        _enter(saga, order, SagaStep.RELEASE_STOCK)
+    else:
+        _finish_compensation(saga)
+
+
+def _finish_compensation(saga: CheckoutSaga) -> None:
+    order_services.order_cancel(order_id=saga.order_id, reason=saga.cancel_reason)
+    saga.status = SagaStatus.COMPENSATED
+    saga.current_step = SagaStep.DONE
+    saga.deadline = None
+    _log(saga, "COMPENSATED", saga.cancel_reason, step=SagaStep.DONE)
+    _save(saga)
+    metrics.saga_outcomes.labels(f"compensated:{saga.cancel_reason.lower()}").inc()
+
+
+def _order(saga: CheckoutSaga) -> Order:
+    return Order.objects.get(pk=saga.order_id)
+
+
+def _customer_cancelled(order: Order) -> bool:
+    return order.status == OrderStatus.CANCELLED
+
+
+# --- entry points (one per message the saga reacts to) -----------------------------------------
+
+
+def saga_start(*, order_id) -> CheckoutSaga:
+    """``order.created`` → a saga row and the first command. A duplicate start changes nothing."""
+    saga = CheckoutSaga.objects.filter(order_id=order_id).first()
+    if saga is not None:
+        return saga
+    order = Order.objects.get(pk=order_id)
+    saga = CheckoutSaga.objects.create(order_id=order_id, data={"stockMayBeHeld": True})
+    _enter(saga, order, SagaStep.RESERVE_STOCK)
+    return saga
+
+
+def on_stock_reserved(*, order_id) -> None:
+    saga = _locked(order_id)
+    if saga is None:
+        return
+    if saga.status != SagaStatus.STARTED or saga.current_step != SagaStep.RESERVE_STOCK:
+        if not saga.is_active or saga.status == SagaStatus.COMPENSATING:
+            # A reservation that landed after we gave up on it must not stay held.
+            publish(commands.STOCK_RELEASE_REQUESTED, {"orderId": str(order_id)}, aggregate_id=order_id, using=ALIAS)
+            _log(saga, "LATE_RESERVATION_RELEASED", step=SagaStep.RESERVE_STOCK)
+        return
+    _log(saga, "SUCCEEDED")
+    order = _order(saga)
+    if _customer_cancelled(order):
+        _compensate(saga, order, Reason.CUSTOMER_REQUEST)
+        return
+    _enter(saga, order, SagaStep.AUTHORIZE_PAYMENT)
+
+
+def on_stock_reservation_failed(*, order_id, shortages: list) -> None:
+    saga = _locked(order_id)
+    if saga is None or saga.status != SagaStatus.STARTED or saga.current_step != SagaStep.RESERVE_STOCK:
+        return
+    _log(saga, "FAILED", f"shortages: {shortages}")
+    saga.data["stockMayBeHeld"] = False  # all-or-nothing: a failed reservation holds nothing
+    saga.data["shortages"] = shortages
+    order = _order(saga)
+    _compensate(saga, order, Reason.CUSTOMER_REQUEST if _customer_cancelled(order) else Reason.OUT_OF_STOCK)
+
+
+def on_payment_authorized(*, order_id) -> None:
+    saga = _locked(order_id)
+    if saga is None:
+        return
+    saga.data["paymentAuthorized"] = True
+    if saga.status != SagaStatus.STARTED or saga.current_step != SagaStep.AUTHORIZE_PAYMENT:
+        if saga.status != SagaStatus.STARTED:
+            _void_late_payment(saga)
+        else:
+            _save(saga)
+        return
+    _log(saga, "SUCCEEDED")
+    order_services.order_payment_token_clear(order_id=order_id)
+    order = _order(saga)
+    if _customer_cancelled(order):
+        _compensate(saga, order, Reason.CUSTOMER_REQUEST)
+        return
+    order_services.order_confirm(order_id=order_id)
+    _enter(saga, order, SagaStep.CAPTURE_PAYMENT)
+
+
+def on_payment_authorization_failed(*, order_id, declined: bool, detail: str = "") -> None:
+    saga = _locked(order_id)
+    if saga is None or saga.status != SagaStatus.STARTED or saga.current_step != SagaStep.AUTHORIZE_PAYMENT:
+        return
+    _log(saga, "DECLINED" if declined else "FAILED", detail)
+    order_services.order_payment_token_clear(order_id=order_id)
+    saga.data["paymentAttempted"] = False  # nothing was authorized: nothing to void
+    order = _order(saga)
+    if _customer_cancelled(order):
+        reason = Reason.CUSTOMER_REQUEST
+    else:
+        reason = Reason.PAYMENT_DECLINED if declined else Reason.PAYMENT_FAILED
+    _compensate(saga, order, reason)
+
+
+def on_payment_captured(*, order_id) -> None:
+    saga = _locked(order_id)
+    if saga is None:
+        return
+    saga.data["paymentCaptured"] = True
+    if saga.status != SagaStatus.STARTED or saga.current_step != SagaStep.CAPTURE_PAYMENT:
+        if saga.status != SagaStatus.STARTED:
+            _void_late_payment(saga)
+        else:
+            _save(saga)
+        return
+    _log(saga, "SUCCEEDED")
+    order = _order(saga)
+    if _customer_cancelled(order):
+        _compensate(saga, order, Reason.CUSTOMER_REQUEST)
+        return
+    _complete(saga)
+
+
+def on_payment_capture_failed(*, order_id, detail: str = "") -> None:
+    saga = _locked(order_id)
+    if saga is None or saga.status != SagaStatus.STARTED or saga.current_step != SagaStep.CAPTURE_PAYMENT:
+        return
+    _log(saga, "FAILED", detail)
+    _compensate(saga, _order(saga), Reason.PAYMENT_FAILED)
+
+
+def on_payment_reversed(*, order_id) -> None:
+    saga = _locked(order_id)
+    if saga is None or saga.status != SagaStatus.COMPENSATING or saga.current_step != SagaStep.REVERSE_PAYMENT:
+        return
+    _log(saga, "SUCCEEDED")
+    saga.data["paymentReversed"] = True
+    _compensate(saga, _order(saga), saga.cancel_reason)
+
+
+def on_stock_released(*, order_id) -> None:
+    saga = _locked(order_id)
+    if saga is None or saga.status != SagaStatus.COMPENSATING or saga.current_step != SagaStep.RELEASE_STOCK:
+        return
+    _log(saga, "SUCCEEDED")
+    saga.data["stockReleased"] = True
+    _compensate(saga, _order(saga), saga.cancel_reason)
+
+
+def on_order_cancel_requested(*, order_id) -> None:
+    """The customer cancelled. A finished checkout is unwound now; a running one at its next reply."""
+    saga = _locked(order_id)
+    if saga is None:
+        return
+    if saga.status == SagaStatus.COMPLETED:
+        _compensate(saga, _order(saga), Reason.CUSTOMER_REQUEST)
+    elif saga.is_active:
+        saga.data["cancelRequested"] = True
+        _log(saga, "CANCEL_REQUESTED")
+        _save(saga)
+
+
+def _void_late_payment(saga: CheckoutSaga) -> None:
+    """A payment reply after the saga moved on (timeout, compensation): undo that payment too."""
+    oid = str(saga.order_id)
+    publish(
+        commands.PAYMENT_REVERSAL_REQUESTED,
+        {"orderId": oid, "reason": saga.cancel_reason or "LATE_PAYMENT"},
+        aggregate_id=oid,
+        using=ALIAS,
+    )
+    _log(saga, "LATE_PAYMENT_REVERSED")
+    _save(saga)
+
+
+# --- recovery ----------------------------------------------------------------------------------
+
+
+def saga_retry_or_give_up(*, order_id) -> str:
+    """One overdue saga: re-send its step (bounded, with growing deadlines), then compensate.
+    A compensation that keeps timing out ends FAILED for staff to see. Returns what was done."""
+    saga = _locked(order_id)
+    if saga is None or not saga.is_active:
+        return "inactive"
+    order = _order(saga)
+    if saga.step_attempts < settings.SAGA_MAX_STEP_ATTEMPTS:
+        saga.step_attempts += 1
+        saga.deadline = timezone.now() + _step_timeout() * saga.step_attempts
+        _log(saga, "TIMED_OUT_RETRYING")
+        _send_step_command(saga, order)
+        _save(saga)
+        return "retried"
+    _log(saga, "TIMED_OUT")
+    if saga.status == SagaStatus.STARTED:
+        if saga.current_step == SagaStep.AUTHORIZE_PAYMENT:
+            saga.data["paymentAttempted"] = True  # the authorization may still land: void it
+        reason = Reason.CHECKOUT_TIMEOUT if saga.current_step == SagaStep.RESERVE_STOCK else Reason.PAYMENT_FAILED
+        _compensate(saga, order, Reason.CUSTOMER_REQUEST if _customer_cancelled(order) else reason)
+        return "compensating"
+    saga.status = SagaStatus.FAILED
+    saga.deadline = None
+    _log(saga, "FAILED", "compensation did not complete; staff action needed")
+    _save(saga)
+    metrics.saga_outcomes.labels("failed").inc()
+    logger.error("saga_failed", order_id=str(order_id), step=saga.current_step)
+    return "failed"
+
+
+def sagas_recover(*, limit: int = 500) -> dict[str, int]:
+    """Beat task body: every active saga past its deadline gets one retry-or-compensate."""
+    overdue = list(
+        CheckoutSaga.objects.filter(
+            status__in=[SagaStatus.STARTED, SagaStatus.COMPENSATING], deadline__lt=timezone.now()
+        )
+        .order_by("deadline")
+        .values_list("order_id", flat=True)[:limit]
+    )
+    outcome: dict[str, int] = {}
+    for order_id in overdue:
+        with transaction.atomic(using=ALIAS):
+            result = saga_retry_or_give_up(order_id=order_id)
+        outcome[result] = outcome.get(result, 0) + 1
+    return outcome
+
+
+def saga_admin_retry_step(*, order_id) -> str:
+    """Staff: re-send the current step's command now (also revives a FAILED saga's compensation)."""
+    with transaction.atomic(using=ALIAS):
+        saga = _locked(order_id)
+        if saga is None or saga.status in (SagaStatus.COMPLETED, SagaStatus.COMPENSATED):
+            return "nothing to retry"
+        if saga.status == SagaStatus.FAILED:
+            saga.status = SagaStatus.COMPENSATING
+        saga.step_attempts = 1
+        saga.deadline = timezone.now() + _step_timeout()
+        _send_step_command(saga, _order(saga))
+        _save(saga)
+        return f"re-sent {saga.current_step}"
+
+
+def saga_admin_compensate(*, order_id) -> str:
+    """Staff: stop a running checkout and unwind it now."""
+    with transaction.atomic(using=ALIAS):
+        saga = _locked(order_id)
+        if saga is None or not saga.is_active:
+            return "not running"
+        if saga.current_step == SagaStep.AUTHORIZE_PAYMENT:
+            saga.data["paymentAttempted"] = True
+        _compensate(saga, _order(saga), saga.cancel_reason or Reason.CUSTOMER_REQUEST)
+        return "compensating"

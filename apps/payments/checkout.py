@@ -1,0 +1,86 @@
+"""Payments' part in the checkout saga: obey the saga's commands, answer with reply events.
+
+Every provider call goes through the payment services' idempotency log, so a command the
+saga re-sends after a timeout never charges twice; the reply is published again either way,
+because the saga may have missed the first one.
+"""
+
+import uuid
+from decimal import Decimal
+
+from apps.orders.events import (
+    PAYMENT_AUTHORIZATION_REQUESTED,
+    PAYMENT_CAPTURE_REQUESTED,
+    PAYMENT_REVERSAL_REQUESTED,
+)
+from apps.payments import events, selectors, services
+from apps.payments.models import PaymentStatus
+from shop.events import Envelope, publish, subscriber
+
+ALIAS = "payments"
+
+
+class ReversalNotDone(Exception):
+    """The provider did not confirm a void/refund; the delivery is retried, then the saga re-asks."""
+
+
+def _reply(event_type: str, order_id: uuid.UUID, result: services.Outcome | None = None, **extra) -> None:
+    data = {"orderId": order_id, **extra}
+    if result is not None:
+        data.update(
+            paymentId=str(result.payment_id) if result.payment_id else None,
+            status=result.status,
+            declined=result.declined,
+            declineCode=result.decline_code,
+            message=result.message,
+        )
+    publish(event_type, data, aggregate_id=order_id, using=ALIAS)
+
+
+@subscriber(PAYMENT_AUTHORIZATION_REQUESTED, consumer="payments.checkout.authorize", context=ALIAS)
+def authorize_for_checkout(envelope: Envelope) -> None:
+    data = envelope.data
+    order_id = uuid.UUID(data["orderId"])
+    outcome = services.payment_authorize(
+        order_id=order_id,
+        amount=Decimal(data["amount"]),
+        currency=data["currency"],
+        token=data["token"],
+        idempotency_key=data["idempotencyKey"],
+    )
+    ok = outcome.status == PaymentStatus.AUTHORIZED
+    _reply(events.AUTHORIZATION_SUCCEEDED if ok else events.AUTHORIZATION_FAILED, order_id, outcome)
+
+
+@subscriber(PAYMENT_CAPTURE_REQUESTED, consumer="payments.checkout.capture", context=ALIAS)
+def capture_for_checkout(envelope: Envelope) -> None:
+    order_id = uuid.UUID(envelope.data["orderId"])
+    try:
+        outcome = services.payment_capture(order_id=order_id, idempotency_key=envelope.data["idempotencyKey"])
+    except services.PaymentError as exc:
+        _reply(events.CAPTURE_FAILED, order_id, None, declined=False, message=str(exc))
+        return
+    ok = outcome.status == PaymentStatus.CAPTURED
+    _reply(events.CAPTURE_SUCCEEDED if ok else events.CAPTURE_FAILED, order_id, outcome)
+
+
+@subscriber(PAYMENT_REVERSAL_REQUESTED, consumer="payments.checkout.reverse", context=ALIAS)
+def reverse_for_checkout(envelope: Envelope) -> None:
+    """Void an authorization, refund a capture, or do nothing if no money moved."""
+    order_id = uuid.UUID(envelope.data["orderId"])
+    reason = envelope.data["reason"]
+    done = "NONE"
+    for payment in selectors.payments_for_order(order_id=order_id):
+        if payment.status == PaymentStatus.AUTHORIZED:
+            outcome = services.payment_void(order_id=order_id, idempotency_key=f"order:{order_id}:void")
+            if outcome.status != PaymentStatus.VOIDED:
+                raise ReversalNotDone(outcome.message)
+            done = "VOIDED"
+        elif payment.status in (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED):
+            outcome = services.payment_refund(
+                payment_id=payment.id, amount=None, reason=reason, idempotency_key=f"order:{order_id}:refund"
+            )
+            if outcome.status != PaymentStatus.REFUNDED:
+                raise ReversalNotDone(outcome.message)
+            done = "REFUNDED"
+    _reply(events.REVERSED, order_id, None, outcome=done)

@@ -1,0 +1,259 @@
+"""The checkout saga, driven deterministically: events are delivered in-process with
+``drain()`` (the real outbox, inbox and handlers on PostgreSQL; no broker), so every path and
+every race can be set up exactly. The same flows run through a real worker in tests/e2e."""
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from apps.inventory.models import StockItem
+from apps.orders.models import Order, OrderStatus
+from apps.orders.saga import orchestrator
+from apps.orders.saga.models import CheckoutSaga, SagaStatus, SagaStep
+from apps.payments.models import Payment
+from shop.events import inbox, relay
+from shop.events.testing import drain
+from tests.conftest import CONTEXT_DBS
+from tests.factories.accounts import UserFactory
+from tests.factories.orders import order_payload, stocked_products
+
+pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
+
+
+@pytest.fixture
+def customer():
+    return UserFactory()
+
+
+@pytest.fixture
+def client(api_client, customer):
+    api_client.force_authenticate(customer)
+    return api_client
+
+
+@pytest.fixture
+def products():
+    return stocked_products(2, price=Decimal("10.00"), on_hand=5)
+
+
+def place(client, products, *, token="tok_visa", quantity=2) -> uuid.UUID:
+    body = order_payload(products, quantity=quantity, payment={"method": "card", "token": token})
+    response = client.post("/api/v1/orders", body, format="json")
+    assert response.status_code == 201, response.json()
+    return uuid.UUID(response.json()["data"]["id"])
+
+
+def stock(product) -> StockItem:
+    return StockItem.objects.get(product_id=product.id)
+
+
+def saga_of(order_id) -> CheckoutSaga:
+    return CheckoutSaga.objects.get(order_id=order_id)
+
+
+def payments_of(order_id) -> list[Payment]:
+    return list(Payment.objects.filter(order_id=order_id))
+
+
+def test_happy_path_confirms_captures_and_commits(client, products):
+    order_id = place(client, products)
+    drain()
+    order = Order.objects.get(pk=order_id)
+    assert order.status == OrderStatus.CONFIRMED
+    assert order.payment_token == ""  # the one-time token does not linger
+    saga = saga_of(order_id)
+    assert (saga.status, saga.current_step) == (SagaStatus.COMPLETED, SagaStep.DONE)
+    [payment] = payments_of(order_id)
+    assert payment.status == "CAPTURED" and payment.captured_amount == order.total
+    for product in products:
+        item = stock(product)
+        assert (item.on_hand, item.reserved) == (3, 0)
+    assert list(order.history.values_list("to_status", flat=True)) == ["PENDING", "CONFIRMED"]
+    steps = list(saga.log.values_list("step", "outcome"))
+    assert ("RESERVE_STOCK", "SUCCEEDED") in steps and ("CAPTURE_PAYMENT", "SUCCEEDED") in steps
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        ("tok_chargeDeclined", "PAYMENT_DECLINED"),
+        ("tok_chargeDeclinedInsufficientFunds", "PAYMENT_DECLINED"),
+        ("tok_chargeDeclinedProcessingError", "PAYMENT_FAILED"),
+    ],
+)
+def test_failed_payment_releases_stock_and_cancels(client, products, token, reason, settings):
+    settings.PAYMENT_RETRY_BASE_SECONDS = 0.001
+    settings.PAYMENT_RETRY_MAX_SECONDS = 0.002
+    order_id = place(client, products, token=token)
+    drain()
+    order = Order.objects.get(pk=order_id)
+    assert (order.status, order.cancellation_reason) == (OrderStatus.CANCELLED, reason)
+    assert saga_of(order_id).status == SagaStatus.COMPENSATED
+    assert all(p.status == "FAILED" for p in payments_of(order_id))
+    for product in products:
+        item = stock(product)
+        assert (item.on_hand, item.reserved) == (5, 0)
+
+
+def test_out_of_stock_cancels_without_touching_payment(client, products):
+    order_id = place(client, products, quantity=3)
+    # Someone else takes the stock between the API's availability check and the reservation.
+    from apps.inventory import services as inventory_services
+
+    inventory_services.stock_adjust(product_id=products[0].id, delta=-4, reason="DAMAGED")
+    drain()
+    order = Order.objects.get(pk=order_id)
+    assert (order.status, order.cancellation_reason) == (OrderStatus.CANCELLED, "OUT_OF_STOCK")
+    assert payments_of(order_id) == []
+    saga = saga_of(order_id)
+    assert saga.status == SagaStatus.COMPENSATED
+    assert saga.data["shortages"][0]["productId"] == str(products[0].id)
+    assert stock(products[1]).reserved == 0
+
+
+def test_customer_cancel_after_confirmation_refunds_and_returns_stock(client, products):
+    order_id = place(client, products)
+    drain()
+    response = client.post(f"/api/v1/orders/{order_id}/cancel", format="json")
+    assert response.status_code == 200, response.json()
+    drain()
+    order = Order.objects.get(pk=order_id)
+    assert (order.status, order.cancellation_reason) == (OrderStatus.CANCELLED, "CUSTOMER_REQUEST")
+    [payment] = payments_of(order_id)
+    assert payment.status == "REFUNDED" and payment.refunded_amount == payment.captured_amount
+    for product in products:
+        item = stock(product)
+        assert (item.on_hand, item.reserved) == (5, 0)
+    assert saga_of(order_id).status == SagaStatus.COMPENSATED
+
+
+def test_cancel_while_the_saga_runs_unwinds_at_the_next_reply(client, products):
+    order_id = place(client, products)
+    assert client.post(f"/api/v1/orders/{order_id}/cancel", format="json").status_code == 200
+    drain()
+    order = Order.objects.get(pk=order_id)
+    assert (order.status, order.cancellation_reason) == (OrderStatus.CANCELLED, "CUSTOMER_REQUEST")
+    assert payments_of(order_id) == []  # stopped before the payment step
+    for product in products:
+        assert stock(product).reserved == 0
+    assert saga_of(order_id).status == SagaStatus.COMPENSATED
+
+
+def test_duplicate_replies_change_nothing(client, products):
+    order_id = place(client, products)
+    delivered = []
+
+    def deliver_twice(sub, wire):
+        delivered.append((sub.consumer, wire))
+        inbox.handle(sub.consumer, wire)
+        assert inbox.handle(sub.consumer, wire) is False  # the inbox drops the duplicate
+
+    for _ in range(20):
+        if not sum(relay.dispatch(alias, send=deliver_twice) for alias in CONTEXT_DBS):
+            break
+    assert Order.objects.get(pk=order_id).status == OrderStatus.CONFIRMED
+    assert len(payments_of(order_id)) == 1
+    assert len(delivered) >= 8
+
+
+def test_resent_commands_never_charge_twice(client, products):
+    """A timed-out step is re-sent as a new command; receivers' idempotency absorbs it."""
+    order_id = place(client, products)
+    drain()
+    saga = saga_of(order_id)
+    # Pretend the replies were lost: step back and let recovery re-send the payment commands
+    # (the token is put back as it would still be there while the authorization is unanswered).
+    Order.objects.filter(pk=order_id).update(payment_token="tok_visa")
+    for step in (SagaStep.AUTHORIZE_PAYMENT, SagaStep.CAPTURE_PAYMENT):
+        CheckoutSaga.objects.filter(pk=saga.pk).update(
+            status=SagaStatus.STARTED, current_step=step, step_attempts=1, deadline=timezone.now() - timedelta(1)
+        )
+        assert orchestrator.sagas_recover() == {"retried": 1}
+        drain()
+    assert len(payments_of(order_id)) == 1
+    assert payments_of(order_id)[0].status == "CAPTURED"
+    assert saga_of(order_id).status == SagaStatus.COMPLETED
+
+
+def _drop(event_type):
+    def send(sub, wire):
+        if wire["type"] != event_type:
+            inbox.handle(sub.consumer, wire)
+
+    return send
+
+
+def _drain_dropping(event_type):
+    for _ in range(30):
+        if not sum(relay.dispatch(alias, send=_drop(event_type)) for alias in CONTEXT_DBS):
+            return
+
+
+def _expire_deadlines():
+    CheckoutSaga.objects.update(deadline=timezone.now() - timedelta(seconds=1))
+
+
+def test_lost_payment_messages_time_out_then_compensate(client, products, settings):
+    settings.SAGA_MAX_STEP_ATTEMPTS = 2
+    order_id = place(client, products)
+    _drain_dropping("checkout.payment_authorization_requested")
+    assert saga_of(order_id).current_step == SagaStep.AUTHORIZE_PAYMENT
+    _expire_deadlines()
+    assert orchestrator.sagas_recover() == {"retried": 1}
+    _drain_dropping("checkout.payment_authorization_requested")
+    _expire_deadlines()
+    assert orchestrator.sagas_recover() == {"compensating": 1}
+    drain()
+    order = Order.objects.get(pk=order_id)
+    assert (order.status, order.cancellation_reason) == (OrderStatus.CANCELLED, "PAYMENT_FAILED")
+    assert saga_of(order_id).status == SagaStatus.COMPENSATED
+    assert all(stock(p).reserved == 0 for p in products)
+
+
+def test_late_authorization_after_compensation_is_voided(client, products, settings):
+    settings.SAGA_MAX_STEP_ATTEMPTS = 1
+    order_id = place(client, products)
+    _drain_dropping("payment.authorization_succeeded")  # the provider answered, the reply got lost
+    _expire_deadlines()
+    assert orchestrator.sagas_recover() == {"compensating": 1}
+    drain()
+    [payment] = payments_of(order_id)
+    assert payment.status == "VOIDED"
+    assert Order.objects.get(pk=order_id).status == OrderStatus.CANCELLED
+    assert all(stock(p).reserved == 0 for p in products)
+
+
+def test_compensation_that_keeps_timing_out_ends_failed_and_staff_can_retry(client, products, settings):
+    settings.SAGA_MAX_STEP_ATTEMPTS = 1
+    order_id = place(client, products, token="tok_chargeDeclined")
+    _drain_dropping("checkout.stock_release_requested")
+    assert saga_of(order_id).current_step == SagaStep.RELEASE_STOCK
+    _expire_deadlines()
+    assert orchestrator.sagas_recover() == {"failed": 1}
+    assert saga_of(order_id).status == SagaStatus.FAILED
+    assert orchestrator.saga_admin_retry_step(order_id=order_id) == "re-sent RELEASE_STOCK"
+    drain()
+    assert saga_of(order_id).status == SagaStatus.COMPENSATED
+    assert Order.objects.get(pk=order_id).cancellation_reason == "PAYMENT_DECLINED"
+
+
+def test_staff_compensate_now_stops_a_running_checkout(client, products):
+    order_id = place(client, products)
+    _drain_dropping("checkout.payment_authorization_requested")
+    assert orchestrator.saga_admin_compensate(order_id=order_id) == "compensating"
+    drain()
+    assert Order.objects.get(pk=order_id).status == OrderStatus.CANCELLED
+    assert saga_of(order_id).status == SagaStatus.COMPENSATED
+
+
+def test_saga_start_is_idempotent(client, products):
+    order_id = place(client, products)
+    with transaction.atomic(using="orders"):
+        first = orchestrator.saga_start(order_id=order_id)
+        again = orchestrator.saga_start(order_id=order_id)
+    assert first.pk == again.pk
+    assert CheckoutSaga.objects.filter(order_id=order_id).count() == 1
