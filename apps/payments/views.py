@@ -67,7 +67,7 @@ class PaymentRefundView(APIView):
         except services.PaymentNotFound:
             raise NotFoundError("Payment not found.", code="PAYMENT_NOT_FOUND")
         except services.RefundExceedsCaptured as exc:
-            raise Conflict(str(exc), code="REFUND_EXCEEDS_CAPTURED", details={"refundable": exc.refundable})
+            raise Conflict(str(exc), code="REFUND_EXCEEDS_CAPTURED", details={"refundable": str(exc.refundable)})
         except services.PaymentStateError as exc:
             raise Conflict(str(exc), code="INVALID_STATE", details={"status": exc.status})
         except services.PaymentError as exc:

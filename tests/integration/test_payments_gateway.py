@@ -1,0 +1,179 @@
+"""Payments facade over the FakeGateway: outcomes, idempotency log, retries and the shared breaker."""
+
+import threading
+import uuid
+from decimal import Decimal
+
+import pytest
+import redis
+from django.conf import settings
+from django.test import override_settings
+
+from apps.payments import facade
+from apps.payments.gateway import get_gateway
+from apps.payments.gateway.resilience import BREAKER_NAME, breaker
+from apps.payments.models import IdempotencyLog, Payment, PaymentEvent, PaymentStatus
+from tests.conftest import CONTEXT_DBS
+from tests.support.worker import wait_until
+
+pytestmark = [
+    pytest.mark.django_db(databases=CONTEXT_DBS),
+    pytest.mark.usefixtures("closed_breaker"),
+]
+FAST_RETRIES = {"PAYMENT_RETRY_BASE_SECONDS": 0.001, "PAYMENT_RETRY_MAX_SECONDS": 0.002}
+
+
+@pytest.fixture
+def closed_breaker():
+    with override_settings(**FAST_RETRIES):
+        breaker().close()
+        yield
+        breaker().close()
+
+
+def calls(operation: str) -> int:
+    return get_gateway().calls[operation]
+
+
+def authorize(token="tok_visa", key=None, order_id=None, amount="25.00"):
+    return facade.authorize(
+        order_id=order_id or uuid.uuid4(),
+        amount=Decimal(amount),
+        currency="usd",
+        token=token,
+        idempotency_key=key or str(uuid.uuid4()),
+    )
+
+
+def test_authorize_capture_refund_void_lifecycle():
+    order_id = uuid.uuid4()
+    result = authorize(order_id=order_id)
+    assert (result.status, result.declined) == ("AUTHORIZED", False)
+
+    captured = facade.capture(order_id=order_id, idempotency_key=f"capture:{order_id}")
+    assert captured.status == "CAPTURED"
+    partial = facade.refund(order_id=order_id, amount=Decimal("10.00"), reason="damaged", idempotency_key="r1")
+    assert partial.status == "PARTIALLY_REFUNDED"
+    rest = facade.refund(order_id=order_id, amount=None, reason="returned", idempotency_key="r2")
+    assert rest.status == "REFUNDED"
+
+    (view,) = facade.payments_for_order(order_id=order_id)
+    assert (view.captured_amount, view.refunded_amount, view.currency) == (Decimal("25.00"), Decimal("25.00"), "USD")
+    types = list(PaymentEvent.objects.filter(payment_id=view.id).values_list("type", flat=True))
+    assert types == ["AUTHORIZED", "CAPTURED", "REFUNDED", "REFUNDED"]
+
+    other = uuid.uuid4()
+    authorize(order_id=other)
+    assert facade.void(order_id=other, idempotency_key=f"void:{other}").status == "VOIDED"
+    assert facade.void(order_id=other, idempotency_key="void-again").status == "VOIDED"  # idempotent by state
+
+
+@pytest.mark.parametrize(
+    ("token", "code"),
+    [("tok_chargeDeclined", "card_declined"), ("tok_chargeDeclinedInsufficientFunds", "insufficient_funds")],
+)
+def test_declines_are_final_not_retried_and_recorded(token, code):
+    before = calls("authorize")
+
+    result = authorize(token=token)
+
+    assert (result.status, result.declined, result.decline_code) == ("FAILED", True, code)
+    assert calls("authorize") == before + 1  # not retried
+    payment = Payment.objects.get(pk=result.payment_id)
+    assert payment.status == PaymentStatus.FAILED and payment.decline_code == code
+    assert breaker().fail_counter == 0
+
+
+@override_settings(PAYMENT_RETRY_ATTEMPTS=3)
+def test_transient_errors_are_retried_then_reported_without_a_payment():
+    before = calls("authorize")
+
+    result = authorize(token="tok_chargeDeclinedProcessingError", key="k-transient")
+
+    assert (result.status, result.declined, result.payment_id) == ("FAILED", False, None)
+    assert calls("authorize") == before + 3
+    assert not Payment.objects.exists()
+    assert not IdempotencyLog.objects.filter(key="k-transient").exists()  # released: the key may be retried
+
+
+def test_repeated_command_with_the_same_key_reaches_the_provider_once():
+    order_id = uuid.uuid4()
+    first = authorize(order_id=order_id, key="auth-1")
+    before = calls("authorize")
+    assert authorize(order_id=order_id, key="auth-1") == first
+    assert calls("authorize") == before
+
+    facade.capture(order_id=order_id, idempotency_key="cap-1")
+    refund_calls = calls("refund")
+    one = facade.refund(order_id=order_id, amount=Decimal("5.00"), reason="x", idempotency_key="ref-1")
+    two = facade.refund(order_id=order_id, amount=Decimal("5.00"), reason="x", idempotency_key="ref-1")
+    assert one == two and calls("refund") == refund_calls + 1
+    assert Payment.objects.get(order_id=order_id).refunded_amount == Decimal("5.00")
+    log = IdempotencyLog.objects.get(scope="refund", key="ref-1")
+    assert log.status == "COMPLETED" and log.request_hash and str(one.payment_id) in log.response_body
+
+
+def test_same_key_for_a_different_request_raises():
+    authorize(key="auth-2", amount="10.00")
+    with pytest.raises(facade.IdempotencyKeyReused):
+        authorize(key="auth-2", amount="11.00")
+
+
+def test_refund_cannot_exceed_captured_and_needs_a_capture():
+    order_id = uuid.uuid4()
+    authorize(order_id=order_id)
+    with pytest.raises(facade.PaymentStateError):
+        facade.refund(order_id=order_id, amount=None, reason="x", idempotency_key="early")
+    facade.capture(order_id=order_id, idempotency_key="cap")
+    with pytest.raises(facade.RefundExceedsCaptured):
+        facade.refund(order_id=order_id, amount=Decimal("25.01"), reason="x", idempotency_key="too-much")
+    assert Payment.objects.get(order_id=order_id).refunded_amount == 0
+
+
+def test_capture_without_authorization_is_a_state_error():
+    with pytest.raises(facade.PaymentStateError):
+        facade.capture(order_id=uuid.uuid4(), idempotency_key="nothing")
+
+
+def _redis_state() -> bytes | None:
+    return redis.Redis.from_url(settings.REDIS_URL).get(f"shop:{BREAKER_NAME}:pybreaker:state")
+
+
+@override_settings(PAYMENT_BREAKER_FAIL_MAX=3, PAYMENT_BREAKER_RESET_SECONDS=1, PAYMENT_RETRY_ATTEMPTS=1)
+def test_breaker_opens_after_the_threshold_fails_fast_and_recovers_after_a_probe():
+    for _ in range(2):
+        assert authorize(token="tok_chargeDeclinedProcessingError").declined is False
+    assert breaker().current_state == "closed"
+    authorize(token="tok_chargeDeclinedProcessingError")  # third consecutive failure trips it
+    assert _redis_state() == b"open"
+
+    # Every process sees it: another thread's breaker object reads the same Redis state.
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(breaker().current_state))
+    thread.start()
+    thread.join()
+    assert seen == ["open"]
+
+    before = calls("authorize")
+    fast = authorize(token="tok_visa")
+    assert (fast.status, fast.declined) == ("FAILED", False) and "unavailable" in fast.message
+    assert calls("authorize") == before  # failed fast: the provider was not called
+
+    # After the reset timeout one probe goes through; its success closes the circuit.
+    probe = wait_until(lambda: authorize(token="tok_visa").status == "AUTHORIZED", timeout=10, message="probe")
+    assert probe and _redis_state() == b"closed"
+
+
+@override_settings(PAYMENT_BREAKER_FAIL_MAX=2)
+def test_declines_do_not_trip_the_breaker():
+    for _ in range(4):
+        assert authorize(token="tok_chargeDeclined").declined is True
+    assert breaker().current_state == "closed" and breaker().fail_counter == 0
+
+
+@override_settings(PAYMENT_FAKE_LATENCY_MS=50, PAYMENT_TIMEOUT_SECONDS=0.01, PAYMENT_RETRY_ATTEMPTS=2)
+def test_a_call_slower_than_the_timeout_is_a_transient_failure():
+    before = calls("authorize")
+    result = authorize()
+    assert (result.status, result.declined) == ("FAILED", False)
+    assert calls("authorize") == before + 2

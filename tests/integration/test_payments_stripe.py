@@ -1,0 +1,146 @@
+"""StripeGateway through the official library against a local stub of the Stripe API (never the internet)."""
+
+import json
+import threading
+import time
+import uuid
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+import pytest
+from django.test import override_settings
+
+from apps.payments import facade
+from apps.payments.gateway import get_gateway
+from apps.payments.gateway.resilience import breaker
+from tests.conftest import CONTEXT_DBS
+
+pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
+
+CARD_ERRORS = {
+    "tok_chargeDeclined": {"code": "card_declined", "decline_code": "generic_decline"},
+    "tok_chargeDeclinedInsufficientFunds": {"code": "card_declined", "decline_code": "insufficient_funds"},
+    "tok_chargeDeclinedProcessingError": {"code": "processing_error"},
+}
+
+
+class StubStripe(BaseHTTPRequestHandler):
+    requests: list[dict] = []
+    slow_seconds = 0.0
+
+    def log_message(self, *args):
+        pass
+
+    def _reply(self, status: int, body: dict) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_POST(self):
+        raw = self.rfile.read(int(self.headers["Content-Length"] or 0)).decode()
+        form = {key: values[0] for key, values in parse_qs(raw).items()}
+        self.requests.append({"path": self.path, "key": self.headers.get("Idempotency-Key"), "form": form})
+        if self.slow_seconds:
+            time.sleep(self.slow_seconds)
+        parts = self.path.strip("/").split("/")
+        if parts == ["v1", "payment_intents"]:
+            token = form["payment_method_data[card][token]"]
+            if token in CARD_ERRORS:
+                error = {"type": "card_error", "message": "Your card was declined.", **CARD_ERRORS[token]}
+                return self._reply(402, {"error": error})
+            return self._reply(200, {"id": f"pi_{uuid.uuid4().hex[:8]}", "object": "payment_intent",
+                                     "status": "requires_capture", "amount": int(form["amount"])})  # fmt: skip
+        if parts[:2] == ["v1", "payment_intents"] and parts[3] in ("capture", "cancel"):
+            status = "succeeded" if parts[3] == "capture" else "canceled"
+            return self._reply(200, {"id": parts[2], "object": "payment_intent", "status": status})
+        if parts == ["v1", "refunds"]:
+            return self._reply(200, {"id": f"re_{uuid.uuid4().hex[:8]}", "object": "refund", "status": "succeeded"})
+        return self._reply(404, {"error": {"type": "invalid_request_error", "message": "No such route"}})
+
+
+@pytest.fixture
+def stripe_stub():
+    StubStripe.requests = []
+    StubStripe.slow_seconds = 0.0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StubStripe)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    with override_settings(
+        PAYMENT_GATEWAY="stripe",
+        STRIPE_API_KEY="sk_test_stub",
+        STRIPE_API_BASE=f"http://127.0.0.1:{server.server_port}",
+        PAYMENT_TIMEOUT_SECONDS=0.5,
+        PAYMENT_RETRY_ATTEMPTS=2,
+        PAYMENT_RETRY_BASE_SECONDS=0.001,
+        PAYMENT_RETRY_MAX_SECONDS=0.002,
+    ):
+        breaker().close()
+        yield StubStripe
+        breaker().close()
+    server.shutdown()
+    server.server_close()
+
+
+def _authorize(order_id, token="tok_visa", key="auth"):
+    return facade.authorize(
+        order_id=order_id, amount=Decimal("12.34"), currency="USD", token=token, idempotency_key=key
+    )
+
+
+def test_full_cycle_passes_amounts_in_cents_and_idempotency_keys(stripe_stub):
+    assert get_gateway().name == "stripe"
+    order_id = uuid.uuid4()
+
+    assert _authorize(order_id, key="auth-1").status == "AUTHORIZED"
+    assert facade.capture(order_id=order_id, idempotency_key="cap-1").status == "CAPTURED"
+    refund = facade.refund(order_id=order_id, amount=Decimal("2.34"), reason="x", idempotency_key="ref-1")
+    assert refund.status == "PARTIALLY_REFUNDED"
+
+    create, capture, refund_request = stripe_stub.requests
+    assert create["path"] == "/v1/payment_intents" and create["key"] == "auth-1"
+    assert create["form"]["amount"] == "1234" and create["form"]["capture_method"] == "manual"
+    assert create["form"]["currency"] == "usd"
+    assert capture["path"].endswith("/capture") and capture["key"] == "cap-1"
+    assert refund_request["form"]["amount"] == "234" and refund_request["key"] == "ref-1"
+
+
+def test_repeated_refund_with_the_same_key_calls_stripe_once(stripe_stub):
+    order_id = uuid.uuid4()
+    _authorize(order_id)
+    facade.capture(order_id=order_id, idempotency_key="cap")
+
+    for _ in range(3):
+        facade.refund(order_id=order_id, amount=None, reason="x", idempotency_key="refund-once")
+
+    assert [r["path"] for r in stripe_stub.requests].count("/v1/refunds") == 1
+
+
+@pytest.mark.parametrize(
+    ("token", "code"),
+    [("tok_chargeDeclined", "generic_decline"), ("tok_chargeDeclinedInsufficientFunds", "insufficient_funds")],
+)
+def test_card_errors_are_declines_and_not_retried(stripe_stub, token, code):
+    result = _authorize(uuid.uuid4(), token=token)
+
+    assert (result.status, result.declined, result.decline_code) == ("FAILED", True, code)
+    assert len(stripe_stub.requests) == 1
+
+
+def test_processing_error_is_retried_with_the_same_key(stripe_stub):
+    result = _authorize(uuid.uuid4(), token="tok_chargeDeclinedProcessingError", key="auth-retry")
+
+    assert (result.status, result.declined) == ("FAILED", False)
+    assert [r["key"] for r in stripe_stub.requests] == ["auth-retry", "auth-retry"]
+
+
+def test_timeout_is_enforced_and_transient(stripe_stub):
+    stripe_stub.slow_seconds = 1.0  # longer than PAYMENT_TIMEOUT_SECONDS=0.5
+
+    result = _authorize(uuid.uuid4())
+
+    assert (result.status, result.declined) == ("FAILED", False)
+    assert len(stripe_stub.requests) == 2  # two attempts, each cut off by the client timeout
