@@ -31,7 +31,9 @@ class Product(models.Model):
     price = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
     currency = models.CharField(max_length=3, default="USD")
     is_active = models.BooleanField(default=True)
-    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.PROTECT, related_name="products")
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.PROTECT, related_name="products", db_index=False
+    )  # indexed by catalog_product_category (category, is_active)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -53,7 +55,9 @@ class Product(models.Model):
 
 class Review(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="reviews")
+    product = models.ForeignKey(
+        Product, on_delete=models.PROTECT, related_name="reviews", db_index=False
+    )  # indexed by catalog_review_one_per_user and catalog_review_product_created
     user_id = models.UUIDField()  # accounts context; no cross-database foreign key
     rating = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
     text = models.TextField(blank=True, default="")
