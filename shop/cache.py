@@ -16,7 +16,7 @@
 
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import structlog
@@ -200,7 +200,3 @@ def _wait_for_winner(key: str, build: Callable[[], T]) -> T:
         if entry is not None:
             return entry[1]
     return build()
-
-
-def keys_for(prefix: str, ids: Iterable[Any]) -> list[str]:
-    return [f"{prefix}:{value}" for value in ids]
