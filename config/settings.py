@@ -264,6 +264,9 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.contrib.djangorestframework_camel_case.camelize_serializer_fields",
         "drf_spectacular.hooks.postprocess_schema_enums",
     ],
+    # The envelope's constant ``success`` (true in pages, false in errors) would otherwise be a
+    # naming collision, a warning that fails ``check --deploy``.
+    "ENUM_NAME_OVERRIDES": {"SuccessTrueEnum": [(True, True)], "SuccessFalseEnum": [(False, False)]},
 }
 
 SIMPLE_JWT = {
