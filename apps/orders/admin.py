@@ -3,6 +3,7 @@ import uuid
 from django.contrib import admin
 
 from apps.orders.models import Order, OrderItem, OrderStatusHistory
+from apps.orders.saga.admin import CheckoutAdminMixin
 from shop.events.admin import register_event_admin
 
 register_event_admin("orders")
@@ -31,7 +32,7 @@ class OrderStatusHistoryInline(_ReadOnlyInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(CheckoutAdminMixin, admin.ModelAdmin):
     """Orders with items and history; status changes go through the API/services, never this form."""
 
     list_display = ("id", "customer_email", "status", "total", "currency", "shipping_method", "created_at")

@@ -1,0 +1,86 @@
+"""Staff see the checkout on the order page and can retry a step or compensate from the admin."""
+
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from apps.orders.models import Order, OrderStatus
+from apps.orders.saga.models import CheckoutSaga, SagaStatus, SagaStep
+from shop.events import inbox, relay
+from shop.events.testing import drain
+from tests.conftest import CONTEXT_DBS
+from tests.factories.accounts import UserFactory
+from tests.factories.orders import order_payload, stocked_products
+
+pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
+
+
+@pytest.fixture
+def staff():
+    client = Client()
+    client.force_login(UserFactory(superuser=True))
+    return client
+
+
+@pytest.fixture
+def stuck_order(api_client):
+    """An order whose authorization command was lost: the saga waits in AUTHORIZE_PAYMENT."""
+    api_client.force_authenticate(UserFactory())
+    products = stocked_products(1, price=Decimal("3.00"), on_hand=4)
+    response = api_client.post("/api/v1/orders", order_payload(products), format="json")
+    order_id = uuid.UUID(response.json()["data"]["id"])
+
+    def lose_payment_commands(sub, wire):
+        if wire["type"] != "checkout.payment_authorization_requested":
+            inbox.handle(sub.consumer, wire)
+
+    for _ in range(10):
+        if not sum(relay.dispatch(alias, send=lose_payment_commands) for alias in CONTEXT_DBS):
+            break
+    assert CheckoutSaga.objects.get(order_id=order_id).current_step == SagaStep.AUTHORIZE_PAYMENT
+    return order_id
+
+
+def test_order_page_shows_the_saga_and_its_step_log(staff, stuck_order):
+    page = staff.get(f"/admin/orders/order/{stuck_order}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "STARTED / AUTHORIZE_PAYMENT" in html
+    assert "RESERVE_STOCK" in html and "SUCCEEDED" in html
+
+
+def test_retry_step_action_resends_the_command(staff, stuck_order):
+    response = staff.post(
+        "/admin/orders/order/", {"action": "retry_checkout_step", "_selected_action": [str(stuck_order)]}, follow=True
+    )
+    assert response.status_code == 200
+    drain()
+    assert Order.objects.get(pk=stuck_order).status == OrderStatus.CONFIRMED
+    assert CheckoutSaga.objects.get(order_id=stuck_order).status == SagaStatus.COMPLETED
+
+
+def test_compensate_now_action_cancels_the_checkout(staff, stuck_order):
+    saga = CheckoutSaga.objects.get(order_id=stuck_order)
+    response = staff.post(
+        "/admin/orders/checkoutsaga/", {"action": "compensate_now", "_selected_action": [str(saga.pk)]}, follow=True
+    )
+    assert response.status_code == 200
+    drain()
+    assert Order.objects.get(pk=stuck_order).status == OrderStatus.CANCELLED
+    assert CheckoutSaga.objects.get(order_id=stuck_order).status == SagaStatus.COMPENSATED
+
+
+def test_sagas_recover_command(stuck_order, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    CheckoutSaga.objects.update(deadline=timezone.now())
+    out = StringIO()
+    call_command("sagas", "recover", stdout=out)
+    assert "retried" in out.getvalue()
+    call_command("sagas", "status", stdout=out)
+    assert "STARTED" in out.getvalue()
