@@ -294,6 +294,16 @@ LOG_JSON = env.bool("LOG_JSON", default=True)
 LOGGING_CONFIG = None  # configured by shop.observability.logging at startup
 
 SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    import sentry_sdk
+
+    # The Django and Celery integrations switch themselves on; no personal data is sent.
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        environment=DJANGO_ENV,
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+        send_default_pii=False,
+    )
 OTEL_ENABLED = env.bool("OTEL_ENABLED", default=False)
 
 # --- Browser-facing edge: proxies, rate limits, CORS, CSP, security headers (docs/security.md) ---
