@@ -135,12 +135,14 @@ def dispatch_after_commit(alias: str, event_id) -> None:
 
 
 def _record_error(alias: str, ids: list | None, exc: BaseException) -> None:
-    """Best effort: show why rows are late in the admin (``last_error``)."""
+    """Best effort: show why rows are late in the admin (``last_error``, and ``attempts`` for the rows tried)."""
     try:
         rows = outbox_model(alias).objects.using(alias).filter(sent_at__isnull=True)
-        if ids is not None:
-            rows = rows.filter(id__in=ids)
-        rows.update(last_error=f"{type(exc).__name__}: {exc}"[:2000])
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        if ids is None:
+            rows.update(last_error=error)
+        else:
+            rows.filter(id__in=ids).update(last_error=error, attempts=F("attempts") + 1)
     except Exception:
         logger.warning("outbox_error_not_recorded", alias=alias, exc_info=True)
 

@@ -247,6 +247,20 @@ def test_admin_replay_action_and_error_filter():
     assert [str(m) for m in request._messages] == ["Replayed 1; 0 failed again."]
 
 
+def test_the_fast_path_stands_aside_after_repeated_failures():
+    breaker = relay._fast_path_breaker
+    breaker.close()
+    try:
+        for _ in range(breaker.fail_max):
+            relay.dispatch_after_commit("orders", "not-a-uuid")  # fails, never raises
+        assert breaker.current_state == "open"
+        waiting = ping("while the breaker is open")
+        relay.dispatch_after_commit("orders", waiting.id)
+        assert OutboxMessage.objects.get(id=waiting.id).sent_at is None  # left for the sweeper
+    finally:
+        breaker.close()
+
+
 def test_sweep_skips_fresh_rows_and_reports_the_outbox_lag():
     envelope = ping("waiting")
     OutboxMessage.objects.filter(id=envelope.id).update(created_at=timezone.now() - timedelta(seconds=120))
