@@ -6,6 +6,7 @@ fails rolls its inbox row back with everything else, so the retry runs it again.
 """
 
 import random
+import traceback
 import uuid
 
 import structlog
@@ -78,7 +79,7 @@ def dead_letter(consumer: str, wire: dict, error: BaseException, attempts: int, 
             defaults={
                 "event_type": str(wire.get("type", ""))[:100],
                 "envelope": wire,
-                "error": f"{type(error).__name__}: {error}"[:5000],
+                "error": describe(error),
                 "attempts": attempts,
                 "status": DeadLetter.Status.FAILED,
                 "replayed_at": None,
@@ -88,6 +89,12 @@ def dead_letter(consumer: str, wire: dict, error: BaseException, attempts: int, 
     logger.error(
         "dead_letter", consumer=consumer, event_id=wire.get("id"), event_type=wire.get("type"), error=str(error)
     )
+
+
+def describe(error: BaseException) -> str:
+    """ "Class: message" first (the admin filters and lists by it), then the traceback's tail."""
+    trace = "".join(traceback.format_exception(error))
+    return f"{type(error).__name__}: {error}\n\n{trace[-3000:]}"[:5000]
 
 
 def _event_uuid(wire: dict) -> uuid.UUID:
@@ -105,9 +112,7 @@ def replay(alias: str, dead_letter_id) -> bool:
     try:
         handle(letter.consumer, letter.envelope)
     except Exception as exc:  # noqa: BLE001 - recorded on the dead letter
-        DeadLetter.objects.using(alias).filter(pk=letter.pk).update(
-            error=f"{type(exc).__name__}: {exc}"[:5000], attempts=letter.attempts + 1
-        )
+        DeadLetter.objects.using(alias).filter(pk=letter.pk).update(error=describe(exc), attempts=letter.attempts + 1)
         logger.warning("replay_failed", consumer=letter.consumer, event_id=str(letter.event_id), error=str(exc))
         return False
     DeadLetter.objects.using(alias).filter(pk=letter.pk).update(
