@@ -15,7 +15,9 @@ RUN groupadd --system shop && useradd --system --gid shop --home /app --shell /u
 WORKDIR /app
 COPY --from=build /venv /venv
 COPY --chown=shop:shop . .
-RUN mkdir -p /app/var /tmp/prometheus && chown -R shop:shop /app/var /tmp/prometheus
+RUN mkdir -p /app/var /tmp/prometheus \
+ && DJANGO_ENV=development python manage.py collectstatic --noinput --verbosity 0 \
+ && chown -R shop:shop /app/var /tmp/prometheus
 USER shop
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --retries=3 \

@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "shop.observability.middleware.CorrelationIdMiddleware",
     "shop.api.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "shop.security.csp.PathCSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -158,6 +159,14 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
+# The admin's CSS/JS are served by the app itself (WhiteNoise), so gunicorn alone is enough in
+# production; `collectstatic` (run in the Dockerfile) lets it serve them compressed from STATIC_ROOT.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- Redis / cache --------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")

@@ -14,8 +14,10 @@ urlpatterns = [
     path("health/ready", health.ready, name="health-ready"),
     path("metrics", health.prometheus, name="metrics"),
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
+    path("api/schema/v2/", SpectacularAPIView.as_view(api_version="v2"), name="schema-v2"),
     # Split view: the init script is served from this origin, so the CSP needs no inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
+    path("api/docs/v2/", SpectacularSwaggerSplitView.as_view(url_name="schema-v2"), name="docs-v2"),
     path("api/<str:version>/", include("config.api_urls")),
 ]

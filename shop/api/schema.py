@@ -6,6 +6,8 @@ class applies the same wrapping to the documented responses and adds the error r
 every endpoint can produce.
 """
 
+import copy
+
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 
@@ -51,7 +53,12 @@ def _wrap_success(schema: dict) -> dict:
 class EnvelopeAutoSchema(AutoSchema):
     def _error_ref(self) -> dict:
         component = ResolvedComponent(
-            name="ErrorEnvelope", type=ResolvedComponent.SCHEMA, schema=ERROR_ENVELOPE, object="ErrorEnvelope"
+            # A copy: postprocessing hooks edit registered schemas in place, and the next
+            # generation in this process must start from the pristine shape.
+            name="ErrorEnvelope",
+            type=ResolvedComponent.SCHEMA,
+            schema=copy.deepcopy(ERROR_ENVELOPE),
+            object="ErrorEnvelope",
         )
         self.registry.register_on_missing(component)
         return component.ref

@@ -39,8 +39,12 @@ def test_happy_path_register_browse_order_confirmed(celery_worker):
     order = poll_status(client, order_id)
     assert order["status"] == "CONFIRMED"
 
-    payments = client.get(f"/api/v1/orders/{order_id}/payments").json()["data"]
-    assert [p["status"] for p in payments] == ["CAPTURED"]
+    # CONFIRMED comes before the capture step; the capture follows shortly.
+    def captured():
+        payments = client.get(f"/api/v1/orders/{order_id}/payments").json()["data"]
+        return [p["status"] for p in payments] == ["CAPTURED"]
+
+    wait_until(captured, message="the capture")
     wait_until(lambda: StockItem.objects.get(product_id=products[0].id).on_hand == 8, message="stock commit")
     assert all(StockItem.objects.get(product_id=p.id).reserved == 0 for p in products)
     history = [h.to_status for h in Order.objects.get(pk=order_id).history.all()]

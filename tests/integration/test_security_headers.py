@@ -144,3 +144,10 @@ def test_oversized_body_is_413_in_the_envelope(client, settings):
     response = client.post("/api/v1/auth/register", body, content_type="application/json")
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_admin_static_files_are_served_by_the_app(client):
+    """No separate web server is needed for the admin's assets (WhiteNoise)."""
+    response = client.get("/static/admin/css/base.css")
+    assert response.status_code == 200
+    assert b"body" in b"".join(response.streaming_content)
