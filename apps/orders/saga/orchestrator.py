@@ -44,6 +44,14 @@ def _locked(order_id) -> CheckoutSaga | None:
     return CheckoutSaga.objects.select_for_update().filter(order_id=order_id).first()
 
 
+def _awaiting(order_id, status: str, step: str) -> CheckoutSaga | None:
+    """The locked saga if it is waiting for exactly this reply; None makes the reply a no-op."""
+    saga = _locked(order_id)
+    if saga is None or saga.status != status or saga.current_step != step:
+        return None
+    return saga
+
+
 def _log(saga: CheckoutSaga, outcome: str, detail: str = "", step: str | None = None) -> None:
     SagaStepLog.objects.create(
         saga=saga, step=step or saga.current_step, attempt=max(saga.step_attempts, 1), outcome=outcome, detail=detail
@@ -188,8 +196,8 @@ def on_stock_reserved(*, order_id) -> None:
 
 
 def on_stock_reservation_failed(*, order_id, shortages: list) -> None:
-    saga = _locked(order_id)
-    if saga is None or saga.status != SagaStatus.STARTED or saga.current_step != SagaStep.RESERVE_STOCK:
+    saga = _awaiting(order_id, SagaStatus.STARTED, SagaStep.RESERVE_STOCK)
+    if saga is None:
         return
     _log(saga, "FAILED", f"shortages: {shortages}")
     saga.data["stockMayBeHeld"] = False  # all-or-nothing: a failed reservation holds nothing
@@ -220,8 +228,8 @@ def on_payment_authorized(*, order_id) -> None:
 
 
 def on_payment_authorization_failed(*, order_id, declined: bool, detail: str = "") -> None:
-    saga = _locked(order_id)
-    if saga is None or saga.status != SagaStatus.STARTED or saga.current_step != SagaStep.AUTHORIZE_PAYMENT:
+    saga = _awaiting(order_id, SagaStatus.STARTED, SagaStep.AUTHORIZE_PAYMENT)
+    if saga is None:
         return
     _log(saga, "DECLINED" if declined else "FAILED", detail)
     order_services.order_payment_token_clear(order_id=order_id)
@@ -254,29 +262,28 @@ def on_payment_captured(*, order_id) -> None:
 
 
 def on_payment_capture_failed(*, order_id, detail: str = "") -> None:
-    saga = _locked(order_id)
-    if saga is None or saga.status != SagaStatus.STARTED or saga.current_step != SagaStep.CAPTURE_PAYMENT:
+    saga = _awaiting(order_id, SagaStatus.STARTED, SagaStep.CAPTURE_PAYMENT)
+    if saga is None:
         return
     _log(saga, "FAILED", detail)
     _compensate(saga, _order(saga), Reason.PAYMENT_FAILED)
 
 
-def on_payment_reversed(*, order_id) -> None:
-    saga = _locked(order_id)
-    if saga is None or saga.status != SagaStatus.COMPENSATING or saga.current_step != SagaStep.REVERSE_PAYMENT:
+def _undo_step_done(order_id, step: str, flag: str) -> None:
+    saga = _awaiting(order_id, SagaStatus.COMPENSATING, step)
+    if saga is None:
         return
     _log(saga, "SUCCEEDED")
-    saga.data["paymentReversed"] = True
+    saga.data[flag] = True
     _compensate(saga, _order(saga), saga.cancel_reason)
+
+
+def on_payment_reversed(*, order_id) -> None:
+    _undo_step_done(order_id, SagaStep.REVERSE_PAYMENT, "paymentReversed")
 
 
 def on_stock_released(*, order_id) -> None:
-    saga = _locked(order_id)
-    if saga is None or saga.status != SagaStatus.COMPENSATING or saga.current_step != SagaStep.RELEASE_STOCK:
-        return
-    _log(saga, "SUCCEEDED")
-    saga.data["stockReleased"] = True
-    _compensate(saga, _order(saga), saga.cancel_reason)
+    _undo_step_done(order_id, SagaStep.RELEASE_STOCK, "stockReleased")
 
 
 def on_order_cancel_requested(*, order_id) -> None:
