@@ -81,3 +81,15 @@ def test_no_foreign_key_crosses_contexts():
             if field.is_relation and field.related_model is not None and field.concrete:
                 other = APP_TO_ALIAS.get(field.related_model._meta.app_label)
                 assert other == own, f"{model.__name__}.{field.name} crosses {own} → {other}"
+
+
+def test_migrate_all_is_idempotent():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    for _ in range(2):
+        out = StringIO()
+        call_command("migrate_all", stdout=out)
+        assert "All context databases are up to date." in out.getvalue()
+    assert "accounts_user" in tables_in("accounts")
