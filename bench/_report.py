@@ -160,8 +160,13 @@ def interpretation(phases: list[dict], per_order: dict, floor: dict, cpus: int) 
         f"{cpu_per_order:.0f} ms CPU, roughly {commit_wait:.0f} ms waiting for commits ({commit_ms:.1f} ms each "
         f"on one connection, mostly the WAL fsync; not all of them are the worker's), the rest waiting for a CPU "
         f"on a busy machine, for Redis and for the network. The two pool processes were busy {busy:.0%} of the "
-        f"high-load window: with concurrency 2 and tasks that mostly wait, the pool saturates first. gunicorn "
-        f"answered POSTs in {_p50_ms(high['post_service'])} (p50) and was not the limit.",
+        "high-load window"
+        + (
+            ": with concurrency 2 and tasks that mostly wait, the pool is what saturates first."
+            if saturated
+            else "; with concurrency 2 and tasks that mostly wait, the pool is what saturates first as the rate grows."
+        )
+        + f" gunicorn answered POSTs in {_p50_ms(high['post_service'])} (p50) and was not the limit.",
         f"- **CPU per confirmed order** (high load): Celery worker {_ms_per(high, 'worker')}, gunicorn "
         f"{_ms_per(high, 'gunicorn')}, PostgreSQL backends {_ms_per(high, 'pg_bench')}, Redis ≤ "
         f"{_ms_per(high, 'redis')}: Python (ORM, Celery, JSON and schema checks of every event) costs far more "
@@ -178,7 +183,14 @@ def interpretation(phases: list[dict], per_order: dict, floor: dict, cpus: int) 
         "The database is not what limits checkout: the cost is in the hops (outbox row → relay → Redis → task → "
         f"inbox row, {tasks_per_order} times per order, each in its own transactions) and in Python around them. "
         "The floor spreads every write over all the commits, while some of ours are read-only autocommit "
-        "SELECTs (no fsync), so it is, if anything, a pessimistic floor.",
+        "SELECTs (no fsync), so it is, if anything, a pessimistic floor."
+        + (
+            ""
+            if saturated
+            else " The high load did not saturate the stack, so this fraction is a lower bound: the CPU-bound "
+            f"estimate above ({cpus / ours_per_order if ours_per_order else 0:.0f} orders/s) would be "
+            f"{(cpus / ours_per_order if ours_per_order else 0) / floor['orders_per_s']:.0%} of the floor."
+        ),
     ]
     return lines
 
@@ -190,17 +202,17 @@ def _ms_per(phase: dict, key: str) -> str:
 def section(*, args, host: dict, load: str, when: str, stock: int, phases, per_order, floor) -> str:
     high = phases[-1]
     high_rate_note = (
-        f"was given: --high {args.high:g}"
+        f"given: `--high {args.high:g}`"
         if args.high
-        else f"is chosen by the run: 80 % of the pool capacity the low run implies, here {high['rate']:g} POST/s"
+        else f"chosen by the run (80 % of the pool capacity the low run implies): {high['rate']:g} POST/s"
     )
     table = "\n".join(phase_rows(phases))
     floor_table = "\n".join(floor_rows(per_order, floor, high["confirmed_rate"]))
     notes = "\n".join(interpretation(phases, per_order, floor, host["cpus"]))
     return f"""## Checkout: `POST /api/v1/orders` → CONFIRMED
 
-Command: `make bench` (= `.venv/bin/python bench/checkout.py`, defaults `--low {args.low:g} --duration {args.duration:g}
---threads {args.threads}`; the high rate {high_rate_note}), run {when}.
+Command: `make bench` (runs `.venv/bin/python bench/checkout.py`; low rate {args.low:g} POST/s, {args.duration:g} s per
+load, {args.threads} client threads; high rate {high_rate_note}); run {when}.
 Machine: {host["cpus"]} × {host["model"]}, {host["mem"]} RAM; PostgreSQL {host["pg"]}; Redis {host["redis"]};
 Python {host["python"]}. Load average {load} (the machine is shared with other sessions).
 

@@ -244,7 +244,9 @@ def machine() -> dict:
 
 def auto_high_rate(low: dict, low_rate: float, processes: int = 2) -> float:
     """80 % of what the Celery pool could confirm if it were busy all the time at the low run's cost per order
-    (the pool is what saturates first), never below twice the low rate."""
+    (the pool is what saturates first), never below twice the low rate. On a quiet machine this lands just
+    below saturation; when other processes take CPU mid-run, tasks slow down and it may overshoot, which the
+    report then shows as a growing backlog (and the confirmed rate is the capacity)."""
     if not low["confirmed"] or not low["task_seconds"]:
         return 2 * low_rate
     capacity = processes / (low["task_seconds"] / low["confirmed"])
