@@ -65,6 +65,10 @@ class EnvelopeAutoSchema(AutoSchema):
 
     def _get_response_for_code(self, serializer, status_code, media_types=None, direction="response"):
         response = super()._get_response_for_code(serializer, status_code, media_types, direction)
+        if not str(status_code).startswith("2") and "content" not in response:
+            # ``{409: OpenApiResponse(description="EMAIL_TAKEN")}`` names an error code; its body
+            # is still the error envelope, and a client (or schemathesis) must be told so.
+            response["content"] = {media: {} for media in media_types or self.map_renderers("media_type")}
         for media in response.get("content", {}).values():
             schema = media.get("schema", {})
             if str(status_code).startswith("2"):
