@@ -4,7 +4,7 @@ import hashlib
 from urllib.parse import urlencode
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticatedOrReadOnly
@@ -126,7 +126,11 @@ class ProductCollectionApi(APIView):
         canonical = urlencode(sorted((key, str(value)) for key, value in query.items() if value is not None))
         return page_response(caching.product_page(hashlib.sha256(canonical.encode()).hexdigest()[:40], build))
 
-    @extend_schema(operation_id="products_create", request=ProductCreateInput, responses={201: ProductOutput})
+    @extend_schema(
+        operation_id="products_create",
+        request=ProductCreateInput,
+        responses={201: ProductOutput, 409: OpenApiResponse(description="SKU_TAKEN")},
+    )
     def post(self, request, version):
         data = ProductCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -146,7 +150,11 @@ class ProductItemApi(APIView):
         read_query(request)
         return ok(ProductOutput(visible_product(request, product_id)).data)
 
-    @extend_schema(operation_id="products_update", request=ProductUpdateInput, responses=ProductOutput)
+    @extend_schema(
+        operation_id="products_update",
+        request=ProductUpdateInput,
+        responses={200: ProductOutput, 409: OpenApiResponse(description="SKU_TAKEN")},
+    )
     def patch(self, request, version, product_id):
         data = ProductUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -156,7 +164,8 @@ class ProductItemApi(APIView):
             raise _api_error(exc)
         return ok(ProductOutput(product).data, message="Product updated.")
 
-    @extend_schema(operation_id="products_deactivate", request=None, responses=ProductOutput)
+    # A soft delete answers 200 with the deactivated product (a bare serializer would read as 204).
+    @extend_schema(operation_id="products_deactivate", request=None, responses={200: ProductOutput})
     def delete(self, request, version, product_id):
         try:
             product = services.product_deactivate(product_id=product_id)
@@ -182,7 +191,11 @@ class ProductReviewsApi(APIView):
         visible_product(request, product_id)
         return page_response(paginate(request, self, selectors.review_list(product_id=product_id), ReviewOutput))
 
-    @extend_schema(operation_id="product_reviews_create", request=ReviewCreateInput, responses={201: ReviewOutput})
+    @extend_schema(
+        operation_id="product_reviews_create",
+        request=ReviewCreateInput,
+        responses={201: ReviewOutput, 409: OpenApiResponse(description="REVIEW_EXISTS")},
+    )
     def post(self, request, version, product_id):
         data = ReviewCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
