@@ -47,7 +47,7 @@ format:
 
 web: migrate
 	$(VENV)/bin/gunicorn config.wsgi:application --bind 127.0.0.1:$(PORT) --workers $${WEB_CONCURRENCY:-2} \
-		--access-logfile - --timeout 30 --graceful-timeout 20
+		--access-logfile - --timeout 30 --graceful-timeout 20 --no-control-socket
 
 worker: venv
 	$(VENV)/bin/celery -A config worker -Q $(CONTEXT_QUEUES) --concurrency $${WORKER_CONCURRENCY:-2} --loglevel INFO

@@ -77,6 +77,7 @@ def gunicorn():
         "--max-requests", str(MAX_REQUESTS),
         "--access-logfile", str(access_log), "--access-logformat", "%(p)s %(s)s %(U)s",
         "--error-logfile", str(error_log),
+        "--no-control-socket",  # gunicorn 27's default socket path is per host: parallel runs collide
     ]  # fmt: skip
     process = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
     try:
