@@ -3,7 +3,7 @@
 Another customer's order is always 404, never 403: a 403 would confirm that the id exists.
 """
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
@@ -80,13 +80,17 @@ def _order_errors(exc: services.OrderError) -> ApiError:
     return ApiError(str(exc), code="ORDER_REJECTED")
 
 
-def _one_order_schema(*, operation_id: str, status_code: int = 200, **kwargs):
-    """v1 and v2 document their own representation of the same operation."""
+_STATE_CONFLICT = {409: OpenApiResponse(description="INVALID_STATE, CONCURRENT_MODIFICATION")}
+
+
+def _one_order_schema(*, operation_id: str, status_code: int = 200, errors: dict | None = None, **kwargs):
+    """v1 and v2 document their own representation of the same operation (and its own errors)."""
+    errors = errors or {}
 
     def decorate(method):
         method = extend_schema(operation_id=operation_id, tags=_TAGS, **kwargs)(method)
-        method = extend_schema(versions=["v2"], responses={status_code: OrderDetailV2})(method)
-        return extend_schema(versions=["v1"], responses={status_code: OrderDetailV1})(method)
+        method = extend_schema(versions=["v2"], responses={status_code: OrderDetailV2, **errors})(method)
+        return extend_schema(versions=["v1"], responses={status_code: OrderDetailV1, **errors})(method)
 
     return decorate
 
@@ -124,7 +128,14 @@ class OrderCollectionView(APIView):
         return paginator.get_paginated_response(data)
 
     @_one_order_schema(
-        operation_id="orders_create", status_code=201, request=OrderCreateInput, parameters=[_IDEMPOTENCY_PARAM]
+        operation_id="orders_create",
+        status_code=201,
+        request=OrderCreateInput,
+        parameters=[_IDEMPOTENCY_PARAM],
+        errors={
+            409: OpenApiResponse(description="INSUFFICIENT_STOCK, IDEMPOTENCY_KEY_IN_USE (see Retry-After)"),
+            422: OpenApiResponse(description="IDEMPOTENCY_KEY_REUSED"),
+        },
     )
     def post(self, request, version=None):
         """Place an order (PENDING); the checkout confirms or cancels it. ``processing`` is true meanwhile."""
@@ -185,7 +196,7 @@ class _OrderCommandView(APIView):
 
 
 class OrderCancelView(_OrderCommandView):
-    @_one_order_schema(operation_id="orders_cancel", request=None)
+    @_one_order_schema(operation_id="orders_cancel", request=None, errors=_STATE_CONFLICT)
     def post(self, request, order_id, version=None):
         """Cancel a PENDING or CONFIRMED order (else 409 INVALID_STATE); stock and payment are then released."""
         return super().post(request, order_id, version)
@@ -200,7 +211,7 @@ class OrderShipView(_OrderCommandView):
     permission_classes = [IsStaff]
     input_serializer = OrderShipInput
 
-    @_one_order_schema(operation_id="orders_ship", request=OrderShipInput)
+    @_one_order_schema(operation_id="orders_ship", request=OrderShipInput, errors=_STATE_CONFLICT)
     def post(self, request, order_id, version=None):
         """Staff: a CONFIRMED order leaves the warehouse with a tracking number."""
         return super().post(request, order_id, version)
@@ -212,7 +223,7 @@ class OrderShipView(_OrderCommandView):
 class OrderDeliverView(_OrderCommandView):
     permission_classes = [IsStaff]
 
-    @_one_order_schema(operation_id="orders_deliver", request=None)
+    @_one_order_schema(operation_id="orders_deliver", request=None, errors=_STATE_CONFLICT)
     def post(self, request, order_id, version=None):
         """Staff: a SHIPPED order arrived."""
         return super().post(request, order_id, version)

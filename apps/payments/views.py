@@ -1,6 +1,6 @@
 """Thin HTTP layer of the payments context."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
@@ -37,7 +37,14 @@ class PaymentRefundView(APIView):
         operation_id="payments_refund",
         tags=_TAGS,
         request=RefundInput,
-        responses={200: PaymentOutput},
+        responses={
+            200: PaymentOutput,
+            409: OpenApiResponse(
+                description="REFUND_EXCEEDS_CAPTURED, INVALID_STATE, REFUND_REJECTED, IDEMPOTENCY_KEY_IN_USE"
+            ),
+            422: OpenApiResponse(description="IDEMPOTENCY_KEY_REUSED"),
+            503: OpenApiResponse(description="PAYMENT_PROVIDER_UNAVAILABLE"),
+        },
         parameters=[
             OpenApiParameter(
                 IDEMPOTENCY_HEADER,
