@@ -25,6 +25,8 @@ from shop.api.errors import ApiError, Conflict
 from shop.api.permissions import IsStaff
 
 _BEARER = 'Bearer realm="api"'
+# The rate-limit middleware refuses sign-in and sign-up while its Redis store is down.
+_FAILS_CLOSED = OpenApiResponse(description="SERVICE_UNAVAILABLE (rate-limit store down; see Retry-After)")
 
 
 class InvalidCredentials(ApiError):
@@ -51,7 +53,7 @@ class RegisterView(_PublicAuthView):
 
     @extend_schema(
         request=RegisterInput,
-        responses={201: UserOut, 409: OpenApiResponse(description="EMAIL_TAKEN")},
+        responses={201: UserOut, 409: OpenApiResponse(description="EMAIL_TAKEN"), 503: _FAILS_CLOSED},
         auth=[],
         summary="Create an account",
     )
@@ -70,7 +72,7 @@ class RegisterView(_PublicAuthView):
 class TokenObtainView(_PublicAuthView):
     ratelimit_scope = "login"
 
-    @extend_schema(request=TokenInput, responses={200: TokenPairOut}, auth=[], summary="Sign in")
+    @extend_schema(request=TokenInput, responses={200: TokenPairOut, 503: _FAILS_CLOSED}, auth=[], summary="Sign in")
     def post(self, request, version=None):
         data = TokenInput(data=request.data)
         data.is_valid(raise_exception=True)

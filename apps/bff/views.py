@@ -1,6 +1,6 @@
 """Thin HTTP layer of the BFF."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.views import APIView
 
 from apps.bff import services
@@ -10,7 +10,10 @@ from shop.api.errors import NotFoundError, ServiceUnavailable
 
 
 class ProductPageApi(APIView):
-    @extend_schema(operation_id="bff_product_complete", responses=ProductPageOutput)
+    @extend_schema(
+        operation_id="bff_product_complete",
+        responses={200: ProductPageOutput, 503: OpenApiResponse(description="CATALOG_UNAVAILABLE")},
+    )
     def get(self, request, version, product_id):
         try:
             page = services.product_page_get(product_id=product_id)

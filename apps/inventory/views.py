@@ -1,6 +1,6 @@
 """Thin HTTP layer of the inventory context."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.views import APIView
 
 from apps.inventory import selectors, services
@@ -37,7 +37,11 @@ class AvailabilityApi(APIView):
 class AdjustmentCreateApi(APIView):
     permission_classes = [IsStaff]
 
-    @extend_schema(operation_id="inventory_adjust", request=AdjustmentInput, responses={201: StockLevelOutput})
+    @extend_schema(
+        operation_id="inventory_adjust",
+        request=AdjustmentInput,
+        responses={201: StockLevelOutput, 409: OpenApiResponse(description="STOCK_BELOW_RESERVED")},
+    )
     def post(self, request, version, product_id):
         data = AdjustmentInput(data=request.data)
         data.is_valid(raise_exception=True)
