@@ -10,6 +10,9 @@ import copy
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
+from rest_framework.permissions import SAFE_METHODS
+
+from shop.api.permissions import IsStaffOrReadOnly
 
 ERROR_ENVELOPE = {
     "type": "object",
@@ -51,6 +54,15 @@ def _wrap_success(schema: dict) -> dict:
 
 
 class EnvelopeAutoSchema(AutoSchema):
+    def get_auth(self):
+        # drf-spectacular marks anonymous access ({}) only for its own read-only permissions;
+        # ours lets anyone read too, and the document must not claim a token is required.
+        auths = super().get_auth()
+        public_read = any(isinstance(p, IsStaffOrReadOnly) for p in self.view.get_permissions())
+        if public_read and self.method in SAFE_METHODS and {} not in auths:
+            auths.append({})
+        return auths
+
     def _error_ref(self) -> dict:
         component = ResolvedComponent(
             # A copy: postprocessing hooks edit registered schemas in place, and the next
