@@ -2,22 +2,29 @@ import uuid
 
 from django.contrib import admin
 
-from apps.orders.models import Order, OrderItem, OrderStatusHistory
+from apps.orders.models import Order, OrderEventRecord, OrderItem, OrderStatusHistory
 from apps.orders.saga.admin import CheckoutAdminMixin
 from shop.events.admin import register_event_admin
 
 register_event_admin("orders")
 
 
-class _ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
+class _ReadOnly:
+    """Staff may look, never write: these rows change only through the services."""
 
     def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class _ReadOnlyInline(_ReadOnly, admin.TabularInline):
+    extra = 0
+    can_delete = False
 
 
 class OrderItemInline(_ReadOnlyInline):
@@ -59,3 +66,20 @@ class OrderAdmin(CheckoutAdminMixin, admin.ModelAdmin):
         except ValueError:
             return super().get_search_results(request, queryset, search_term)
         return queryset.filter(pk=exact) | queryset.filter(user_id=exact), False
+
+
+@admin.register(OrderEventRecord)
+class OrderEventRecordAdmin(_ReadOnly, admin.ModelAdmin):
+    """The order event store, view only: events are appended by the services and never changed."""
+
+    list_display = ("aggregate_id", "sequence", "event_type", "version", "occurred_at")
+    list_filter = ("event_type",)
+    search_fields = ("aggregate_id",)  # see get_search_results: an exact order id
+    ordering = ("-occurred_at", "-id")
+
+    def get_search_results(self, request, queryset, search_term):
+        """An order id lists that order's stream."""
+        try:
+            return queryset.filter(aggregate_id=uuid.UUID(search_term.strip())), False
+        except ValueError:
+            return queryset, False

@@ -99,6 +99,60 @@ class OrderStatusHistory(models.Model):
         return f"{self.from_status or '-'} -> {self.to_status}"
 
 
+class AppendOnly(Exception):
+    """Someone tried to change or delete a stored order event."""
+
+
+class OrderEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnly("Order events are append-only")
+
+    def delete(self):
+        raise AppendOnly("Order events are append-only")
+
+
+class OrderEventRecord(models.Model):
+    """One order event, kept forever: the audit trail and time machine (``apps/orders/eventstore.py``).
+
+    Appended by ``eventstore.append`` in the transaction of the order change it records.
+    Append-only at the ORM and admin level: no update, no delete. No ForeignKey to ``Order``:
+    the history must never be cascaded away with a row. ``(aggregate_id, sequence)`` unique
+    is the optimistic-concurrency guard: two writers appending the same next sequence cannot
+    both commit.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    aggregate_id = models.UUIDField()  # the order id
+    sequence = models.PositiveIntegerField()  # 1, 2, 3, ... per order, gapless
+    event_id = models.UUIDField(unique=True)  # the envelope id
+    event_type = models.CharField(max_length=100)
+    version = models.PositiveSmallIntegerField()  # the schema version the data was written in
+    data = models.JSONField()  # as published; upcast on read
+    occurred_at = models.DateTimeField()
+    correlation_id = models.CharField(max_length=128, blank=True, default="")
+    causation_id = models.CharField(max_length=128, blank=True, default="")
+
+    objects = OrderEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("aggregate_id", "sequence")
+        constraints = [
+            models.UniqueConstraint(fields=["aggregate_id", "sequence"], name="orders_event_sequence"),
+            models.CheckConstraint(condition=models.Q(sequence__gte=1), name="orders_event_sequence_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.aggregate_id} #{self.sequence} {self.event_type} v{self.version}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnly("Order events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnly("Order events are append-only")
+
+
 class IdempotencyRecord(IdempotencyRecordBase):
     """Idempotency-Key records of the orders API (see shop.api.idempotency)."""
 

@@ -20,6 +20,10 @@ def order_get(*, order_id: uuid.UUID, user_id: uuid.UUID | None = None, with_his
     return orders.filter(pk=order_id).first()
 
 
+def order_exists(*, order_id: uuid.UUID) -> bool:
+    return Order.objects.filter(pk=order_id).exists()
+
+
 def orders_list(
     *,
     user_id: uuid.UUID | None,

@@ -90,15 +90,8 @@ class DateOrDateTimeField(serializers.DateTimeField):
         return parsed + timedelta(microseconds=1) if self.end_of_day else parsed
 
 
-class OrderListParams(serializers.Serializer):
+class _OnlyKnownParams(serializers.Serializer):
     """Query parameters by their wire names (camelCase, as the spec spells them); anything else is refused."""
-
-    status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
-    createdFrom = DateOrDateTimeField(required=False)
-    createdTo = DateOrDateTimeField(required=False, end_of_day=True)
-    sortBy = serializers.ChoiceField(choices=list(SORT_FIELDS), default="createdAt")
-    order = serializers.ChoiceField(choices=["asc", "desc"], default="desc")
-    userId = serializers.UUIDField(required=False, help_text="Staff only: one customer's orders.")
 
     PAGING = frozenset({"page", "limit"})
 
@@ -107,6 +100,15 @@ class OrderListParams(serializers.Serializer):
         if unknown:
             raise serializers.ValidationError({name: ["Unknown query parameter."] for name in unknown})
         return super().to_internal_value(data)
+
+
+class OrderListParams(_OnlyKnownParams):
+    status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
+    createdFrom = DateOrDateTimeField(required=False)
+    createdTo = DateOrDateTimeField(required=False, end_of_day=True)
+    sortBy = serializers.ChoiceField(choices=list(SORT_FIELDS), default="createdAt")
+    order = serializers.ChoiceField(choices=["asc", "desc"], default="desc")
+    userId = serializers.UUIDField(required=False, help_text="Staff only: one customer's orders.")
 
 
 # --- v1 output ---------------------------------------------------------------------------------
@@ -228,3 +230,51 @@ class OrderDetailV2(OrderV2):
 
     class Meta(OrderV2.Meta):
         fields = (*OrderV2.Meta.fields, "status_history")
+
+
+# --- event store (staff) -----------------------------------------------------------------------
+
+
+class OrderEventsParams(_OnlyKnownParams):
+    """Paging only."""
+
+
+class OrderReplayParams(_OnlyKnownParams):
+    PAGING = frozenset()
+
+    at = serializers.DateTimeField(
+        required=False, help_text="ISO 8601 moment to rebuild the order at (default: now). URL-encode a '+' offset."
+    )
+
+
+class OrderEventOutput(serializers.Serializer):
+    """One stored event exactly as it was written (its own schema ``version``; replay upcasts)."""
+
+    id = serializers.UUIDField(source="event_id")
+    sequence = serializers.IntegerField()
+    type = serializers.CharField(source="event_type")
+    version = serializers.IntegerField()
+    occurred_at = serializers.DateTimeField()
+    correlation_id = serializers.CharField()
+    causation_id = serializers.CharField()
+    data = serializers.DictField(help_text="The event's data in that version's schema.")
+
+
+class SnapshotItemOutput(serializers.Serializer):
+    product_id = serializers.UUIDField()
+    quantity = serializers.IntegerField()
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+
+
+class OrderSnapshotOutput(serializers.Serializer):
+    """The order rebuilt from its events alone; ``asOf`` is when the last folded change started."""
+
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=OrderStatus.choices)
+    currency = serializers.CharField(allow_null=True)
+    total = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    items = SnapshotItemOutput(many=True)
+    cancellation_reason = serializers.CharField()
+    tracking_number = serializers.CharField()
+    version = serializers.IntegerField(help_text="Sequence number of the last event folded in.")
+    as_of = serializers.DateTimeField()

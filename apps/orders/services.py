@@ -6,7 +6,9 @@ The order life cycle lives in ``TRANSITIONS`` and nowhere else:
     PENDING | CONFIRMED -> CANCELLED
 
 Every transition writes a history row and publishes ``order.status_changed`` plus the
-specific event (``order.confirmed``, ``order.cancelled``, ...) in the same transaction. The
+specific event (``order.confirmed``, ``order.cancelled``, ...) in the same transaction;
+``_record`` also appends each order event to the event store (``eventstore.py``), where
+``order.status_changed`` marks the start of a change, so it is always recorded first. The
 saga's commands (``order_confirm``, ``order_cancel``) are idempotent because messages are
 redelivered; the API's commands (cancel request, ship, deliver) are strict, so a client
 learns that its request no longer applies (409 ``INVALID_STATE``).
@@ -21,7 +23,7 @@ from django.db import transaction
 
 from apps.catalog import facade as catalog
 from apps.inventory import facade as inventory
-from apps.orders import events
+from apps.orders import events, eventstore
 from apps.orders.models import Order, OrderItem, OrderStatus, OrderStatusHistory, ShippingMethod
 from shop.events import publish
 from shop.observability import metrics
@@ -83,6 +85,10 @@ class InsufficientStock(OrderError):
         self.shortages = list(shortages)
 
 
+class ConcurrentChange(OrderError):
+    """Another writer appended to the order's event stream first; retry the command."""
+
+
 class InvalidTransition(OrderError):
     def __init__(self, order: Order, target: str):
         super().__init__(f"Order {order.id} is {order.status}; it cannot become {target}")
@@ -103,6 +109,18 @@ class Address:
     state: str
     zip_code: str
     country: str
+
+
+def _record(event_type: str, data: dict, *, order_id: uuid.UUID) -> None:
+    """Publish an order event (outbox) and append it to the event store, in the caller's transaction.
+
+    Every order event goes through here, so the store can never miss one that was published.
+    """
+    envelope = publish(event_type, data, aggregate_id=order_id, using=ALIAS)
+    try:
+        eventstore.append(envelope)
+    except eventstore.StaleSequence as exc:
+        raise ConcurrentChange(str(exc)) from exc
 
 
 def _money(value: Decimal) -> Decimal:
@@ -176,7 +194,7 @@ def order_place(
             line.order = order
         OrderItem.objects.bulk_create(lines)
         OrderStatusHistory.objects.create(order=order, to_status=OrderStatus.PENDING, note="Order created")
-        publish(
+        _record(
             events.ORDER_CREATED,
             {
                 "orderId": order.id,
@@ -188,8 +206,7 @@ def order_place(
                     {"productId": li.product_id, "quantity": li.quantity, "price": li.unit_price} for li in lines
                 ],
             },
-            aggregate_id=order.id,
-            using=ALIAS,
+            order_id=order.id,
         )
     metrics.orders_created.labels(OrderStatus.PENDING).inc()
     return order
@@ -215,16 +232,11 @@ def _transition(
         order.save(update_fields=["status", "updated_at", *changes])
         OrderStatusHistory.objects.create(order=order, from_status=previous, to_status=target, note=note)
         ids = {"orderId": order.id, "customerId": order.user_id}
-        publish(
-            events.ORDER_STATUS_CHANGED,
-            {**ids, "from": previous, "to": target, "note": note},
-            aggregate_id=order.id,
-            using=ALIAS,
-        )
+        _record(events.ORDER_STATUS_CHANGED, {**ids, "from": previous, "to": target, "note": note}, order_id=order.id)
         specific = {**ids, **(event_data or {})}
         if target == OrderStatus.CANCELLED:
             specific["previousStatus"] = previous
-        publish(_EVENT_FOR_STATUS[target], specific, aggregate_id=order.id, using=ALIAS)
+        _record(_EVENT_FOR_STATUS[target], specific, order_id=order.id)
     return order, previous
 
 
@@ -258,11 +270,10 @@ def order_cancel_request(*, order_id: uuid.UUID, reason: str = CUSTOMER_REQUEST)
             changes={"cancellation_reason": reason},
             event_data={"reason": reason},
         )
-        publish(
+        _record(
             events.ORDER_CANCEL_REQUESTED,
             {"orderId": order.id, "customerId": order.user_id, "reason": reason, "previousStatus": previous},
-            aggregate_id=order.id,
-            using=ALIAS,
+            order_id=order.id,
         )
     return order
 

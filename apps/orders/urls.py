@@ -8,4 +8,6 @@ urlpatterns = [
     path("orders/<uuid:order_id>/cancel", views.OrderCancelView.as_view(), name="order-cancel"),
     path("orders/<uuid:order_id>/ship", views.OrderShipView.as_view(), name="order-ship"),
     path("orders/<uuid:order_id>/deliver", views.OrderDeliverView.as_view(), name="order-deliver"),
+    path("orders/<uuid:order_id>/events", views.OrderEventsView.as_view(), name="order-events"),
+    path("orders/<uuid:order_id>/replay", views.OrderReplayView.as_view(), name="order-replay"),
 ]

@@ -8,14 +8,18 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
 from apps.accounts import facade as accounts
-from apps.orders import selectors, services
+from apps.orders import eventstore, selectors, services
 from apps.orders.models import IdempotencyRecord, Order
 from apps.orders.serializers import (
     OrderCreateInput,
     OrderDetailV1,
     OrderDetailV2,
+    OrderEventOutput,
+    OrderEventsParams,
     OrderListParams,
+    OrderReplayParams,
     OrderShipInput,
+    OrderSnapshotOutput,
     OrderV1,
     OrderV2,
 )
@@ -65,6 +69,8 @@ def _visible_order(request, order_id, *, with_history: bool = True) -> Order:
 def _order_errors(exc: services.OrderError) -> ApiError:
     if isinstance(exc, services.InvalidTransition):
         return Conflict(str(exc), code="INVALID_STATE", details={"status": exc.current, "target": exc.target})
+    if isinstance(exc, services.ConcurrentChange):
+        return Conflict(str(exc), code="CONCURRENT_MODIFICATION")
     if isinstance(exc, services.OrderNotFound):
         return NotFoundError("Order not found.", code="ORDER_NOT_FOUND")
     if isinstance(exc, services.InsufficientStock):
@@ -230,3 +236,52 @@ class OrderDeliverView(_OrderCommandView):
 
     def command(self, request, order, body):
         services.order_deliver(order_id=order.id)
+
+
+# --- event store (staff) -----------------------------------------------------------------------
+
+
+def _known_order(order_id) -> None:
+    """404 unless the order exists (as a row or, should the row ever go, as history)."""
+    if not selectors.order_exists(order_id=order_id) and not eventstore.order_has_events(order_id=order_id):
+        raise NotFoundError("Order not found.", code="ORDER_NOT_FOUND")
+
+
+class OrderEventsView(APIView):
+    permission_classes = [IsStaff]
+    pagination_class = PagePagination
+
+    @extend_schema(operation_id="orders_events_list", tags=_TAGS, responses={200: OrderEventOutput(many=True)})
+    def get(self, request, order_id, version=None):
+        """Staff: the order's stored events, oldest first, as written (the audit trail; kept forever)."""
+        OrderEventsParams(data=request.query_params).is_valid(raise_exception=True)
+        _known_order(order_id)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(eventstore.order_events(order_id=order_id), request, view=self)
+        return paginator.get_paginated_response(OrderEventOutput(page, many=True).data)
+
+
+class OrderReplayView(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        operation_id="orders_replay",
+        tags=_TAGS,
+        parameters=[OrderReplayParams],
+        responses={200: OrderSnapshotOutput},
+    )
+    def get(self, request, order_id, version=None):
+        """Staff: the order rebuilt from its events alone, as it was at ``at`` (default: now).
+
+        404 ``ORDER_NOT_FOUND`` for an unknown order, 404 ``NO_EVENTS_AT`` when the order had
+        no events yet at ``at``.
+        """
+        params = OrderReplayParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        at = params.validated_data.get("at")
+        _known_order(order_id)
+        try:
+            snapshot = eventstore.order_replay(order_id=order_id, until=at)
+        except eventstore.NothingToReplay as exc:
+            raise NotFoundError(str(exc), code="NO_EVENTS_AT", details={"at": request.query_params.get("at")})
+        return ok(OrderSnapshotOutput(snapshot).data)
