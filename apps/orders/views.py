@@ -26,6 +26,7 @@ from apps.orders.serializers import (
 from shop.api.envelope import ok
 from shop.api.errors import ApiError, Conflict, NotFoundError
 from shop.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from shop.api.idempotency import KEY_SCHEMA as IDEMPOTENCY_KEY_SCHEMA
 from shop.api.idempotency import run_idempotent
 from shop.api.pagination import PagePagination
 from shop.api.permissions import IsStaff
@@ -33,6 +34,7 @@ from shop.api.permissions import IsStaff
 _TAGS = ["orders"]
 _IDEMPOTENCY_PARAM = OpenApiParameter(
     IDEMPOTENCY_HEADER,
+    type=IDEMPOTENCY_KEY_SCHEMA,
     location=OpenApiParameter.HEADER,
     required=False,
     description="Retry-safe key (IETF draft): a retry with the same key and body replays the first response "

@@ -11,6 +11,7 @@ from apps.payments.serializers import PaymentOutput, RefundInput
 from shop.api.envelope import ok
 from shop.api.errors import ApiError, Conflict, NotFoundError, ServiceUnavailable
 from shop.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from shop.api.idempotency import KEY_SCHEMA as IDEMPOTENCY_KEY_SCHEMA
 from shop.api.idempotency import run_idempotent
 from shop.api.permissions import IsStaff
 
@@ -48,6 +49,7 @@ class PaymentRefundView(APIView):
         parameters=[
             OpenApiParameter(
                 IDEMPOTENCY_HEADER,
+                type=IDEMPOTENCY_KEY_SCHEMA,
                 location=OpenApiParameter.HEADER,
                 required=True,
                 description="Required: a retry with the same key replays the first response and never refunds twice.",

@@ -37,6 +37,8 @@ from shop.api.errors import ApiError, Conflict
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
+# What ``_header_key`` accepts, for the OpenAPI document: printable ASCII, not only spaces.
+KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": "^[ -~]*[!-~][ -~]*$"}
 
 
 class IdempotencyRecordBase(models.Model):
