@@ -1,5 +1,7 @@
 """Thin HTTP layer of the payments context."""
 
+import hashlib
+
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
@@ -66,12 +68,15 @@ class PaymentRefundView(APIView):
         data = RefundInput(data=request.data)
         data.is_valid(raise_exception=True)
         key = request.headers[IDEMPOTENCY_HEADER].strip().strip('"')
+        # A client key may be 255 characters long; with the user prefix it would overflow the
+        # log's key column (a 500), so the service gets a fixed-length digest of it instead.
+        digest = hashlib.sha256(key.encode()).hexdigest()
         try:
             outcome = services.payment_refund(
                 payment_id=payment_id,
                 amount=data.validated_data["amount"],
                 reason=data.validated_data["reason"],
-                idempotency_key=f"api:{request.user.pk}:{key}",
+                idempotency_key=f"api:{request.user.pk}:{digest}",
             )
         except services.PaymentNotFound:
             raise NotFoundError("Payment not found.", code="PAYMENT_NOT_FOUND")

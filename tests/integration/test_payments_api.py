@@ -88,6 +88,14 @@ def test_repeated_refund_with_the_same_key_replays_and_calls_the_provider_once(s
     assert _refund(staff, captured, amount="6.00").status_code == 422
 
 
+def test_refund_accepts_the_longest_allowed_key(staff, captured):
+    """Found by schemathesis: a 255-character key overflowed the payments log's key column (500)."""
+    response = _refund(staff, captured, key="k" * 255, amount="1.00")
+
+    assert response.status_code == 200
+    assert _refund(staff, captured, key="k" * 255, amount="1.00")["Idempotent-Replayed"] == "true"
+
+
 def test_refund_requires_an_idempotency_key(staff, captured):
     response = staff.post(f"/api/v1/payments/{captured.id}/refund", {"amount": "1.00"}, format="json")
     assert response.status_code == 400 and response.json()["error"]["code"] == "IDEMPOTENCY_KEY_REQUIRED"
