@@ -51,11 +51,22 @@ class ProductListQuery(serializers.Serializer):
         return attrs
 
 
+class PriceInput(serializers.DecimalField):
+    """A price; "-0" reads as 0: it passes ``min_value=0``, but "-0.00" is no valid price in events."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=12, decimal_places=2, min_value=Decimal("0"), **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        return value if value else abs(value)
+
+
 class ProductCreateInput(serializers.Serializer):
     sku = serializers.RegexField(SKU_PATTERN, max_length=64)
     name = CleanCharField(max_length=200)
     description = CleanCharField(max_length=5000, multiline=True, required=False, allow_blank=True, default="")
-    price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0"))
+    price = PriceInput()
     currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False, default="USD")
     category_id = serializers.UUIDField(required=False, allow_null=True, default=None)
     is_active = serializers.BooleanField(required=False, default=True)
@@ -65,7 +76,7 @@ class ProductUpdateInput(serializers.Serializer):
     sku = serializers.RegexField(SKU_PATTERN, max_length=64, required=False)
     name = CleanCharField(max_length=200, required=False)
     description = CleanCharField(max_length=5000, multiline=True, required=False, allow_blank=True)
-    price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0"), required=False)
+    price = PriceInput(required=False)
     currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False)
     category_id = serializers.UUIDField(required=False, allow_null=True)
     is_active = serializers.BooleanField(required=False)

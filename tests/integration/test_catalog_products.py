@@ -185,6 +185,14 @@ def test_text_is_sanitized_and_money_validated(staff_client):
         assert response.status_code == 400, bad
 
 
+def test_negative_zero_price_is_zero(staff_client):
+    """Found by schemathesis: "-0000" passed min_value=0 and "-0.00" broke the event schema (500)."""
+    created = staff_client.post(URL, new_product(price="-0000"), format="json")
+    assert created.status_code == 201 and created.json()["data"]["price"] == "0.00"
+    updated = staff_client.patch(f"{URL}/{created.json()['data']['id']}", {"price": "-0.0"}, format="json")
+    assert updated.status_code == 200 and updated.json()["data"]["price"] == "0.00"
+
+
 def test_duplicate_sku_is_409_and_unknown_category_400(staff_client):
     assert staff_client.post(URL, new_product(), format="json").status_code == 201
     response = staff_client.post(URL, new_product(sku="new-1"), format="json")
