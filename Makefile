@@ -50,7 +50,7 @@ web: migrate
 		--access-logfile - --timeout 30 --graceful-timeout 20 --no-control-socket
 
 worker: venv
-	$(VENV)/bin/celery -A config worker -Q $(CONTEXT_QUEUES) --concurrency $${WORKER_CONCURRENCY:-2} --loglevel INFO
+	$(VENV)/bin/celery -A config worker -Q $(CONTEXT_QUEUES) --concurrency $${WORKER_CONCURRENCY:-4} --loglevel INFO
 
 beat: venv
 	$(VENV)/bin/celery -A config beat --loglevel INFO --schedule var/celerybeat-schedule

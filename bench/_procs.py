@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
+# Celery pool size, as `make worker` uses (WORKER_CONCURRENCY): tasks mostly wait on I/O.
+WORKER_CONCURRENCY = int(os.environ.get("WORKER_CONCURRENCY", "4"))
 
 
 def free_port() -> int:

@@ -4,6 +4,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from bench._procs import WORKER_CONCURRENCY
+
 MARK_START, MARK_END = "<!-- checkout:start -->", "<!-- checkout:end -->"
 CPU_GROUPS = (
     ("gunicorn", "gunicorn (master + 2 workers)"),
@@ -62,7 +64,10 @@ def phase_rows(phases: list[dict]) -> list[str]:
             "Mean task wall time (worker CPU per task)",
             [f"{_mean_ms(p['task_seconds'], p['tasks'])} ({_mean_ms(p['cpu']['worker'], p['tasks'])})" for p in phases],
         ),
-        row("Worker pool busy (task time ÷ 2 processes × window)", [f"{pool_busy(p):.0%}" for p in phases]),
+        row(
+            f"Worker pool busy (task time ÷ {WORKER_CONCURRENCY} processes × window)",
+            [f"{pool_busy(p):.0%}" for p in phases],
+        ),
     ]
     for key, label in CPU_GROUPS:
         rows.append(
@@ -82,7 +87,7 @@ def _mean_ms(seconds: float, count: int) -> str:
     return f"{seconds / count * 1000:.0f} ms" if count else "n/a"
 
 
-def pool_busy(phase: dict, processes: int = 2) -> float:
+def pool_busy(phase: dict, processes: int = WORKER_CONCURRENCY) -> float:
     return phase["task_seconds"] / (processes * phase["cpu"]["wall"])
 
 
@@ -159,12 +164,13 @@ def interpretation(phases: list[dict], per_order: dict, floor: dict, cpus: int) 
         f"average but only {task_cpu:.0f} ms of worker CPU. Per order the pool spent {pool_per_order:.0f} ms: "
         f"{cpu_per_order:.0f} ms CPU, roughly {commit_wait:.0f} ms waiting for commits ({commit_ms:.1f} ms each "
         f"on one connection, mostly the WAL fsync; not all of them are the worker's), the rest waiting for a CPU "
-        f"on a busy machine, for Redis and for the network. The two pool processes were busy {busy:.0%} of the "
-        "high-load window"
+        f"on a busy machine, for Redis and for the network. The {WORKER_CONCURRENCY} pool processes were busy "
+        f"{busy:.0%} of the high-load window"
         + (
-            ": with concurrency 2 and tasks that mostly wait, the pool is what saturates first."
+            f": with concurrency {WORKER_CONCURRENCY} and tasks that mostly wait, the pool is what saturates first."
             if saturated
-            else "; with concurrency 2 and tasks that mostly wait, the pool is what saturates first as the rate grows."
+            else f"; with concurrency {WORKER_CONCURRENCY} and tasks that mostly wait, "
+            "the pool is what saturates first as the rate grows."
         )
         + f" gunicorn answered POSTs in {_p50_ms(high['post_service'])} (p50) and was not the limit.",
         f"- **CPU per confirmed order** (high load): Celery worker {_ms_per(high, 'worker')}, gunicorn "
@@ -216,7 +222,7 @@ load, {args.threads} client threads; high rate {high_rate_note}); run {when}.
 Machine: {host["cpus"]} × {host["model"]}, {host["mem"]} RAM; PostgreSQL {host["pg"]}; Redis {host["redis"]};
 Python {host["python"]}. Load average {load} (the machine is shared with other sessions).
 
-Setup: gunicorn 2 sync workers; one Celery worker on every queue, concurrency 2 (prefork), plus beat;
+Setup: gunicorn 2 sync workers; one Celery worker on every queue, concurrency {WORKER_CONCURRENCY} (prefork), plus beat;
 `DB_POOL=true`, `DEBUG=false`, `LOG_LEVEL=WARNING`, rate limits off; one PostgreSQL database per context.
 {args.users} users (JWT minted in-process), {args.products} products with {stock:,} units each. Each order:
 1–3 random products × 1–2 units, card token `tok_visa` (fake gateway, no added latency), an `Idempotency-Key`

@@ -6,7 +6,7 @@
    (``manage.py migrate_all``), creates users (JWT access tokens minted in-process) and
    products with plenty of stock through the contexts' services. Redis DB 5 is its cache,
    DB 4 its broker; both are flushed at the start and the end.
-2. Starts gunicorn (2 sync workers), a Celery worker on every queue (concurrency 2) and
+2. Starts gunicorn (2 sync workers), a Celery worker on every queue (``WORKER_CONCURRENCY``, 4) and
    beat, as the Makefile does, and waits for ``/health/ready``.
 3. Drives two open-loop loads (a fixed arrival rate each, ``--duration`` seconds): ``--low``,
    then ``--high``, by default 80 % of the capacity the low run implies (2 pool processes ÷
@@ -85,8 +85,9 @@ def start_services(env: dict, tmp: Path, port: int) -> dict[str, _procs.Service]
     specs = {
         "gunicorn": [python, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
                      "--workers", "2", "--timeout", "30", "--graceful-timeout", "20", "--no-control-socket"],
-        "worker": [python, "-m", "celery", "-A", "config", "worker", "-Q", QUEUES, "--concurrency", "2",
-                   "--loglevel", "INFO", "--hostname", f"bench-checkout-{os.getpid()}@%h"],
+        "worker": [python, "-m", "celery", "-A", "config", "worker", "-Q", QUEUES,
+                   "--concurrency", str(_procs.WORKER_CONCURRENCY), "--loglevel", "INFO",
+                   "--hostname", f"bench-checkout-{os.getpid()}@%h"],
         "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
                  "--schedule", str(tmp / "celerybeat-schedule")],
     }  # fmt: skip
