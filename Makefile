@@ -59,7 +59,7 @@ schema: venv
 	$(PY) manage.py spectacular --file docs/openapi.yaml --validate
 
 bench: venv services
-	$(PY) bench/checkout.py
+	$(PY) bench/checkout.py $(BENCH_ARGS)
 
 bench-events: venv services
 	$(PY) bench/events.py
