@@ -4,35 +4,18 @@ from django.contrib import admin
 
 from apps.orders.models import Order, OrderEventRecord, OrderItem, OrderStatusHistory
 from apps.orders.saga.admin import CheckoutAdminMixin
+from shop.admin import ReadOnlyAdminMixin, ReadOnlyTabularInline
 from shop.events.admin import register_event_admin
 
 register_event_admin("orders")
 
 
-class _ReadOnly:
-    """Staff may look, never write: these rows change only through the services."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class _ReadOnlyInline(_ReadOnly, admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-
-class OrderItemInline(_ReadOnlyInline):
+class OrderItemInline(ReadOnlyTabularInline):
     model = OrderItem
     fields = ("product_id", "product_name", "sku", "unit_price", "quantity", "line_total")
 
 
-class OrderStatusHistoryInline(_ReadOnlyInline):
+class OrderStatusHistoryInline(ReadOnlyTabularInline):
     model = OrderStatusHistory
     fields = ("from_status", "to_status", "note", "created_at")
     readonly_fields = ("created_at",)
@@ -69,7 +52,7 @@ class OrderAdmin(CheckoutAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(OrderEventRecord)
-class OrderEventRecordAdmin(_ReadOnly, admin.ModelAdmin):
+class OrderEventRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The order event store, view only: events are appended by the services and never changed."""
 
     list_display = ("aggregate_id", "sequence", "event_type", "version", "occurred_at")

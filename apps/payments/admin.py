@@ -2,20 +2,15 @@ from django.contrib import admin, messages
 
 from apps.payments import services
 from apps.payments.models import Payment, PaymentEvent
+from shop.admin import ReadOnlyTabularInline
 from shop.events.admin import register_event_admin
 
 register_event_admin("payments")
 
 
-class PaymentEventInline(admin.TabularInline):
+class PaymentEventInline(ReadOnlyTabularInline):
     model = PaymentEvent
-    extra = 0
-    can_delete = False
     fields = ("type", "amount", "provider_reference", "data", "created_at")
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Payment)

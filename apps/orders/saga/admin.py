@@ -6,6 +6,7 @@ from django.utils.html import format_html, format_html_join
 
 from apps.orders.saga import orchestrator
 from apps.orders.saga.models import CheckoutSaga, SagaStepLog
+from shop.admin import ReadOnlyTabularInline
 
 
 def _run_for_each(modeladmin, request, order_ids, action, verb: str) -> None:
@@ -13,15 +14,9 @@ def _run_for_each(modeladmin, request, order_ids, action, verb: str) -> None:
     modeladmin.message_user(request, f"{verb}: " + "; ".join(results), messages.INFO)
 
 
-class SagaStepLogInline(admin.TabularInline):
+class SagaStepLogInline(ReadOnlyTabularInline):
     model = SagaStepLog
-    extra = 0
-    can_delete = False
     fields = ("created_at", "step", "attempt", "outcome", "detail")
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CheckoutSaga)

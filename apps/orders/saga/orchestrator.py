@@ -206,16 +206,25 @@ def on_stock_reservation_failed(*, order_id, shortages: list) -> None:
     _compensate(saga, order, Reason.CUSTOMER_REQUEST if _customer_cancelled(order) else Reason.OUT_OF_STOCK)
 
 
-def on_payment_authorized(*, order_id) -> None:
+def _payment_arrived(order_id, step: str, flag: str) -> CheckoutSaga | None:
+    """The locked saga if this money movement is the reply it waits for. A reply for a saga
+    that has already moved on to compensation (or ended) is undone; a duplicate is ignored."""
     saga = _locked(order_id)
     if saga is None:
-        return
-    saga.data["paymentAuthorized"] = True
-    if saga.status != SagaStatus.STARTED or saga.current_step != SagaStep.AUTHORIZE_PAYMENT:
-        if saga.status != SagaStatus.STARTED:
-            _void_late_payment(saga)
-        else:
-            _save(saga)
+        return None
+    saga.data[flag] = True
+    if saga.status == SagaStatus.STARTED and saga.current_step == step:
+        return saga
+    if saga.status != SagaStatus.STARTED:
+        _void_late_payment(saga)
+    else:
+        _save(saga)
+    return None
+
+
+def on_payment_authorized(*, order_id) -> None:
+    saga = _payment_arrived(order_id, SagaStep.AUTHORIZE_PAYMENT, "paymentAuthorized")
+    if saga is None:
         return
     _log(saga, "SUCCEEDED")
     order_services.order_payment_token_clear(order_id=order_id)
@@ -243,15 +252,8 @@ def on_payment_authorization_failed(*, order_id, declined: bool, detail: str = "
 
 
 def on_payment_captured(*, order_id) -> None:
-    saga = _locked(order_id)
+    saga = _payment_arrived(order_id, SagaStep.CAPTURE_PAYMENT, "paymentCaptured")
     if saga is None:
-        return
-    saga.data["paymentCaptured"] = True
-    if saga.status != SagaStatus.STARTED or saga.current_step != SagaStep.CAPTURE_PAYMENT:
-        if saga.status != SagaStatus.STARTED:
-            _void_late_payment(saga)
-        else:
-            _save(saga)
         return
     _log(saga, "SUCCEEDED")
     order = _order(saga)
