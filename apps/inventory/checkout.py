@@ -9,7 +9,7 @@ import uuid
 import structlog
 
 from apps.inventory import events, services
-from apps.inventory.errors import ReservationNotActive
+from apps.inventory.errors import ExpiredReservationUnfillable, ReservationNotActive
 from apps.orders.events import ORDER_CONFIRMED, STOCK_RELEASE_REQUESTED, STOCK_RESERVATION_REQUESTED
 from shop.events import Envelope, publish, subscriber
 
@@ -55,6 +55,8 @@ def commit_on_confirmation(envelope: Envelope) -> None:
     order_id = uuid.UUID(envelope.data["orderId"])
     try:
         services.stock_commit(order_id=order_id)
+    except ExpiredReservationUnfillable as exc:
+        logger.error("commit_failed_expired_reservation_unfillable", order_id=str(order_id), detail=str(exc))
     except ReservationNotActive:
         # The saga compensated (released) before this confirmation arrived; nothing to commit.
         logger.info("commit_skipped_reservation_not_active", order_id=str(order_id))

@@ -18,3 +18,8 @@ class AdjustmentBelowReserved(InventoryError):
 class ReservationNotActive(InventoryError):
     """``commit`` found nothing reservable to commit: the order's reservation expired, was
     released, or never succeeded. Committing nothing silently would let stock be sold twice."""
+
+
+class ExpiredReservationUnfillable(ReservationNotActive):
+    """A confirmed order's reservation expired and its units were sold meanwhile: it cannot be
+    fulfilled from stock, which staff must see (the money was taken)."""

@@ -72,8 +72,9 @@ def release(*, order_id: uuid.UUID) -> None:
 
 
 def commit(*, order_id: uuid.UUID) -> None:
-    """Idempotent. Raises ``ReservationNotActive`` when the reservation expired or was released
-    before the commit: the caller must re-reserve or cancel rather than ship unreserved stock."""
+    """Idempotent. An expired reservation is re-taken from available stock; raises
+    ``ReservationNotActive`` when it was released, or expired and its units are gone: the
+    caller must re-reserve or cancel rather than ship unreserved stock."""
     services.stock_commit(order_id=order_id)
 
 

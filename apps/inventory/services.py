@@ -15,7 +15,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.inventory.errors import AdjustmentBelowReserved, ReservationNotActive, StockItemNotFound
+from apps.inventory.errors import (
+    AdjustmentBelowReserved,
+    ExpiredReservationUnfillable,
+    ReservationNotActive,
+    StockItemNotFound,
+)
 from apps.inventory.events import RESERVATION_EXPIRED, STOCK_LOW
 from apps.inventory.models import Reservation, ReservationRequest, StockItem, StockMovement
 from shop.events import publish
@@ -136,35 +141,52 @@ def _mark(reservations: list[Reservation]) -> None:
 def stock_release(*, order_id: uuid.UUID) -> int:
     """Release an order's live reservation (saga compensation). Returns units released; 0 is a no-op."""
     with transaction.atomic(using=ALIAS):
-        active = [r for r in _locked_reservations(order_id) if r.status == Status.RESERVED]
+        reservations = _locked_reservations(order_id)
+        active = [r for r in reservations if r.status == Status.RESERVED]
         if active:
             _unreserve(active, status=Status.RELEASED, reason=Reason.RELEASE)
+        # Expired lines hold no units, but marking them released tells a late ``stock_commit``
+        # (``order.confirmed`` delivered after this compensation) not to take units again.
+        expired = [r for r in reservations if r.status == Status.EXPIRED]
+        if expired:
+            for reservation in expired:
+                reservation.status = Status.RELEASED
+            _mark(expired)
     return sum(r.quantity for r in active)
 
 
 def stock_commit(*, order_id: uuid.UUID) -> int:
     """The order is confirmed: reserved units leave the shelf (on hand and reserved both go down).
 
-    Idempotent; raises ``ReservationNotActive`` if any line's reservation is gone (expired,
-    released, never made): committing part of an order, or nothing, would oversell later.
+    A line whose reservation expired while the saga was slow is taken from what is available
+    now: the customer has paid, and skipping it would leave sold units on sale. Idempotent;
+    raises ``ReservationNotActive`` if any line was released or never made, or an expired
+    line's units are gone meanwhile: committing part of an order, or nothing, would oversell.
     """
     with transaction.atomic(using=ALIAS):
         reservations = _locked_reservations(order_id)
         statuses = {r.status for r in reservations}
         if reservations and statuses <= {Status.COMMITTED, Status.RETURNED}:
             return 0
-        if not reservations or not statuses <= {Status.RESERVED, Status.COMMITTED}:
+        if not reservations or not statuses <= {Status.RESERVED, Status.COMMITTED, Status.EXPIRED}:
             raise ReservationNotActive(f"order {order_id} has no live reservation to commit ({sorted(statuses)})")
-        active = [r for r in reservations if r.status == Status.RESERVED]
+        active = [r for r in reservations if r.status in (Status.RESERVED, Status.EXPIRED)]
         stock = _lock_stock(r.product_id for r in active)
+        short = [r for r in active if r.status == Status.EXPIRED and stock[r.product_id].available < r.quantity]
+        if short:
+            products = sorted(str(r.product_id) for r in short)
+            raise ExpiredReservationUnfillable(f"order {order_id}: expired lines cannot be re-taken for {products}")
+        changes = []
         for reservation in active:
             item = stock[reservation.product_id]
+            held = reservation.quantity if reservation.status == Status.RESERVED else 0
             item.on_hand -= reservation.quantity
-            item.reserved -= reservation.quantity
+            item.reserved -= held
             reservation.status = Status.COMMITTED
+            changes.append((reservation.product_id, -reservation.quantity, -held))
         _save_stock(stock.values())
         _mark(active)
-        _ledger(Reason.COMMIT, order_id, [(r.product_id, -r.quantity, -r.quantity) for r in active])
+        _ledger(Reason.COMMIT, order_id, changes)
     return sum(r.quantity for r in active)
 
 

@@ -1,0 +1,118 @@
+"""Races of the checkout saga with reservation expiry, found in review: each test sets up one
+interleaving exactly (``drain()``-style delivery with a hook before chosen messages)."""
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from apps.inventory import services as inventory_services
+from apps.inventory.models import Reservation, StockItem
+from apps.orders.models import Order, OrderStatus
+from apps.payments.models import Payment
+from shop.events import inbox, relay
+from shop.events.testing import drain
+from tests.conftest import CONTEXT_DBS
+from tests.factories.accounts import UserFactory
+from tests.factories.orders import order_payload, stocked_products
+
+pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
+
+
+@pytest.fixture
+def client(api_client):
+    api_client.force_authenticate(UserFactory())
+    return api_client
+
+
+@pytest.fixture
+def products():
+    return stocked_products(2, price=Decimal("10.00"), on_hand=5)
+
+
+def place(client, products, *, quantity=2) -> uuid.UUID:
+    body = order_payload(products, quantity=quantity, payment={"method": "card", "token": "tok_visa"})
+    response = client.post("/api/v1/orders", body, format="json")
+    assert response.status_code == 201, response.json()
+    return uuid.UUID(response.json()["data"]["id"])
+
+
+def expire_all_reservations() -> int:
+    return inventory_services.reservations_expire_due(now=timezone.now() + timedelta(days=1))
+
+
+def drain_with_hook(before: dict):
+    """Like ``drain()``, but runs ``before[type]()`` (once) right before that message is handled."""
+
+    def send(sub, wire):
+        hook = before.pop(wire["type"], None)
+        if hook is not None:
+            hook()
+        inbox.handle(sub.consumer, wire)
+
+    for _ in range(50):
+        if not sum(relay.dispatch(alias, send=send) for alias in CONTEXT_DBS):
+            return
+    raise RuntimeError("did not settle")
+
+
+def on_hand_reserved(product) -> tuple[int, int]:
+    item = StockItem.objects.get(product_id=product.id)
+    return item.on_hand, item.reserved
+
+
+def test_reservation_expired_during_slow_payment_is_not_oversold(client, products):
+    """The reservation expires while the authorization is slow; the order is then confirmed and
+    captured. Its units must still leave the shelf: before the fix the commit was skipped with a
+    log, so the sold units stayed available and could be sold again."""
+    order_id = place(client, products)
+    drain_with_hook({"payment.authorization_succeeded": expire_all_reservations})
+    order = Order.objects.get(pk=order_id)
+    assert order.status == OrderStatus.CONFIRMED
+    assert Payment.objects.get(order_id=order_id).status == "CAPTURED"
+    for product in products:
+        assert on_hand_reserved(product) == (3, 0)
+    assert set(Reservation.objects.filter(order_id=order_id).values_list("status", flat=True)) == {"COMMITTED"}
+
+
+def test_expired_then_confirmed_then_cancelled_returns_exactly_once(client, products):
+    """Expiry, confirmation, then a customer cancel whose release runs before the late commit:
+    the commit must not take the units again after the order was unwound."""
+    order_id = place(client, products)
+    drain_with_hook({"payment.authorization_succeeded": expire_all_reservations})
+    order = Order.objects.get(pk=order_id)
+    assert order.status == OrderStatus.CONFIRMED
+    for product in products:
+        assert on_hand_reserved(product) == (3, 0)
+    response = client.post(f"/api/v1/orders/{order_id}/cancel", format="json")
+    assert response.status_code == 200, response.json()
+    drain()
+    for product in products:
+        assert on_hand_reserved(product) == (5, 0)
+    assert Payment.objects.get(order_id=order_id).status == "REFUNDED"
+
+
+def test_release_before_a_late_commit_of_an_expired_reservation_takes_nothing(products):
+    """Saga compensation released the order (its reservation had already expired) and only then
+    does ``order.confirmed`` arrive: the commit must not take units for an unwound order."""
+    order_id = uuid.uuid4()
+    inventory_services.stock_reserve(order_id=order_id, quantities={products[0].id: 2})
+    expire_all_reservations()
+    assert inventory_services.stock_release(order_id=order_id) == 0
+    with pytest.raises(inventory_services.ReservationNotActive):
+        inventory_services.stock_commit(order_id=order_id)
+    assert on_hand_reserved(products[0]) == (5, 0)
+
+
+def test_commit_of_an_expired_reservation_without_stock_left_takes_nothing(products):
+    """Someone else bought the units after expiry: the commit refuses instead of going negative."""
+    order_id = uuid.uuid4()
+    inventory_services.stock_reserve(order_id=order_id, quantities={products[0].id: 2})
+    expire_all_reservations()
+    other = uuid.uuid4()
+    inventory_services.stock_reserve(order_id=other, quantities={products[0].id: 4})
+    with pytest.raises(inventory_services.ReservationNotActive):
+        inventory_services.stock_commit(order_id=order_id)
+    assert on_hand_reserved(products[0]) == (5, 4)
