@@ -11,6 +11,8 @@ from django.utils import timezone
 from apps.inventory import services as inventory_services
 from apps.inventory.models import Reservation, StockItem
 from apps.orders.models import Order, OrderStatus
+from apps.orders.saga import orchestrator
+from apps.orders.saga.models import CheckoutSaga, SagaStatus
 from apps.payments.models import Payment
 from shop.events import inbox, relay
 from shop.events.testing import drain
@@ -116,3 +118,73 @@ def test_commit_of_an_expired_reservation_without_stock_left_takes_nothing(produ
     with pytest.raises(inventory_services.ReservationNotActive):
         inventory_services.stock_commit(order_id=order_id)
     assert on_hand_reserved(products[0]) == (5, 4)
+
+
+def _drain_holding(event_type: str) -> list:
+    """Deliver everything except ``event_type`` messages, which are held back (a slow reply)."""
+    held = []
+
+    def send(sub, wire):
+        if wire["type"] == event_type:
+            held.append((sub.consumer, wire))
+        else:
+            inbox.handle(sub.consumer, wire)
+
+    for _ in range(50):
+        if not sum(relay.dispatch(alias, send=send) for alias in CONTEXT_DBS):
+            return held
+    raise RuntimeError("did not settle")
+
+
+@pytest.mark.parametrize("slow_reply", ["payment.authorization_succeeded", "payment.capture_succeeded"])
+def test_slow_payment_reply_after_completion_does_not_refund(client, products, slow_reply):
+    """A payment step times out and is re-sent; the re-sent command's reply completes the saga,
+    then the first (slow) reply arrives. It is a duplicate of a step that succeeded: before the
+    fix the COMPLETED saga treated it as a late payment and refunded a fulfilled order."""
+    order_id = place(client, products)
+    held = _drain_holding(slow_reply)
+    assert len(held) == 1
+    CheckoutSaga.objects.filter(order_id=order_id).update(deadline=timezone.now() - timedelta(seconds=1))
+    assert orchestrator.sagas_recover() == {"retried": 1}
+    drain()
+    assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPLETED
+    consumer, wire = held[0]
+    inbox.handle(consumer, wire)
+    drain()
+    assert Payment.objects.get(order_id=order_id).status == "CAPTURED"
+    assert Order.objects.get(pk=order_id).status == OrderStatus.CONFIRMED
+    assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPLETED
+
+
+def test_authorization_that_lands_after_compensation_is_voided(client, products, settings):
+    """The authorize command waits in a backlog past the saga's timeout; the saga compensates
+    (nothing to void yet) and ends. When the command is finally run the card is authorized, and
+    the late reply must void it. Before the fix logging that reply overflowed the step log's
+    ``outcome`` column, so the handler failed every time and the hold stayed on the card."""
+    settings.SAGA_MAX_STEP_ATTEMPTS = 1
+    order_id = place(client, products)
+    held = _drain_holding("checkout.payment_authorization_requested")
+    assert len(held) == 1
+    CheckoutSaga.objects.filter(order_id=order_id).update(deadline=timezone.now() - timedelta(seconds=1))
+    assert orchestrator.sagas_recover() == {"compensating": 1}
+    drain()
+    assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPENSATED
+    consumer, wire = held[0]
+    inbox.handle(consumer, wire)  # the backlog reaches the provider at last
+    drain()
+    assert Payment.objects.get(order_id=order_id).status == "VOIDED"
+
+
+def test_reservation_that_lands_after_compensation_is_released(client, products, settings):
+    settings.SAGA_MAX_STEP_ATTEMPTS = 1
+    order_id = place(client, products)
+    held = _drain_holding("checkout.stock_reservation_requested")
+    CheckoutSaga.objects.filter(order_id=order_id).update(deadline=timezone.now() - timedelta(seconds=1))
+    assert orchestrator.sagas_recover() == {"compensating": 1}
+    drain()
+    assert Order.objects.get(pk=order_id).status == OrderStatus.CANCELLED
+    consumer, wire = held[0]
+    inbox.handle(consumer, wire)
+    drain()
+    for product in products:
+        assert on_hand_reserved(product) == (5, 0)

@@ -185,7 +185,7 @@ def on_stock_reserved(*, order_id) -> None:
         if not saga.is_active or saga.status == SagaStatus.COMPENSATING:
             # A reservation that landed after we gave up on it must not stay held.
             publish(commands.STOCK_RELEASE_REQUESTED, {"orderId": str(order_id)}, aggregate_id=order_id, using=ALIAS)
-            _log(saga, "LATE_RESERVATION_RELEASED", step=SagaStep.RESERVE_STOCK)
+            _log(saga, "LATE_STOCK_RELEASED", step=SagaStep.RESERVE_STOCK)
         return
     _log(saga, "SUCCEEDED")
     order = _order(saga)
@@ -310,7 +310,7 @@ def _void_late_payment(saga: CheckoutSaga) -> None:
         aggregate_id=oid,
         using=ALIAS,
     )
-    _log(saga, "LATE_PAYMENT_REVERSED")
+    _log(saga, "LATE_PAYMENT_UNDONE")
     _save(saga)
 
 
