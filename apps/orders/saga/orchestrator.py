@@ -208,14 +208,16 @@ def on_stock_reservation_failed(*, order_id, shortages: list) -> None:
 
 def _payment_arrived(order_id, step: str, flag: str) -> CheckoutSaga | None:
     """The locked saga if this money movement is the reply it waits for. A reply for a saga
-    that has already moved on to compensation (or ended) is undone; a duplicate is ignored."""
+    that has already moved on to compensation (or ended compensated) is undone; a duplicate is
+    ignored, also after completion: a re-sent command's second reply is the same payment,
+    which the completed order keeps."""
     saga = _locked(order_id)
     if saga is None:
         return None
     saga.data[flag] = True
     if saga.status == SagaStatus.STARTED and saga.current_step == step:
         return saga
-    if saga.status != SagaStatus.STARTED:
+    if saga.status not in (SagaStatus.STARTED, SagaStatus.COMPLETED):
         _void_late_payment(saga)
     else:
         _save(saga)
