@@ -188,3 +188,23 @@ def test_reservation_that_lands_after_compensation_is_released(client, products,
     drain()
     for product in products:
         assert on_hand_reserved(product) == (5, 0)
+
+
+def test_slow_reservation_reply_after_completion_keeps_the_sold_stock(client, products):
+    """The reserve step times out and is re-sent; its second reply drives the saga to the end,
+    then the first (slow) reply arrives. Before the fix the finished saga took it for a late
+    reservation and asked inventory to release, which put the confirmed order's committed
+    units back on sale."""
+    order_id = place(client, products)
+    held = _drain_holding("inventory.stock_reserved")
+    assert len(held) == 1
+    CheckoutSaga.objects.filter(order_id=order_id).update(deadline=timezone.now() - timedelta(seconds=1))
+    assert orchestrator.sagas_recover() == {"retried": 1}
+    drain()
+    assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPLETED
+    consumer, wire = held[0]
+    inbox.handle(consumer, wire)
+    drain()
+    assert Order.objects.get(pk=order_id).status == OrderStatus.CONFIRMED
+    for product in products:
+        assert on_hand_reserved(product) == (3, 0)

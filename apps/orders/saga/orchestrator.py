@@ -182,8 +182,9 @@ def on_stock_reserved(*, order_id) -> None:
     if saga is None:
         return
     if saga.status != SagaStatus.STARTED or saga.current_step != SagaStep.RESERVE_STOCK:
-        if not saga.is_active or saga.status == SagaStatus.COMPENSATING:
-            # A reservation that landed after we gave up on it must not stay held.
+        if saga.status not in (SagaStatus.STARTED, SagaStatus.COMPLETED):
+            # A reservation that landed after we gave up on it must not stay held. After
+            # completion it is a duplicate reply (re-sent command) of the stock the order keeps.
             publish(commands.STOCK_RELEASE_REQUESTED, {"orderId": str(order_id)}, aggregate_id=order_id, using=ALIAS)
             _log(saga, "LATE_STOCK_RELEASED", step=SagaStep.RESERVE_STOCK)
         return
