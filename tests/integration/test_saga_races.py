@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from apps.inventory import services as inventory_services
@@ -208,3 +209,20 @@ def test_slow_reservation_reply_after_completion_keeps_the_sold_stock(client, pr
     assert Order.objects.get(pk=order_id).status == OrderStatus.CONFIRMED
     for product in products:
         assert on_hand_reserved(product) == (3, 0)
+
+
+def test_recovery_skips_a_saga_that_moved_on_after_it_was_listed(client, products, settings):
+    """``sagas_recover`` lists overdue sagas, then handles them one by one; a reply (or an
+    overlapping recovery run) may advance a saga in between. Before the fix the stale entry
+    still counted as a timeout: with the last attempt it compensated a healthy checkout."""
+    settings.SAGA_MAX_STEP_ATTEMPTS = 1
+    order_id = place(client, products)
+    held = _drain_holding("payment.authorization_succeeded")
+    saga = CheckoutSaga.objects.get(order_id=order_id)
+    assert saga.deadline > timezone.now()  # the step has just been (re)entered: not due
+    with transaction.atomic(using="orders"):
+        assert orchestrator.saga_retry_or_give_up(order_id=order_id) == "not due"
+    inbox.handle(*held[0])
+    drain()
+    assert Order.objects.get(pk=order_id).status == OrderStatus.CONFIRMED
+    assert Payment.objects.get(order_id=order_id).status == "CAPTURED"

@@ -326,6 +326,9 @@ def saga_retry_or_give_up(*, order_id) -> str:
     saga = _locked(order_id)
     if saga is None or not saga.is_active:
         return "inactive"
+    if saga.deadline is None or saga.deadline >= timezone.now():
+        # Listed as overdue, then a reply (or another recovery run) moved it on: not a timeout.
+        return "not due"
     order = _order(saga)
     if saga.step_attempts < settings.SAGA_MAX_STEP_ATTEMPTS:
         saga.step_attempts += 1
