@@ -25,6 +25,7 @@ from apps.catalog import facade as catalog
 from apps.inventory import facade as inventory
 from apps.orders import events, eventstore
 from apps.orders.models import Order, OrderItem, OrderStatus, OrderStatusHistory, ShippingMethod
+from apps.orders.saga.models import CheckoutSaga, SagaStatus
 from shop.events import publish
 from shop.observability import metrics
 
@@ -90,8 +91,8 @@ class ConcurrentChange(OrderError):
 
 
 class InvalidTransition(OrderError):
-    def __init__(self, order: Order, target: str):
-        super().__init__(f"Order {order.id} is {order.status}; it cannot become {target}")
+    def __init__(self, order: Order, target: str, why: str = ""):
+        super().__init__(f"Order {order.id} is {order.status}; it cannot become {target}{why}")
         self.current = order.status
         self.target = target
 
@@ -279,14 +280,23 @@ def order_cancel_request(*, order_id: uuid.UUID, reason: str = CUSTOMER_REQUEST)
 
 
 def order_ship(*, order_id: uuid.UUID, tracking_number: str) -> Order:
-    order, _ = _transition(
-        order_id=order_id,
-        target=OrderStatus.SHIPPED,
-        note=f"Shipped, tracking number {tracking_number}",
-        idempotent=False,
-        changes={"tracking_number": tracking_number},
-        event_data={"trackingNumber": tracking_number},
-    )
+    """Only once the checkout has captured the payment: an order is CONFIRMED on authorization,
+    and a capture that fails afterwards unwinds the order (void, stock back, cancel), which a
+    shipped order cannot be. The saga row is locked first, in the saga's own lock order."""
+    with transaction.atomic(using=ALIAS):
+        saga = CheckoutSaga.objects.select_for_update().filter(order_id=order_id).first()
+        if saga is not None and saga.status != SagaStatus.COMPLETED:
+            order = Order.objects.filter(pk=order_id).first()
+            if order is not None:
+                raise InvalidTransition(order, OrderStatus.SHIPPED, " before its payment is captured")
+        order, _ = _transition(
+            order_id=order_id,
+            target=OrderStatus.SHIPPED,
+            note=f"Shipped, tracking number {tracking_number}",
+            idempotent=False,
+            changes={"tracking_number": tracking_number},
+            event_data={"trackingNumber": tracking_number},
+        )
     return order
 
 

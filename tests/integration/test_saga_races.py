@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.inventory import services as inventory_services
 from apps.inventory.models import Reservation, StockItem
+from apps.orders import services as order_services
 from apps.orders.models import Order, OrderStatus
 from apps.orders.saga import orchestrator
 from apps.orders.saga.models import CheckoutSaga, SagaStatus
@@ -226,3 +227,30 @@ def test_recovery_skips_a_saga_that_moved_on_after_it_was_listed(client, product
     drain()
     assert Order.objects.get(pk=order_id).status == OrderStatus.CONFIRMED
     assert Payment.objects.get(order_id=order_id).status == "CAPTURED"
+
+
+def test_staff_cannot_ship_before_the_payment_is_captured(client, products, settings):
+    """An order is CONFIRMED once authorized, before capture. Before the fix staff could ship it
+    then; when the capture then failed (here: timed out) the saga voided the money, returned
+    the shipped units to stock and got stuck on cancelling a SHIPPED order."""
+    settings.SAGA_MAX_STEP_ATTEMPTS = 1
+    order_id = place(client, products)
+    _drain_holding("checkout.payment_capture_requested")
+    assert Order.objects.get(pk=order_id).status == OrderStatus.CONFIRMED
+    with pytest.raises(order_services.InvalidTransition):
+        order_services.order_ship(order_id=order_id, tracking_number="1Z")
+    CheckoutSaga.objects.filter(order_id=order_id).update(deadline=timezone.now() - timedelta(seconds=1))
+    assert orchestrator.sagas_recover() == {"compensating": 1}
+    drain()
+    assert Order.objects.get(pk=order_id).status == OrderStatus.CANCELLED
+    assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPENSATED
+    assert Payment.objects.get(order_id=order_id).status == "VOIDED"
+    for product in products:
+        assert on_hand_reserved(product) == (5, 0)
+
+
+def test_staff_ships_once_the_checkout_completed(client, products):
+    order_id = place(client, products)
+    drain()
+    shipped = order_services.order_ship(order_id=order_id, tracking_number="1Z")
+    assert shipped.status == OrderStatus.SHIPPED
