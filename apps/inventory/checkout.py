@@ -56,7 +56,14 @@ def commit_on_confirmation(envelope: Envelope) -> None:
     try:
         services.stock_commit(order_id=order_id)
     except ExpiredReservationUnfillable as exc:
+        # Paid for but no longer on the shelf: tell the saga, which refunds and cancels.
         logger.error("commit_failed_expired_reservation_unfillable", order_id=str(order_id), detail=str(exc))
+        publish(
+            events.STOCK_COMMIT_FAILED,
+            {"orderId": order_id, "reason": "RESERVATION_EXPIRED_AND_SOLD"},
+            aggregate_id=order_id,
+            using=ALIAS,
+        )
     except ReservationNotActive:
         # The saga compensated (released) before this confirmation arrived; nothing to commit.
         logger.info("commit_skipped_reservation_not_active", order_id=str(order_id))

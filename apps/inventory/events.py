@@ -37,6 +37,7 @@ register_event(
 STOCK_RESERVED = "inventory.stock_reserved"
 STOCK_RESERVATION_FAILED = "inventory.stock_reservation_failed"
 STOCK_RELEASED = "inventory.stock_released"
+STOCK_COMMIT_FAILED = "inventory.stock_commit_failed"
 
 register_event(
     STOCK_RESERVED,
@@ -81,4 +82,15 @@ register_event(
         },
     },
     description="The order holds no stock any more (reservation released and/or committed units returned).",
+)
+register_event(
+    STOCK_COMMIT_FAILED,
+    1,
+    {
+        "type": "object",
+        "required": ["orderId", "reason"],
+        "properties": {"orderId": _UUID, "reason": {"type": "string"}},
+    },
+    description="A confirmed order's reservation had expired and its units were sold meanwhile: "
+    "nothing could be committed, so the checkout must be unwound.",
 )

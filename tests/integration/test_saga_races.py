@@ -254,3 +254,22 @@ def test_staff_ships_once_the_checkout_completed(client, products):
     drain()
     shipped = order_services.order_ship(order_id=order_id, tracking_number="1Z")
     assert shipped.status == OrderStatus.SHIPPED
+
+
+def test_confirmed_order_whose_expired_units_were_sold_is_refunded_and_cancelled(client, products):
+    """The reservation expires during a slow checkout and another order takes the units before
+    ``order.confirmed`` reaches inventory: the customer gets the money back, nobody is oversold."""
+    order_id = place(client, products[:1])
+    held = _drain_holding("order.confirmed")
+    assert Order.objects.get(pk=order_id).status == OrderStatus.CONFIRMED
+    assert Payment.objects.get(order_id=order_id).status == "CAPTURED"
+    expire_all_reservations()
+    inventory_services.stock_reserve(order_id=uuid.uuid4(), quantities={products[0].id: 4})
+    for consumer, wire in held:
+        inbox.handle(consumer, wire)
+    drain()
+    order = Order.objects.get(pk=order_id)
+    assert (order.status, order.cancellation_reason) == (OrderStatus.CANCELLED, "OUT_OF_STOCK")
+    assert Payment.objects.get(order_id=order_id).status == "REFUNDED"
+    assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPENSATED
+    assert on_hand_reserved(products[0]) == (5, 4)

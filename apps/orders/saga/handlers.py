@@ -62,3 +62,8 @@ def payment_reversed(envelope: Envelope) -> None:
 @subscriber("order.cancel_requested", consumer="orders.saga.cancel_requested", context="orders")
 def cancel_requested(envelope: Envelope) -> None:
     orchestrator.on_order_cancel_requested(order_id=_order_id(envelope))
+
+
+@subscriber("inventory.stock_commit_failed", consumer="orders.saga.stock_commit_failed", context="orders")
+def stock_commit_failed(envelope: Envelope) -> None:
+    orchestrator.on_stock_commit_failed(order_id=_order_id(envelope))

@@ -291,6 +291,22 @@ def on_stock_released(*, order_id) -> None:
     _undo_step_done(order_id, SagaStep.RELEASE_STOCK, "stockReleased")
 
 
+def on_stock_commit_failed(*, order_id) -> None:
+    """The order was confirmed but its units could not be taken off the shelf (the reservation
+    expired during a slow checkout and the stock was sold meanwhile): give the money back."""
+    saga = _locked(order_id)
+    if saga is None or saga.status not in (SagaStatus.STARTED, SagaStatus.COMPLETED):
+        return
+    order = _order(saga)
+    if order.status != OrderStatus.CONFIRMED:
+        _log(saga, "COMMIT_FAILED", f"order is {order.status}; staff action needed", step=SagaStep.DONE)
+        _save(saga)
+        return
+    _log(saga, "COMMIT_FAILED", "reservation expired and the units were sold", step=SagaStep.DONE)
+    saga.data["stockReleased"] = True  # nothing was committed: nothing to put back
+    _compensate(saga, order, Reason.OUT_OF_STOCK)
+
+
 def on_order_cancel_requested(*, order_id) -> None:
     """The customer cancelled. A finished checkout is unwound now; a running one at its next reply."""
     saga = _locked(order_id)
