@@ -20,6 +20,7 @@ from shop.events.testing import drain
 from tests.conftest import CONTEXT_DBS
 from tests.factories.accounts import UserFactory
 from tests.factories.orders import order_payload, stocked_products
+from tests.support.saga import drain_holding, expire_saga_deadlines
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
 
@@ -179,33 +180,15 @@ def test_resent_commands_never_charge_twice(client, products):
     assert saga_of(order_id).status == SagaStatus.COMPLETED
 
 
-def _drop(event_type):
-    def send(sub, wire):
-        if wire["type"] != event_type:
-            inbox.handle(sub.consumer, wire)
-
-    return send
-
-
-def _drain_dropping(event_type):
-    for _ in range(30):
-        if not sum(relay.dispatch(alias, send=_drop(event_type)) for alias in CONTEXT_DBS):
-            return
-
-
-def _expire_deadlines():
-    CheckoutSaga.objects.update(deadline=timezone.now() - timedelta(seconds=1))
-
-
 def test_lost_payment_messages_time_out_then_compensate(client, products, settings):
     settings.SAGA_MAX_STEP_ATTEMPTS = 2
     order_id = place(client, products)
-    _drain_dropping("checkout.payment_authorization_requested")
+    drain_holding("checkout.payment_authorization_requested")
     assert saga_of(order_id).current_step == SagaStep.AUTHORIZE_PAYMENT
-    _expire_deadlines()
+    expire_saga_deadlines()
     assert orchestrator.sagas_recover() == {"retried": 1}
-    _drain_dropping("checkout.payment_authorization_requested")
-    _expire_deadlines()
+    drain_holding("checkout.payment_authorization_requested")
+    expire_saga_deadlines()
     assert orchestrator.sagas_recover() == {"compensating": 1}
     drain()
     order = Order.objects.get(pk=order_id)
@@ -217,8 +200,8 @@ def test_lost_payment_messages_time_out_then_compensate(client, products, settin
 def test_late_authorization_after_compensation_is_voided(client, products, settings):
     settings.SAGA_MAX_STEP_ATTEMPTS = 1
     order_id = place(client, products)
-    _drain_dropping("payment.authorization_succeeded")  # the provider answered, the reply got lost
-    _expire_deadlines()
+    drain_holding("payment.authorization_succeeded")  # the provider answered, the reply got lost
+    expire_saga_deadlines()
     assert orchestrator.sagas_recover() == {"compensating": 1}
     drain()
     [payment] = payments_of(order_id)
@@ -230,9 +213,9 @@ def test_late_authorization_after_compensation_is_voided(client, products, setti
 def test_compensation_that_keeps_timing_out_ends_failed_and_staff_can_retry(client, products, settings):
     settings.SAGA_MAX_STEP_ATTEMPTS = 1
     order_id = place(client, products, token="tok_chargeDeclined")
-    _drain_dropping("checkout.stock_release_requested")
+    drain_holding("checkout.stock_release_requested")
     assert saga_of(order_id).current_step == SagaStep.RELEASE_STOCK
-    _expire_deadlines()
+    expire_saga_deadlines()
     assert orchestrator.sagas_recover() == {"failed": 1}
     assert saga_of(order_id).status == SagaStatus.FAILED
     assert orchestrator.saga_admin_retry_step(order_id=order_id) == "re-sent RELEASE_STOCK"
@@ -243,7 +226,7 @@ def test_compensation_that_keeps_timing_out_ends_failed_and_staff_can_retry(clie
 
 def test_staff_compensate_now_stops_a_running_checkout(client, products):
     order_id = place(client, products)
-    _drain_dropping("checkout.payment_authorization_requested")
+    drain_holding("checkout.payment_authorization_requested")
     assert orchestrator.saga_admin_compensate(order_id=order_id) == "compensating"
     drain()
     assert Order.objects.get(pk=order_id).status == OrderStatus.CANCELLED

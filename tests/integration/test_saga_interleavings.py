@@ -21,6 +21,7 @@ from shop.events import inbox, relay
 from tests.conftest import CONTEXT_DBS
 from tests.factories.accounts import UserFactory
 from tests.factories.orders import order_payload, stocked_products
+from tests.support.saga import expire_saga_deadlines
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
 
@@ -31,7 +32,7 @@ def _collect(pool: list) -> None:
 
 
 def _time_out(order_id) -> dict:
-    CheckoutSaga.objects.filter(order_id=order_id).update(deadline=timezone.now() - timedelta(seconds=1))
+    expire_saga_deadlines(order_id)
     return orchestrator.sagas_recover()
 
 

@@ -21,6 +21,7 @@ from shop.events.testing import drain
 from tests.conftest import CONTEXT_DBS
 from tests.factories.accounts import UserFactory
 from tests.factories.orders import order_payload, stocked_products
+from tests.support.saga import deliver, drain_holding, expire_saga_deadlines
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
 
@@ -122,36 +123,19 @@ def test_commit_of_an_expired_reservation_without_stock_left_takes_nothing(produ
     assert on_hand_reserved(products[0]) == (5, 4)
 
 
-def _drain_holding(event_type: str) -> list:
-    """Deliver everything except ``event_type`` messages, which are held back (a slow reply)."""
-    held = []
-
-    def send(sub, wire):
-        if wire["type"] == event_type:
-            held.append((sub.consumer, wire))
-        else:
-            inbox.handle(sub.consumer, wire)
-
-    for _ in range(50):
-        if not sum(relay.dispatch(alias, send=send) for alias in CONTEXT_DBS):
-            return held
-    raise RuntimeError("did not settle")
-
-
 @pytest.mark.parametrize("slow_reply", ["payment.authorization_succeeded", "payment.capture_succeeded"])
 def test_slow_payment_reply_after_completion_does_not_refund(client, products, slow_reply):
     """A payment step times out and is re-sent; the re-sent command's reply completes the saga,
     then the first (slow) reply arrives. It is a duplicate of a step that succeeded: before the
     fix the COMPLETED saga treated it as a late payment and refunded a fulfilled order."""
     order_id = place(client, products)
-    held = _drain_holding(slow_reply)
+    held = drain_holding(slow_reply)
     assert len(held) == 1
-    CheckoutSaga.objects.filter(order_id=order_id).update(deadline=timezone.now() - timedelta(seconds=1))
+    expire_saga_deadlines(order_id)
     assert orchestrator.sagas_recover() == {"retried": 1}
     drain()
     assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPLETED
-    consumer, wire = held[0]
-    inbox.handle(consumer, wire)
+    deliver(held)
     drain()
     assert Payment.objects.get(order_id=order_id).status == "CAPTURED"
     assert Order.objects.get(pk=order_id).status == OrderStatus.CONFIRMED
@@ -165,14 +149,13 @@ def test_authorization_that_lands_after_compensation_is_voided(client, products,
     ``outcome`` column, so the handler failed every time and the hold stayed on the card."""
     settings.SAGA_MAX_STEP_ATTEMPTS = 1
     order_id = place(client, products)
-    held = _drain_holding("checkout.payment_authorization_requested")
+    held = drain_holding("checkout.payment_authorization_requested")
     assert len(held) == 1
-    CheckoutSaga.objects.filter(order_id=order_id).update(deadline=timezone.now() - timedelta(seconds=1))
+    expire_saga_deadlines(order_id)
     assert orchestrator.sagas_recover() == {"compensating": 1}
     drain()
     assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPENSATED
-    consumer, wire = held[0]
-    inbox.handle(consumer, wire)  # the backlog reaches the provider at last
+    deliver(held)  # the backlog reaches the provider at last
     drain()
     assert Payment.objects.get(order_id=order_id).status == "VOIDED"
 
@@ -180,13 +163,12 @@ def test_authorization_that_lands_after_compensation_is_voided(client, products,
 def test_reservation_that_lands_after_compensation_is_released(client, products, settings):
     settings.SAGA_MAX_STEP_ATTEMPTS = 1
     order_id = place(client, products)
-    held = _drain_holding("checkout.stock_reservation_requested")
-    CheckoutSaga.objects.filter(order_id=order_id).update(deadline=timezone.now() - timedelta(seconds=1))
+    held = drain_holding("checkout.stock_reservation_requested")
+    expire_saga_deadlines(order_id)
     assert orchestrator.sagas_recover() == {"compensating": 1}
     drain()
     assert Order.objects.get(pk=order_id).status == OrderStatus.CANCELLED
-    consumer, wire = held[0]
-    inbox.handle(consumer, wire)
+    deliver(held)
     drain()
     for product in products:
         assert on_hand_reserved(product) == (5, 0)
@@ -198,14 +180,13 @@ def test_slow_reservation_reply_after_completion_keeps_the_sold_stock(client, pr
     reservation and asked inventory to release, which put the confirmed order's committed
     units back on sale."""
     order_id = place(client, products)
-    held = _drain_holding("inventory.stock_reserved")
+    held = drain_holding("inventory.stock_reserved")
     assert len(held) == 1
-    CheckoutSaga.objects.filter(order_id=order_id).update(deadline=timezone.now() - timedelta(seconds=1))
+    expire_saga_deadlines(order_id)
     assert orchestrator.sagas_recover() == {"retried": 1}
     drain()
     assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPLETED
-    consumer, wire = held[0]
-    inbox.handle(consumer, wire)
+    deliver(held)
     drain()
     assert Order.objects.get(pk=order_id).status == OrderStatus.CONFIRMED
     for product in products:
@@ -218,7 +199,7 @@ def test_recovery_skips_a_saga_that_moved_on_after_it_was_listed(client, product
     still counted as a timeout: with the last attempt it compensated a healthy checkout."""
     settings.SAGA_MAX_STEP_ATTEMPTS = 1
     order_id = place(client, products)
-    held = _drain_holding("payment.authorization_succeeded")
+    held = drain_holding("payment.authorization_succeeded")
     saga = CheckoutSaga.objects.get(order_id=order_id)
     assert saga.deadline > timezone.now()  # the step has just been (re)entered: not due
     with transaction.atomic(using="orders"):
@@ -235,11 +216,11 @@ def test_staff_cannot_ship_before_the_payment_is_captured(client, products, sett
     the shipped units to stock and got stuck on cancelling a SHIPPED order."""
     settings.SAGA_MAX_STEP_ATTEMPTS = 1
     order_id = place(client, products)
-    _drain_holding("checkout.payment_capture_requested")
+    drain_holding("checkout.payment_capture_requested")
     assert Order.objects.get(pk=order_id).status == OrderStatus.CONFIRMED
     with pytest.raises(order_services.InvalidTransition):
         order_services.order_ship(order_id=order_id, tracking_number="1Z")
-    CheckoutSaga.objects.filter(order_id=order_id).update(deadline=timezone.now() - timedelta(seconds=1))
+    expire_saga_deadlines(order_id)
     assert orchestrator.sagas_recover() == {"compensating": 1}
     drain()
     assert Order.objects.get(pk=order_id).status == OrderStatus.CANCELLED
@@ -260,13 +241,12 @@ def test_confirmed_order_whose_expired_units_were_sold_is_refunded_and_cancelled
     """The reservation expires during a slow checkout and another order takes the units before
     ``order.confirmed`` reaches inventory: the customer gets the money back, nobody is oversold."""
     order_id = place(client, products[:1])
-    held = _drain_holding("order.confirmed")
+    held = drain_holding("order.confirmed")
     assert Order.objects.get(pk=order_id).status == OrderStatus.CONFIRMED
     assert Payment.objects.get(order_id=order_id).status == "CAPTURED"
     expire_all_reservations()
     inventory_services.stock_reserve(order_id=uuid.uuid4(), quantities={products[0].id: 4})
-    for consumer, wire in held:
-        inbox.handle(consumer, wire)
+    deliver(held)
     drain()
     order = Order.objects.get(pk=order_id)
     assert (order.status, order.cancellation_reason) == (OrderStatus.CANCELLED, "OUT_OF_STOCK")
