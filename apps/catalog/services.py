@@ -13,7 +13,6 @@ from decimal import Decimal
 from functools import partial
 
 from django.db import IntegrityError, transaction
-from django.utils.text import slugify
 
 from apps.catalog import caching
 from apps.catalog.errors import CategoryNotFound, ProductNotFound, ReviewExists, SkuTaken
@@ -52,12 +51,6 @@ def _invalidate_after_commit(product_id) -> None:
 def _check_category(category_id) -> None:
     if category_id is not None and not Category.objects.filter(id=category_id).exists():
         raise CategoryNotFound(str(category_id))
-
-
-def category_create(*, name: str, slug: str | None = None, parent_id: uuid.UUID | None = None) -> Category:
-    with transaction.atomic(using=ALIAS):
-        _check_category(parent_id)
-        return Category.objects.create(name=name, slug=slug or slugify(name), parent_id=parent_id)
 
 
 def product_create(
