@@ -50,3 +50,21 @@ def worker_factory(django_db_setup):
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def customer():
+    """A signed-up customer (accounts database)."""
+    from tests.factories.accounts import UserFactory
+
+    return UserFactory()
+
+
+@pytest.fixture
+def staff_client():
+    """An API client of its own, authenticated as a staff user."""
+    from tests.factories.accounts import UserFactory
+
+    client = APIClient()
+    client.force_authenticate(UserFactory(staff=True))
+    return client

@@ -18,16 +18,10 @@ from apps.payments.models import Payment
 from shop.events import inbox, relay
 from shop.events.testing import drain
 from tests.conftest import CONTEXT_DBS
-from tests.factories.accounts import UserFactory
 from tests.factories.orders import order_payload, stocked_products
 from tests.support.saga import drain_holding, expire_saga_deadlines
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
-
-
-@pytest.fixture
-def customer():
-    return UserFactory()
 
 
 @pytest.fixture

@@ -20,13 +20,6 @@ def url(product_id, suffix="") -> str:
     return f"/api/v1/inventory/{product_id}{suffix}"
 
 
-@pytest.fixture
-def staff_client(api_client):
-    client = type(api_client)()
-    client.force_authenticate(UserFactory(staff=True))
-    return client
-
-
 def test_a_new_product_gets_its_stock_item_through_the_event(staff_client):
     response = staff_client.post("/api/v1/products", {"sku": "EV-1", "name": "Mug", "price": "5.00"}, format="json")
     product_id = uuid.UUID(response.json()["data"]["id"])

@@ -25,15 +25,6 @@ def client(api_client, customer):
 
 
 @pytest.fixture
-def staff_client(api_client):
-    from rest_framework.test import APIClient
-
-    client = APIClient()
-    client.force_authenticate(UserFactory(staff=True))
-    return client
-
-
-@pytest.fixture
 def products():
     return stocked_products(2, price=Decimal("19.99"))
 

@@ -28,21 +28,9 @@ pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
 
 
 @pytest.fixture
-def customer():
-    return UserFactory()
-
-
-@pytest.fixture
 def client(api_client, customer):
     api_client.force_authenticate(customer)
     return api_client
-
-
-@pytest.fixture
-def staff_client():
-    client = APIClient()
-    client.force_authenticate(UserFactory(staff=True))
-    return client
 
 
 @pytest.fixture
