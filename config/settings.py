@@ -5,6 +5,9 @@ file per bounded context under ``var/``, an in-process cache and Celery tasks ru
 eagerly in the web process. Setting the ``*_DATABASE_URL``, ``REDIS_URL`` and
 ``CELERY_BROKER_URL`` variables switches to the production shape (PostgreSQL per
 context, Redis cache/rate limits, a real broker and workers).
+
+One section per concern, each setting assigned exactly once (``tests/unit/test_settings_layout.py``
+checks it): to change a behaviour, there is one line to find.
 """
 
 from datetime import timedelta
@@ -13,6 +16,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+# --- Environment and secrets ------------------------------------------------------------------
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -24,29 +28,31 @@ DJANGO_ENV = env("DJANGO_ENV", default="development")
 if DJANGO_ENV not in {"development", "test", "production"}:
     raise ImproperlyConfigured(f"DJANGO_ENV must be development, test or production, not {DJANGO_ENV!r}")
 IS_PRODUCTION = DJANGO_ENV == "production"
-
 DEBUG = env.bool("DEBUG", default=not IS_PRODUCTION)
-SECRET_KEY = env("SECRET_KEY", default="")
-JWT_SIGNING_KEY = env("JWT_SIGNING_KEY", default="")
 
 CONTEXTS = ("accounts", "catalog", "inventory", "orders", "payments")
 
-_missing = []
+# Outside production an unset key falls back to a well-known development key; production
+# refuses to start without real ones (see "Production refusals" below, checked before anything else).
+SECRET_KEY = env("SECRET_KEY", default="") or (
+    "" if IS_PRODUCTION else "dev-insecure-secret-key-change-me-0123456789abcdefghijklmnop"
+)
+JWT_SIGNING_KEY = env("JWT_SIGNING_KEY", default="") or (
+    "" if IS_PRODUCTION else "dev-insecure-jwt-key-change-me-0123456789abcdefghijklmnop"
+)
 if IS_PRODUCTION:
     if DEBUG:
         raise ImproperlyConfigured("DEBUG must be off when DJANGO_ENV=production.")
-    _missing = [name for name in ("SECRET_KEY", "JWT_SIGNING_KEY") if not env(name, default="")]
+    _missing = [name for name, value in (("SECRET_KEY", SECRET_KEY), ("JWT_SIGNING_KEY", JWT_SIGNING_KEY)) if not value]
     _missing += [
         f"{alias.upper()}_DATABASE_URL" for alias in CONTEXTS if not env(f"{alias.upper()}_DATABASE_URL", default="")
     ]
     if _missing:
         raise ImproperlyConfigured("Refusing to start in production; missing required settings: " + ", ".join(_missing))
-else:
-    SECRET_KEY = SECRET_KEY or "dev-insecure-secret-key-change-me-0123456789abcdefghijklmnop"
-    JWT_SIGNING_KEY = JWT_SIGNING_KEY or "dev-insecure-jwt-key-change-me-0123456789abcdefghijklmnop"
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver", "[::1]"])
 
+# --- Applications, middleware, templates, static files ----------------------------------------
 INSTALLED_APPS = [
     # First: its createsuperuser/changepassword (accounts database by default) must shadow auth's.
     "apps.accounts",
@@ -105,7 +111,23 @@ TEMPLATES = [
     }
 ]
 
-# --- Databases: one per bounded context -------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+# The admin's CSS/JS are served by the app itself (WhiteNoise), so gunicorn alone is enough in
+# production; `collectstatic` (run in the Dockerfile) lets it serve them compressed from STATIC_ROOT.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+# --- Databases: one per bounded context -------------------------------------------------------
 # ``default`` is deliberately empty (Django's dummy backend): every query must be routed to
 # a context's alias, so a query that forgot its context fails loudly instead of silently
 # landing in some shared database.
@@ -141,6 +163,7 @@ DATABASES = {"default": {}} | {alias: _database(alias) for alias in CONTEXTS}
 DATABASE_ROUTERS = ["config.router.ContextRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Authentication: users, passwords, JWT ----------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
@@ -153,22 +176,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
-USE_I18N = True
-USE_TZ = True
-STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
-# The admin's CSS/JS are served by the app itself (WhiteNoise), so gunicorn alone is enough in
-# production; `collectstatic` (run in the Dockerfile) lets it serve them compressed from STATIC_ROOT.
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": JWT_SIGNING_KEY,
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "LEEWAY": 0,
+    # Tokens carry a digest of the password hash: changing a password ends every session.
+    "CHECK_REVOKE_TOKEN": True,
 }
-WHITENOISE_USE_FINDERS = True
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
-# --- Redis / cache --------------------------------------------------------------------------
+# --- Redis / cache ----------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
@@ -185,8 +209,53 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "shop"}}
+CACHE_STALE_SECONDS = env.int("CACHE_STALE_SECONDS", default=60)  # grace to serve stale while one caller rebuilds
+CACHE_LOCK_SECONDS = env.int("CACHE_LOCK_SECONDS", default=10)  # rebuild lock lifetime (stampede protection)
+CACHE_WAIT_SECONDS = env.float("CACHE_WAIT_SECONDS", default=3.0)  # how long a cold miss waits for another's rebuild
 
-# --- Celery ------------------------------------------------------------------------------------
+# --- Events (outbox -> relay -> Celery -> inbox) ----------------------------------------------
+EVENTS_MAX_ATTEMPTS = env.int("EVENTS_MAX_ATTEMPTS", default=5)
+EVENTS_SWEEP_AFTER_SECONDS = env.float("EVENTS_SWEEP_AFTER_SECONDS", default=5.0)
+EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=7)
+EVENTS_INBOX_RETENTION_DAYS = env.int("EVENTS_INBOX_RETENTION_DAYS", default=30)
+EVENTS_RETRY_BASE_SECONDS = env.float("EVENTS_RETRY_BASE_SECONDS", default=1.0)
+# The on-commit fast path only speeds delivery up; off, the sweeper alone delivers.
+EVENTS_FAST_PATH = env.bool("EVENTS_FAST_PATH", default=True)
+# One sweep stops claiming new batches after this long (below the task soft time limit).
+EVENTS_SWEEP_BUDGET_SECONDS = env.float("EVENTS_SWEEP_BUDGET_SECONDS", default=30.0)
+
+# --- Catalog and inventory --------------------------------------------------------------------
+CATALOG_PRODUCT_CACHE_TTL = env.int("CATALOG_PRODUCT_CACHE_TTL", default=86_400)  # seconds a product stays cached
+CATALOG_LIST_CACHE_TTL = env.int("CATALOG_LIST_CACHE_TTL", default=60)  # seconds a product list page stays cached
+INVENTORY_RESERVATION_TTL_MINUTES = env.int("INVENTORY_RESERVATION_TTL_MINUTES", default=15)
+INVENTORY_LOW_STOCK_THRESHOLD = env.int("INVENTORY_LOW_STOCK_THRESHOLD", default=5)
+INVENTORY_EXPIRY_SWEEP_SECONDS = env.float("INVENTORY_EXPIRY_SWEEP_SECONDS", default=60.0)
+
+# --- Orders, checkout saga and payments -------------------------------------------------------
+SAGA_STEP_TIMEOUT_SECONDS = env.float("SAGA_STEP_TIMEOUT_SECONDS", default=30.0)
+SAGA_MAX_STEP_ATTEMPTS = env.int("SAGA_MAX_STEP_ATTEMPTS", default=3)
+SAGA_SWEEP_SECONDS = env.float("SAGA_SWEEP_SECONDS", default=10.0)
+# Idempotency-Key records (HTTP) are kept at least this long; the IETF draft asks for >= 24 h.
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# How long a claimed key counts as "in flight" before a retry may take over a crashed request.
+IDEMPOTENCY_LEASE_SECONDS = env.int("IDEMPOTENCY_LEASE_SECONDS", default=60)
+# Gateway-call idempotency log (payments): kept longer, the saga may retry for days.
+PAYMENT_IDEMPOTENCY_TTL_HOURS = env.int("PAYMENT_IDEMPOTENCY_TTL_HOURS", default=168)
+
+PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="fake")  # "fake" or "stripe"
+STRIPE_API_KEY = env("STRIPE_API_KEY", default="")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
+PAYMENT_TIMEOUT_SECONDS = env.float("PAYMENT_TIMEOUT_SECONDS", default=5.0)
+PAYMENT_RETRY_ATTEMPTS = env.int("PAYMENT_RETRY_ATTEMPTS", default=3)
+PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=0.2)
+PAYMENT_RETRY_MAX_SECONDS = env.float("PAYMENT_RETRY_MAX_SECONDS", default=2.0)
+PAYMENT_BREAKER_FAIL_MAX = env.int("PAYMENT_BREAKER_FAIL_MAX", default=5)
+PAYMENT_BREAKER_RESET_SECONDS = env.float("PAYMENT_BREAKER_RESET_SECONDS", default=30.0)
+# FakeGateway fault drills: added latency per call, probability of a transient failure.
+PAYMENT_FAKE_LATENCY_MS = env.int("PAYMENT_FAKE_LATENCY_MS", default=0)
+PAYMENT_FAKE_FAILURE_RATE = env.float("PAYMENT_FAKE_FAILURE_RATE", default=0.0)
+
+# --- Celery: broker, task behaviour, periodic tasks -------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = False
@@ -209,41 +278,21 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "events-sweep-outbox": {"task": "shop.events.sweep", "schedule": 5.0},
     "events-prune": {"task": "shop.events.prune", "schedule": 3600.0},
-    "orders-sagas-recover": {"task": "orders.sagas.recover", "schedule": env.float("SAGA_SWEEP_SECONDS", default=10.0)},
+    "orders-sagas-recover": {"task": "orders.sagas.recover", "schedule": SAGA_SWEEP_SECONDS},
+    "inventory-expire-reservations": {
+        "task": "inventory.expire_reservations",
+        "schedule": INVENTORY_EXPIRY_SWEEP_SECONDS,
+        "options": {"queue": "inventory"},
+    },
+    "idempotency-prune": {"task": "orders.idempotency_prune", "schedule": 3600.0},
 }
-
-# --- Events ----------------------------------------------------------------------------------
-EVENTS_MAX_ATTEMPTS = env.int("EVENTS_MAX_ATTEMPTS", default=5)
-EVENTS_SWEEP_AFTER_SECONDS = env.float("EVENTS_SWEEP_AFTER_SECONDS", default=5.0)
-EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=7)
-EVENTS_RETRY_BASE_SECONDS = env.float("EVENTS_RETRY_BASE_SECONDS", default=1.0)
-# The on-commit fast path only speeds delivery up; off, the sweeper alone delivers.
-EVENTS_FAST_PATH = env.bool("EVENTS_FAST_PATH", default=True)
-# One sweep stops claiming new batches after this long (below the task soft time limit).
-EVENTS_SWEEP_BUDGET_SECONDS = env.float("EVENTS_SWEEP_BUDGET_SECONDS", default=30.0)
-
-# --- Catalog and inventory ------------------------------------------------------------------
-CATALOG_PRODUCT_CACHE_TTL = env.int("CATALOG_PRODUCT_CACHE_TTL", default=86_400)  # seconds a product stays cached
-CATALOG_LIST_CACHE_TTL = env.int("CATALOG_LIST_CACHE_TTL", default=60)  # seconds a product list page stays cached
-CACHE_STALE_SECONDS = env.int("CACHE_STALE_SECONDS", default=60)  # grace to serve stale while one caller rebuilds
-CACHE_LOCK_SECONDS = env.int("CACHE_LOCK_SECONDS", default=10)  # rebuild lock lifetime (stampede protection)
-CACHE_WAIT_SECONDS = env.float("CACHE_WAIT_SECONDS", default=3.0)  # how long a cold miss waits for another's rebuild
-INVENTORY_RESERVATION_TTL_MINUTES = env.int("INVENTORY_RESERVATION_TTL_MINUTES", default=15)
-INVENTORY_LOW_STOCK_THRESHOLD = env.int("INVENTORY_LOW_STOCK_THRESHOLD", default=5)
-INVENTORY_EXPIRY_SWEEP_SECONDS = env.float("INVENTORY_EXPIRY_SWEEP_SECONDS", default=60.0)
-CELERY_BEAT_SCHEDULE["inventory-expire-reservations"] = {
-    "task": "inventory.expire_reservations",
-    "schedule": INVENTORY_EXPIRY_SWEEP_SECONDS,
-    "options": {"queue": "inventory"},
-}
-
-# --- Checkout saga ----------------------------------------------------------------------------
-SAGA_STEP_TIMEOUT_SECONDS = env.float("SAGA_STEP_TIMEOUT_SECONDS", default=30.0)
-SAGA_MAX_STEP_ATTEMPTS = env.int("SAGA_MAX_STEP_ATTEMPTS", default=3)
 
 # --- REST framework / OpenAPI -----------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["shop.api.renderers.EnvelopeJSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "shop.api.renderers.EnvelopeJSONRenderer",
+        *(["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    ],
     "DEFAULT_PARSER_CLASSES": ["djangorestframework_camel_case.parser.CamelCaseJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
@@ -257,9 +306,9 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "COERCE_DECIMAL_TO_STRING": True,
 }
-if DEBUG:
-    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
 
+# Swagger UI's bundle comes from this CDN, pinned to a major version; only /api/docs/ may load it.
+SWAGGER_UI_CDN = "https://cdn.jsdelivr.net"
 SPECTACULAR_SETTINGS = {
     "TITLE": "Shop API",
     "DESCRIPTION": "E-commerce backend: catalog, inventory, orders, payments. "
@@ -273,49 +322,23 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.contrib.djangorestframework_camel_case.camelize_serializer_fields",
         "drf_spectacular.hooks.postprocess_schema_enums",
     ],
-    # The envelope's constant ``success`` (true in pages, false in errors) would otherwise be a
-    # naming collision, a warning that fails ``check --deploy``.
-    "ENUM_NAME_OVERRIDES": {"SuccessTrueEnum": [(True, True)], "SuccessFalseEnum": [(False, False)]},
+    "ENUM_NAME_OVERRIDES": {
+        # The envelope's constant ``success`` (true in pages, false in errors) would otherwise be a
+        # naming collision, a warning that fails ``check --deploy``.
+        "SuccessTrueEnum": [(True, True)],
+        "SuccessFalseEnum": [(False, False)],
+        "OrderStatusEnum": "apps.orders.models.OrderStatus",
+        "PaymentStatusEnum": "apps.payments.models.PaymentStatus",
+    },
+    "SWAGGER_UI_DIST": f"{SWAGGER_UI_CDN}/npm/swagger-ui-dist@5",
+    "SWAGGER_UI_FAVICON_HREF": f"{SWAGGER_UI_CDN}/npm/swagger-ui-dist@5/favicon-32x32.png",
 }
 
-SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
-    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
-    "ROTATE_REFRESH_TOKENS": True,
-    "BLACKLIST_AFTER_ROTATION": True,
-    "UPDATE_LAST_LOGIN": False,
-    "ALGORITHM": "HS256",
-    "SIGNING_KEY": JWT_SIGNING_KEY,
-    "USER_ID_FIELD": "id",
-    "USER_ID_CLAIM": "user_id",
-    "AUTH_HEADER_TYPES": ("Bearer",),
-    "LEEWAY": 0,
-    # Tokens carry a digest of the password hash: changing a password ends every session.
-    "CHECK_REVOKE_TOKEN": True,
-}
-
-# --- Edge: body size, CORS, CSP, security headers ----------------------------------------
+# --- Browser-facing edge: body size, proxies, rate limits, CORS, CSP, security headers ---------
+# (docs/security.md)
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=1_048_576)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 
-LOG_LEVEL = env("LOG_LEVEL", default="INFO")
-LOG_JSON = env.bool("LOG_JSON", default=True)
-LOGGING_CONFIG = None  # configured by shop.observability.logging at startup
-
-SENTRY_DSN = env("SENTRY_DSN", default="")
-if SENTRY_DSN:
-    import sentry_sdk
-
-    # The Django and Celery integrations switch themselves on; no personal data is sent.
-    sentry_sdk.init(
-        dsn=SENTRY_DSN,
-        environment=DJANGO_ENV,
-        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
-        send_default_pii=False,
-    )
-OTEL_ENABLED = env.bool("OTEL_ENABLED", default=False)
-
-# --- Browser-facing edge: proxies, rate limits, CORS, CSP, security headers (docs/security.md) ---
 # Proxies in front of the app that append to X-Forwarded-For (and set X-Forwarded-Proto).
 # 0: neither header is trusted and the client is REMOTE_ADDR.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
@@ -352,11 +375,6 @@ CORS_EXPOSE_HEADERS = (
 )
 CORS_PREFLIGHT_MAX_AGE = 600
 CORS_ALLOW_CREDENTIALS = env.bool("CORS_ALLOW_CREDENTIALS", default=False)
-
-# Swagger UI's bundle comes from this CDN, pinned to a major version; only /api/docs/ may load it.
-SWAGGER_UI_CDN = "https://cdn.jsdelivr.net"
-SPECTACULAR_SETTINGS["SWAGGER_UI_DIST"] = f"{SWAGGER_UI_CDN}/npm/swagger-ui-dist@5"
-SPECTACULAR_SETTINGS["SWAGGER_UI_FAVICON_HREF"] = f"{SWAGGER_UI_CDN}/npm/swagger-ui-dist@5/favicon-32x32.png"
 
 # The API answers JSON only: nothing may load or run. HTML pages get their own policy by path.
 _NONE, _SELF = "'none'", "'self'"
@@ -404,6 +422,14 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=
 SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = True
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# --- Observability: logs, errors, traces ------------------------------------------------------
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOG_JSON = env.bool("LOG_JSON", default=True)
+LOGGING_CONFIG = None  # configured by shop.observability.logging at startup
+OTEL_ENABLED = env.bool("OTEL_ENABLED", default=False)
+SENTRY_DSN = env("SENTRY_DSN", default="")
+
+# --- Production refusals (the missing-secrets check runs first, at the top) -------------------
 if IS_PRODUCTION:
     _unsafe = []
     if len(JWT_SIGNING_KEY) < 32:
@@ -414,29 +440,15 @@ if IS_PRODUCTION:
         _unsafe.append("REDIS_URL is required for rate limits shared by all processes")
     if _unsafe:
         raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(_unsafe) + ".")
-EVENTS_INBOX_RETENTION_DAYS = env.int("EVENTS_INBOX_RETENTION_DAYS", default=30)
 
-# --- Orders and payments ---------------------------------------------------------------------
-# Idempotency-Key records (HTTP) are kept at least this long; the IETF draft asks for >= 24 h.
-IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
-# How long a claimed key counts as "in flight" before a retry may take over a crashed request.
-IDEMPOTENCY_LEASE_SECONDS = env.int("IDEMPOTENCY_LEASE_SECONDS", default=60)
-# Gateway-call idempotency log (payments): kept longer, the saga may retry for days.
-PAYMENT_IDEMPOTENCY_TTL_HOURS = env.int("PAYMENT_IDEMPOTENCY_TTL_HOURS", default=168)
+# Last: only a configuration that passed every check above reports to Sentry.
+if SENTRY_DSN:
+    import sentry_sdk
 
-PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="fake")  # "fake" or "stripe"
-STRIPE_API_KEY = env("STRIPE_API_KEY", default="")
-STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
-PAYMENT_TIMEOUT_SECONDS = env.float("PAYMENT_TIMEOUT_SECONDS", default=5.0)
-PAYMENT_RETRY_ATTEMPTS = env.int("PAYMENT_RETRY_ATTEMPTS", default=3)
-PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=0.2)
-PAYMENT_RETRY_MAX_SECONDS = env.float("PAYMENT_RETRY_MAX_SECONDS", default=2.0)
-PAYMENT_BREAKER_FAIL_MAX = env.int("PAYMENT_BREAKER_FAIL_MAX", default=5)
-PAYMENT_BREAKER_RESET_SECONDS = env.float("PAYMENT_BREAKER_RESET_SECONDS", default=30.0)
-# FakeGateway fault drills: added latency per call, probability of a transient failure.
-PAYMENT_FAKE_LATENCY_MS = env.int("PAYMENT_FAKE_LATENCY_MS", default=0)
-PAYMENT_FAKE_FAILURE_RATE = env.float("PAYMENT_FAKE_FAILURE_RATE", default=0.0)
-CELERY_BEAT_SCHEDULE["idempotency-prune"] = {"task": "orders.idempotency_prune", "schedule": 3600.0}
-SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
-    {"OrderStatusEnum": "apps.orders.models.OrderStatus", "PaymentStatusEnum": "apps.payments.models.PaymentStatus"}
-)
+    # The Django and Celery integrations switch themselves on; no personal data is sent.
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        environment=DJANGO_ENV,
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+        send_default_pii=False,
+    )
