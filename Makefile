@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
-CONTEXT_QUEUES := accounts,catalog,inventory,orders,payments,celery
+CONTEXT_QUEUES = $(shell $(PYTHON) -m shop.contexts --queues)
 
 .PHONY: run test venv services migrate seed web worker beat lint format bench bench-events schema clean
 

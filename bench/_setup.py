@@ -9,8 +9,9 @@ import sys
 import uuid
 from pathlib import Path
 
+from shop.contexts import CONTEXTS, database_url_variable
+
 ROOT = Path(__file__).resolve().parents[1]
-CONTEXTS = ("accounts", "catalog", "inventory", "orders", "payments")
 DATABASES = [f"shop_bench_{ctx}" for ctx in CONTEXTS]
 PG_URL = "postgres://postgres@127.0.0.1:5432"
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname="
@@ -24,7 +25,7 @@ def environment() -> dict:
     """What the production processes get (and, with the pool off, this process)."""
     env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL") and k != "TEST_DB_SUFFIX"}
     env.update(
-        {f"{ctx.upper()}_DATABASE_URL": f"{PG_URL}/shop_bench_{ctx}" for ctx in CONTEXTS},
+        {database_url_variable(ctx): f"{PG_URL}/shop_bench_{ctx}" for ctx in CONTEXTS},
         DJANGO_SETTINGS_MODULE="config.settings",
         DJANGO_ENV="development",
         DEBUG="false",

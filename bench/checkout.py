@@ -53,8 +53,9 @@ from bench._setup import (  # noqa: E402
     recreate_databases,
     seed,
 )
+from shop.contexts import WORKER_QUEUES  # noqa: E402
 
-QUEUES = "accounts,catalog,inventory,orders,payments,celery"
+QUEUES = ",".join(WORKER_QUEUES)
 
 
 def parse_args() -> argparse.Namespace:

@@ -4,19 +4,10 @@ import os
 
 from celery import Celery
 
+from shop.contexts import CONTEXTS
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("shop")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(
-    [
-        "shop.events",
-        "shop.health",
-        "apps.accounts",
-        "apps.catalog",
-        "apps.inventory",
-        "apps.orders",
-        "apps.orders.saga",
-        "apps.payments",
-    ]
-)
+app.autodiscover_tasks(["shop.events", "shop.health", *(f"apps.{context}" for context in CONTEXTS), "apps.orders.saga"])

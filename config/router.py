@@ -8,17 +8,14 @@ refused everywhere, so a new app must be placed deliberately.
 
 from django.conf import settings
 
-APP_TO_ALIAS = {
-    "accounts": "accounts",
+from shop.contexts import CONTEXTS
+
+APP_TO_ALIAS = {context: context for context in CONTEXTS} | {
     "admin": "accounts",
     "auth": "accounts",
     "contenttypes": "accounts",
     "sessions": "accounts",
     "token_blacklist": "accounts",
-    "catalog": "catalog",
-    "inventory": "inventory",
-    "orders": "orders",
-    "payments": "payments",
 }
 
 

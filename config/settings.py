@@ -16,6 +16,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from shop.contexts import CONTEXTS, DEFAULT_QUEUE, database_url_variable
+
 # --- Environment and secrets ------------------------------------------------------------------
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -30,8 +32,6 @@ if DJANGO_ENV not in {"development", "test", "production"}:
 IS_PRODUCTION = DJANGO_ENV == "production"
 DEBUG = env.bool("DEBUG", default=not IS_PRODUCTION)
 
-CONTEXTS = ("accounts", "catalog", "inventory", "orders", "payments")
-
 # Outside production an unset key falls back to a well-known development key; production
 # refuses to start without real ones (see "Production refusals" below, checked before anything else).
 SECRET_KEY = env("SECRET_KEY", default="") or (
@@ -44,9 +44,7 @@ if IS_PRODUCTION:
     if DEBUG:
         raise ImproperlyConfigured("DEBUG must be off when DJANGO_ENV=production.")
     _missing = [name for name, value in (("SECRET_KEY", SECRET_KEY), ("JWT_SIGNING_KEY", JWT_SIGNING_KEY)) if not value]
-    _missing += [
-        f"{alias.upper()}_DATABASE_URL" for alias in CONTEXTS if not env(f"{alias.upper()}_DATABASE_URL", default="")
-    ]
+    _missing += [name for name in map(database_url_variable, CONTEXTS) if not env(name, default="")]
     if _missing:
         raise ImproperlyConfigured("Refusing to start in production; missing required settings: " + ", ".join(_missing))
 
@@ -69,10 +67,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "csp",
     "shop",
-    "apps.catalog",
-    "apps.inventory",
-    "apps.orders",
-    "apps.payments",
+    *(f"apps.{context}" for context in CONTEXTS if context != "accounts"),
 ]
 
 MIDDLEWARE = [
@@ -136,7 +131,7 @@ DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=10_000)
 
 
 def _database(alias: str) -> dict:
-    url = env(f"{alias.upper()}_DATABASE_URL", default="")
+    url = env(database_url_variable(alias), default="")
     if not url:
         VAR_DIR.mkdir(exist_ok=True)
         return {
@@ -273,7 +268,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=45)
 # countdown/ETA we schedule (event retry backoff is capped well below this).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "events-sweep-outbox": {"task": "shop.events.sweep", "schedule": 5.0},

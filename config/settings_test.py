@@ -5,8 +5,10 @@ Only defaults are set here; the environment still wins, so CI can point elsewher
 
 import os
 
-for _alias in ("accounts", "catalog", "inventory", "orders", "payments"):
-    os.environ.setdefault(f"{_alias.upper()}_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/shop_{_alias}")
+from shop.contexts import CONTEXTS, database_url_variable
+
+for _alias in CONTEXTS:
+    os.environ.setdefault(database_url_variable(_alias), f"postgres://postgres@127.0.0.1:5432/shop_{_alias}")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
 os.environ.setdefault("DJANGO_ENV", "test")
@@ -27,5 +29,5 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.support.eventprobe"]  # noqa: F405
 
 # Parallel test runs on one machine (several developers, or xdist) need their own databases.
 _suffix = os.environ.get("TEST_DB_SUFFIX", "")
-for _alias in CONTEXTS:  # noqa: F405
+for _alias in CONTEXTS:
     DATABASES[_alias].setdefault("TEST", {})["NAME"] = f"test_shop_{_alias}{_suffix}"  # noqa: F405

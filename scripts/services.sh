@@ -20,7 +20,7 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 0.5; done
 fi
 
-for ctx in accounts catalog inventory orders payments; do
+for ctx in $(cd "$(dirname "$0")/.." && python3 -m shop.contexts); do
   db="shop_${ctx}"
   if ! psql -h "$PGHOST" -U "$PGUSER" -tAc "SELECT 1 FROM pg_database WHERE datname='${db}'" | grep -q 1; then
     psql -h "$PGHOST" -U "$PGUSER" -qc "CREATE DATABASE ${db}"

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from shop.contexts import CONTEXTS, database_url_variable
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -26,8 +28,8 @@ def production_env(**overrides) -> dict:
         "ALLOWED_HOSTS": "shop.example.com",
         "LOG_JSON": "true",
     }
-    for alias in ("accounts", "catalog", "inventory", "orders", "payments"):
-        env[f"{alias.upper()}_DATABASE_URL"] = f"postgres://shop@db.internal:5432/shop_{alias}"
+    for alias in CONTEXTS:
+        env[database_url_variable(alias)] = f"postgres://shop@db.internal:5432/shop_{alias}"
     env.update(overrides)
     return {key: value for key, value in env.items() if value is not None}
 

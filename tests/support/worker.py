@@ -16,15 +16,17 @@ import redis
 from django.conf import settings
 from django.db import connections
 
+from shop.contexts import WORKER_QUEUES, database_url_variable
+
 ROOT = Path(__file__).resolve().parents[2]
-QUEUES = "accounts,catalog,inventory,orders,payments,celery"
+QUEUES = ",".join(WORKER_QUEUES)
 
 
 def worker_environment(**overrides) -> dict:
     env = os.environ.copy()
     for alias in settings.CONTEXTS:
         conf = connections[alias].settings_dict
-        env[f"{alias.upper()}_DATABASE_URL"] = (
+        env[database_url_variable(alias)] = (
             f"postgres://{conf['USER']}@{conf['HOST'] or '127.0.0.1'}:{conf['PORT'] or 5432}/{conf['NAME']}"
         )
     env["DJANGO_SETTINGS_MODULE"] = "config.settings_test"
