@@ -6,6 +6,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from shop.events.models import DeadLetterBase, InboxMessageBase, OutboxMessageBase
+from shop.security import staff
 
 
 def normalize_email(email: str) -> str:
@@ -57,6 +58,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         ordering = ("-date_joined",)
+        # One permission per staff action (shop/security/staff.py; docs/security.md).
+        permissions = staff.PERMISSIONS
         constraints = [
             # Every write path (API, admin, shell, bulk_create) must store the lowercase
             # spelling, so the plain unique index on email is a case-insensitive one.

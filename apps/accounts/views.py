@@ -22,7 +22,8 @@ from apps.accounts.serializers import (
 )
 from shop.api.envelope import ok
 from shop.api.errors import ApiError, Conflict
-from shop.api.permissions import IsStaff
+from shop.api.permissions import staff_permission
+from shop.security import staff
 
 _BEARER = 'Bearer realm="api"'
 # The rate-limit middleware refuses sign-in and sign-up while its Redis store is down.
@@ -131,7 +132,7 @@ class MeView(APIView):
 class UserListView(generics.ListAPIView):
     """Staff search over accounts (support tooling); sorting and filters are allow-listed."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [staff_permission(staff.VIEW_CUSTOMERS)]
     serializer_class = UserOut
 
     def get_queryset(self):

@@ -5,7 +5,9 @@ from django.contrib import admin
 
 from apps.catalog import services
 from apps.catalog.models import Category, Product, Review
+from shop.admin import StaffPermissionsAdminMixin
 from shop.events.admin import register_event_admin
+from shop.security import staff
 
 register_event_admin("catalog")
 
@@ -13,15 +15,21 @@ PRODUCT_FIELDS = ("sku", "name", "description", "price", "currency", "category",
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(StaffPermissionsAdminMixin, admin.ModelAdmin):
     list_display = ("name", "slug", "parent")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     list_select_related = ("parent",)
 
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and self.has_edit_catalog_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self.has_edit_catalog_permission(request)
+
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(StaffPermissionsAdminMixin, admin.ModelAdmin):
     list_display = ("sku", "name", "price", "currency", "category", "is_active", "updated_at")
     list_filter = ("is_active", "category")
     search_fields = ("sku", "name")
@@ -32,13 +40,19 @@ class ProductAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and self.has_edit_catalog_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self.has_edit_catalog_permission(request)
+
     def save_model(self, request, obj, form, change):
         data = {field: getattr(obj, field) for field in PRODUCT_FIELDS if field != "category"}
         data["category_id"] = obj.category_id
         saved = services.product_update(product_id=obj.pk, data=data) if change else services.product_create(**data)
         obj.pk, obj.created_at, obj.updated_at = saved.pk, saved.created_at, saved.updated_at
 
-    @admin.action(description="Deactivate selected products")
+    @admin.action(description="Deactivate selected products", permissions=[staff.EDIT_CATALOG])
     def deactivate_selected(self, request, queryset):
         for product_id in queryset.values_list("id", flat=True):
             services.product_deactivate(product_id=product_id)

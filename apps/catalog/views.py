@@ -25,7 +25,8 @@ from apps.catalog.serializers import (
 from shop.api.envelope import ok
 from shop.api.errors import ApiError, Conflict, NotFoundError
 from shop.api.pagination import PagePagination, PageParams
-from shop.api.permissions import IsStaffOrReadOnly
+from shop.api.permissions import staff_permission
+from shop.security import staff
 
 PAGING = ("page", "limit")
 
@@ -100,7 +101,7 @@ LIST_PARAMETERS = [
 
 
 class ProductCollectionApi(APIView):
-    permission_classes = [IsStaffOrReadOnly]
+    permission_classes = [staff_permission(staff.EDIT_CATALOG, public_read=True)]
     pagination_class = PagePagination  # documents the list response; paging is done in ``paginate``
 
     @extend_schema(operation_id="products_list", parameters=LIST_PARAMETERS, responses=ProductOutput(many=True))
@@ -143,7 +144,7 @@ class ProductCollectionApi(APIView):
 
 
 class ProductItemApi(APIView):
-    permission_classes = [IsStaffOrReadOnly]
+    permission_classes = [staff_permission(staff.EDIT_CATALOG, public_read=True)]
 
     @extend_schema(operation_id="products_retrieve", responses=ProductOutput)
     def get(self, request, version, product_id):

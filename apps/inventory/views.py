@@ -8,7 +8,8 @@ from apps.inventory.errors import AdjustmentBelowReserved, StockItemNotFound
 from apps.inventory.serializers import AdjustmentInput, AvailabilityOutput, StockLevelOutput
 from shop.api.envelope import ok
 from shop.api.errors import Conflict, NotFoundError
-from shop.api.permissions import IsStaff
+from shop.api.permissions import staff_permission
+from shop.security import staff
 
 
 def _levels(item) -> dict:
@@ -35,7 +36,7 @@ class AvailabilityApi(APIView):
 
 
 class AdjustmentCreateApi(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [staff_permission(staff.ADJUST_STOCK)]
 
     @extend_schema(
         operation_id="inventory_adjust",

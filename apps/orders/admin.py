@@ -4,7 +4,7 @@ from django.contrib import admin
 
 from apps.orders.models import Order, OrderEventRecord, OrderItem, OrderStatusHistory
 from apps.orders.saga.admin import CheckoutAdminMixin
-from shop.admin import ReadOnlyAdminMixin, ReadOnlyTabularInline
+from shop.admin import ReadOnlyAdminMixin, ReadOnlyTabularInline, StaffPermissionsAdminMixin
 from shop.events.admin import register_event_admin
 
 register_event_admin("orders")
@@ -22,7 +22,7 @@ class OrderStatusHistoryInline(ReadOnlyTabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(CheckoutAdminMixin, admin.ModelAdmin):
+class OrderAdmin(CheckoutAdminMixin, StaffPermissionsAdminMixin, admin.ModelAdmin):
     """Orders with items and history; status changes go through the API/services, never this form."""
 
     list_display = ("id", "customer_email", "status", "total", "currency", "shipping_method", "created_at")

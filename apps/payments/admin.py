@@ -2,8 +2,9 @@ from django.contrib import admin, messages
 
 from apps.payments import services
 from apps.payments.models import Payment, PaymentEvent
-from shop.admin import ReadOnlyTabularInline
+from shop.admin import ReadOnlyTabularInline, StaffPermissionsAdminMixin
 from shop.events.admin import register_event_admin
+from shop.security import staff
 
 register_event_admin("payments")
 
@@ -14,7 +15,7 @@ class PaymentEventInline(ReadOnlyTabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(StaffPermissionsAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "order_id",
@@ -37,7 +38,7 @@ class PaymentAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Refund everything still refundable")
+    @admin.action(description="Refund everything still refundable", permissions=[staff.REFUND_PAYMENT])
     def refund_remaining(self, request, queryset):
         done = failed = 0
         for payment in queryset:

@@ -15,7 +15,8 @@ from shop.api.errors import ApiError, Conflict, NotFoundError, ServiceUnavailabl
 from shop.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from shop.api.idempotency import KEY_SCHEMA as IDEMPOTENCY_KEY_SCHEMA
 from shop.api.idempotency import run_idempotent
-from shop.api.permissions import IsStaff
+from shop.api.permissions import staff_permission
+from shop.security import staff
 
 _TAGS = ["payments"]
 
@@ -25,15 +26,17 @@ class OrderPaymentsView(APIView):
 
     @extend_schema(operation_id="orders_payments_list", tags=_TAGS, responses={200: PaymentOutput(many=True)})
     def get(self, request, order_id, version=None):
-        """The payments of one of your orders (staff: any order). Another customer's order is 404."""
+        """The payments of one of your orders (staff with view_customers: any order); others are 404."""
         order = orders.order_summary_get(order_id=order_id)
-        if order is None or (order.user_id != request.user.pk and not request.user.is_staff):
+        if order is None or (
+            order.user_id != request.user.pk and not staff.staff_can(request.user, staff.VIEW_CUSTOMERS)
+        ):
             raise NotFoundError("Order not found.", code="ORDER_NOT_FOUND")
         return ok(PaymentOutput(selectors.payments_for_order(order_id=order_id), many=True).data)
 
 
 class PaymentRefundView(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [staff_permission(staff.REFUND_PAYMENT)]
     ratelimit_scope = "payments"
 
     @extend_schema(

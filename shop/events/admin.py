@@ -4,8 +4,10 @@ from django.contrib import admin, messages
 from django.db.models import Value
 from django.db.models.functions import Left, StrIndex
 
+from shop.admin import StaffPermissionsAdminMixin
 from shop.events import inbox
 from shop.events.store import dead_letter_model, inbox_model, outbox_model
+from shop.security import staff
 
 
 class _ContextAdmin(admin.ModelAdmin):
@@ -55,7 +57,7 @@ class ErrorKindFilter(admin.SimpleListFilter):
         return queryset
 
 
-class DeadLetterAdmin(_ContextAdmin):
+class DeadLetterAdmin(StaffPermissionsAdminMixin, _ContextAdmin):
     list_display = ("event_type", "consumer", "status", "attempts", "created_at", "short_error")
     list_filter = ("status", "event_type", "consumer", ErrorKindFilter)
     search_fields = ("event_id", "error")
@@ -66,7 +68,7 @@ class DeadLetterAdmin(_ContextAdmin):
     def short_error(self, obj):
         return obj.error[:120]
 
-    @admin.action(description="Replay selected dead letters")
+    @admin.action(description="Replay selected dead letters", permissions=[staff.REPLAY_DEAD_LETTERS])
     def replay_selected(self, request, queryset):
         done = failed = 0
         for pk in queryset.values_list("pk", flat=True):

@@ -6,7 +6,8 @@ from django.utils.html import format_html, format_html_join
 
 from apps.orders.saga import orchestrator
 from apps.orders.saga.models import CheckoutSaga, SagaStepLog
-from shop.admin import ReadOnlyTabularInline
+from shop.admin import ReadOnlyTabularInline, StaffPermissionsAdminMixin
+from shop.security import staff
 
 
 def _run_for_each(modeladmin, request, order_ids, action, verb: str) -> None:
@@ -20,7 +21,7 @@ class SagaStepLogInline(ReadOnlyTabularInline):
 
 
 @admin.register(CheckoutSaga)
-class CheckoutSagaAdmin(admin.ModelAdmin):
+class CheckoutSagaAdmin(StaffPermissionsAdminMixin, admin.ModelAdmin):
     list_display = ("order_id", "status", "current_step", "step_attempts", "cancel_reason", "deadline", "updated_at")
     list_filter = ("status", "current_step", "cancel_reason")
     search_fields = ("order_id",)
@@ -34,12 +35,12 @@ class CheckoutSagaAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Retry the current step")
+    @admin.action(description="Retry the current step", permissions=[staff.OPERATE_CHECKOUTS])
     def retry_step(self, request, queryset):
         ids = queryset.values_list("order_id", flat=True)
         _run_for_each(self, request, ids, orchestrator.saga_admin_retry_step, "Retry")
 
-    @admin.action(description="Compensate now (cancel the checkout)")
+    @admin.action(description="Compensate now (cancel the checkout)", permissions=[staff.OPERATE_CHECKOUTS])
     def compensate_now(self, request, queryset):
         ids = queryset.values_list("order_id", flat=True)
         _run_for_each(self, request, ids, orchestrator.saga_admin_compensate, "Compensate")
@@ -77,11 +78,11 @@ class CheckoutAdminMixin:
             rows,
         )
 
-    @admin.action(description="Checkout: retry the current step")
+    @admin.action(description="Checkout: retry the current step", permissions=[staff.OPERATE_CHECKOUTS])
     def retry_checkout_step(self, request, queryset):
         _run_for_each(self, request, queryset.values_list("pk", flat=True), orchestrator.saga_admin_retry_step, "Retry")
 
-    @admin.action(description="Checkout: compensate now")
+    @admin.action(description="Checkout: compensate now", permissions=[staff.OPERATE_CHECKOUTS])
     def compensate_checkout(self, request, queryset):
         ids = queryset.values_list("pk", flat=True)
         _run_for_each(self, request, ids, orchestrator.saga_admin_compensate, "Compensate")
