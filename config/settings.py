@@ -422,6 +422,9 @@ LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOG_JSON = env.bool("LOG_JSON", default=True)
 LOGGING_CONFIG = None  # configured by shop.observability.logging at startup
 OTEL_ENABLED = env.bool("OTEL_ENABLED", default=False)
+# Who may read /metrics and the per-dependency readiness report (docs/operations.md).
+OPS_ALLOWED_NETWORKS = env.list("OPS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+HEALTH_READY_CACHE_SECONDS = env.float("HEALTH_READY_CACHE_SECONDS", default=2.0)
 SENTRY_DSN = env("SENTRY_DSN", default="")
 
 # --- Production refusals (the missing-secrets check runs first, at the top) -------------------

@@ -8,8 +8,10 @@ class ShopConfig(AppConfig):
     label = "shop"
 
     def ready(self):
-        from shop.observability import celery_signals, logging, tracing
+        from shop.events import gauges  # noqa: F401 - registers the outbox and dead-letter gauges
+        from shop.observability import celery_signals, logging, tracing, worker_metrics
 
         logging.configure()
         celery_signals.connect()
+        worker_metrics.connect()
         tracing.configure()

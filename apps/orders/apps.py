@@ -8,3 +8,4 @@ class OrdersConfig(AppConfig):
 
     def ready(self):
         from apps.orders import events, handlers  # noqa: F401 - registers schemas and subscribers
+        from apps.orders.saga import gauges  # noqa: F401 - registers the overdue-saga gauges

@@ -8,3 +8,4 @@ class PaymentsConfig(AppConfig):
 
     def ready(self):
         from apps.payments import events, handlers  # noqa: F401 - registers schemas and subscribers
+        from apps.payments.gateway import resilience  # noqa: F401 - registers the breaker-state gauge

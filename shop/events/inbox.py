@@ -85,7 +85,7 @@ def dead_letter(consumer: str, wire: dict, error: BaseException, attempts: int, 
                 "replayed_at": None,
             },
         )
-    metrics.events_dead_lettered.labels(consumer).inc()
+    metrics.events_dead_lettered.labels(consumer if bus.consumer_exists(consumer) else "unknown").inc()
     logger.error(
         "dead_letter", consumer=consumer, event_id=wire.get("id"), event_type=wire.get("type"), error=str(error)
     )

@@ -45,7 +45,7 @@ def deliver(self, consumer: str, wire: dict) -> None:
                 return  # eager retries recurse at once: there is no later to wait for
     else:
         logger.warning("delivery_failed", consumer=consumer, attempt=attempt, error=f"{type(error).__name__}: {error}")
-    metrics.events_retried.labels(consumer).inc()
+    metrics.events_retried.labels(consumer if bus.consumer_exists(consumer) else "unknown").inc()
     raise self.retry(exc=error, countdown=inbox.retry_delay(attempt), queue=queue)
 
 

@@ -1,5 +1,10 @@
-"""Readiness probes: each returns (ok, detail) and never raises."""
+"""Readiness probes: each returns (ok, detail) and never raises.
 
+The verdict is cached for ``HEALTH_READY_CACHE_SECONDS`` per process, so probes and scrapers
+(or a flood of anonymous requests) cost at most one round of connections per period.
+"""
+
+import threading
 import time
 
 from django.conf import settings
@@ -53,7 +58,29 @@ def check_broker():
     return _timed(probe)
 
 
+_lock = threading.Lock()
+_cached: tuple[float, tuple[bool, dict]] | None = None
+
+
 def readiness() -> tuple[bool, dict]:
+    """(healthy, detail per dependency), at most ``HEALTH_READY_CACHE_SECONDS`` old."""
+    global _cached
+    with _lock:
+        if _cached is not None and time.monotonic() - _cached[0] < settings.HEALTH_READY_CACHE_SECONDS:
+            return _cached[1]
+        result = _probe_all()
+        _cached = (time.monotonic(), result)
+        return result
+
+
+def forget() -> None:
+    """Drop the cached verdict (tests that break a dependency on purpose)."""
+    global _cached
+    with _lock:
+        _cached = None
+
+
+def _probe_all() -> tuple[bool, dict]:
     checks = {f"database:{alias}": check_database(alias) for alias in settings.CONTEXTS}
     checks["redis"] = check_redis()
     checks["broker"] = check_broker()

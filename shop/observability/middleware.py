@@ -4,7 +4,7 @@ import time
 
 import structlog
 
-from shop.observability import metrics
+from shop.observability import dbpool, metrics
 from shop.observability.context import correlation_id_var, sanitize_correlation_id
 
 HEADER = "X-Correlation-ID"
@@ -41,8 +41,10 @@ class RequestLogMiddleware:
         elapsed = time.perf_counter() - started
         match = getattr(request, "resolver_match", None)
         route = match.route if match else "unmatched"
-        metrics.http_requests.labels(request.method, route, str(response.status_code)).inc()
-        metrics.http_latency.labels(request.method, route).observe(elapsed)
+        method = metrics.method_label(request.method)
+        metrics.http_requests.labels(method, route, str(response.status_code)).inc()
+        metrics.http_latency.labels(method, route).observe(elapsed)
+        dbpool.sample()
         if not request.path.startswith(("/health/", "/metrics")):
             user = getattr(request, "user", None)
             logger.info(

@@ -31,6 +31,7 @@ _registry_lock = threading.Lock()
 class _StateLogger(pybreaker.CircuitBreakerListener):
     def state_change(self, cb, old_state, new_state):
         metrics.circuit_state_changes.labels(cb.name, new_state.name).inc()
+        metrics.circuit_open.labels(cb.name).set(1 if new_state.name == pybreaker.STATE_OPEN else 0)
         log = logger.warning if new_state.name == pybreaker.STATE_OPEN else logger.info
         log("circuit_state_change", breaker=cb.name, old=getattr(old_state, "name", None), new=new_state.name)
 

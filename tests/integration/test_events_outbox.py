@@ -22,6 +22,7 @@ from shop.events.admin import ErrorKindFilter
 from shop.events.outbox import NotInTransaction
 from shop.events.tasks import deliver
 from shop.events.testing import drain
+from shop.observability import metrics
 from shop.observability.context import correlation_id_var
 from tests.conftest import CONTEXT_DBS
 from tests.support.eventprobe import control
@@ -261,15 +262,15 @@ def test_the_fast_path_stands_aside_after_repeated_failures():
         breaker.close()
 
 
-def test_sweep_skips_fresh_rows_and_reports_the_outbox_lag():
+def test_sweep_skips_fresh_rows_and_scrape_reports_the_outbox_lag():
     envelope = ping("waiting")
     OutboxMessage.objects.filter(id=envelope.id).update(created_at=timezone.now() - timedelta(seconds=120))
 
     sent = relay.sweep(min_age_seconds=3600)  # too young for this sweep: left alone, but measured
 
     assert sent["orders"] == 0
-    assert 120 <= metric("events_outbox_lag_seconds", context="orders") < 200
-    assert metric("events_outbox_lag_seconds", context="catalog") == 0
+    assert 120 <= metrics.scraped_value("events_outbox_lag_seconds", context="orders") < 200
+    assert metrics.scraped_value("events_outbox_lag_seconds", context="catalog") == 0
 
 
 def test_dispatch_sends_each_row_to_each_subscriber_and_marks_it():

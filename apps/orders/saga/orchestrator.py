@@ -10,6 +10,7 @@ compensation is voided). Commands are published through the outbox in the same c
 the state change, so a crash can never leave a saga advanced without its command sent.
 """
 
+import time
 from datetime import timedelta
 
 import structlog
@@ -111,7 +112,22 @@ def _send_step_command(saga: CheckoutSaga, order: Order) -> None:
     _log(saga, "SENT")
 
 
+def _leave_step(saga: CheckoutSaga) -> None:
+    """Observe how long the step being left took (step latency by step, on the dashboard)."""
+    started = saga.data.pop("stepStartedAt", None)
+    if started is not None:
+        metrics.saga_step_duration.labels(saga.current_step).observe(max(0.0, time.time() - started))
+
+
+def _ended(saga: CheckoutSaga, outcome: str) -> None:
+    _leave_step(saga)
+    metrics.saga_outcomes.labels(outcome).inc()
+    metrics.saga_duration.labels(outcome.split(":", 1)[0]).observe((timezone.now() - saga.created_at).total_seconds())
+
+
 def _enter(saga: CheckoutSaga, order: Order, step: str) -> None:
+    _leave_step(saga)
+    saga.data["stepStartedAt"] = time.time()
     saga.current_step = step
     saga.step_attempts = 1
     saga.deadline = timezone.now() + _step_timeout()
@@ -123,12 +139,12 @@ def _enter(saga: CheckoutSaga, order: Order, step: str) -> None:
 
 
 def _complete(saga: CheckoutSaga) -> None:
+    _ended(saga, "completed")
     saga.status = SagaStatus.COMPLETED
     saga.current_step = SagaStep.DONE
     saga.deadline = None
     _log(saga, "COMPLETED", step=SagaStep.DONE)
     _save(saga)
-    metrics.saga_outcomes.labels("completed").inc()
 
 
 def _compensate(saga: CheckoutSaga, order: Order, reason: str) -> None:
@@ -147,12 +163,12 @@ def _compensate(saga: CheckoutSaga, order: Order, reason: str) -> None:
 
 def _finish_compensation(saga: CheckoutSaga) -> None:
     order_services.order_cancel(order_id=saga.order_id, reason=saga.cancel_reason)
+    _ended(saga, f"compensated:{saga.cancel_reason.lower()}")
     saga.status = SagaStatus.COMPENSATED
     saga.current_step = SagaStep.DONE
     saga.deadline = None
     _log(saga, "COMPENSATED", saga.cancel_reason, step=SagaStep.DONE)
     _save(saga)
-    metrics.saga_outcomes.labels(f"compensated:{saga.cancel_reason.lower()}").inc()
 
 
 def _order(saga: CheckoutSaga) -> Order:
@@ -360,11 +376,11 @@ def saga_retry_or_give_up(*, order_id) -> str:
         reason = Reason.CHECKOUT_TIMEOUT if saga.current_step == SagaStep.RESERVE_STOCK else Reason.PAYMENT_FAILED
         _compensate(saga, order, Reason.CUSTOMER_REQUEST if _customer_cancelled(order) else reason)
         return "compensating"
+    _ended(saga, "failed")
     saga.status = SagaStatus.FAILED
     saga.deadline = None
     _log(saga, "FAILED", "compensation did not complete; staff action needed")
     _save(saga)
-    metrics.saga_outcomes.labels("failed").inc()
     logger.error("saga_failed", order_id=str(order_id), step=saga.current_step)
     return "failed"
 

@@ -12,6 +12,7 @@
 """
 
 import threading
+import time
 from functools import cache
 
 import pybreaker
@@ -19,6 +20,8 @@ import redis
 import structlog
 import tenacity
 from django.conf import settings
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from apps.payments.gateway.base import (
     GatewayUnavailable,
@@ -27,8 +30,10 @@ from apps.payments.gateway.base import (
     TransientGatewayError,
 )
 from shop.observability import metrics
+from shop.observability.metrics import scrape_gauge
 
 logger = structlog.get_logger("apps.payments.gateway")
+tracer = trace.get_tracer("shop.payments.gateway")
 BREAKER_NAME = "payment-gateway"
 _local = threading.local()
 _memory_storage = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
@@ -92,11 +97,47 @@ def _retrying() -> tenacity.Retrying:
     )
 
 
+def _measured(fn):
+    """One provider call: a client span (one trace per order) and its latency by outcome."""
+    operation = getattr(fn, "__name__", "call")
+    provider = settings.PAYMENT_GATEWAY
+
+    def call(**kwargs):
+        started = time.perf_counter()
+        outcome = "ok"
+        with tracer.start_as_current_span(f"payment.{operation}", kind=SpanKind.CLIENT) as span:
+            span.set_attribute("payment.provider", provider)
+            try:
+                return fn(**kwargs)
+            except PaymentDeclined:
+                outcome = "declined"
+                raise
+            except TransientGatewayError:
+                outcome = "transient_error"
+                raise
+            except Exception:
+                outcome = "error"
+                raise
+            finally:
+                span.set_attribute("payment.outcome", outcome)
+                metrics.provider_latency.labels(provider, operation, outcome).observe(time.perf_counter() - started)
+
+    return call
+
+
 def guarded(fn, /, **kwargs):
     """Call ``fn(**kwargs)`` with retries inside the breaker; declines and permanent errors pass through."""
     try:
-        return breaker().call(_retrying(), fn, **kwargs)
+        return breaker().call(_retrying(), _measured(fn), **kwargs)
     except pybreaker.CircuitBreakerError as exc:
         raise GatewayUnavailable(f"payment provider unavailable (circuit open): {exc}") from exc
     except TransientGatewayError as exc:
         raise GatewayUnavailable(f"payment provider unavailable after retries: {exc}") from exc
+
+
+@scrape_gauge(
+    "payment_breaker_state", "Payment-provider circuit (shared by every process): 1 for the current state", ["state"]
+)
+def _breaker_state():
+    current = breaker().current_state
+    return [((state,), 1.0 if state == current else 0.0) for state in ("closed", "open", "half-open")]

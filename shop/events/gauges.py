@@ -1,0 +1,84 @@
+"""Scrape-time gauges of the event plumbing: computed when Prometheus asks, never per event.
+
+Each is one indexed query per context database (or one Redis round trip per queue), cached
+by the collector for a few seconds however many scrapers ask.
+"""
+
+import json
+
+from django.conf import settings
+
+from shop.events.relay import outbox_lag
+from shop.events.store import dead_letter_model
+from shop.observability.metrics import scrape_gauge
+
+# kombu's Redis transport: a queue is a list, priorities other than 0 live in suffixed lists,
+# and messages delivered but not yet acknowledged sit in one hash for every queue.
+_PRIORITY_SEPARATOR = "\x06\x16"
+_PRIORITY_STEPS = (3, 6, 9)
+_UNACKED_HASH = "unacked"
+_UNACKED_SCAN_LIMIT = 10_000
+
+
+def broker_queues() -> list[str]:
+    return [*settings.CONTEXTS, "celery"]
+
+
+@scrape_gauge("events_outbox_lag_seconds", "Age of the oldest unsent outbox row", ["context"])
+def _outbox_lag():
+    return [((alias,), outbox_lag(alias)) for alias in settings.CONTEXTS]
+
+
+@scrape_gauge("events_dead_letters_outstanding", "Dead letters waiting for staff (status FAILED)", ["context"])
+def _dead_letters():
+    rows = []
+    for alias in settings.CONTEXTS:
+        model = dead_letter_model(alias)
+        rows.append(((alias,), model.objects.using(alias).filter(status=model.Status.FAILED).count()))
+    return rows
+
+
+def _broker():
+    import redis
+
+    if not settings.CELERY_BROKER_URL or not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        return None
+    return redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=1, socket_connect_timeout=1)
+
+
+@scrape_gauge("celery_queue_length", "Messages waiting in a broker queue", ["queue"])
+def _queue_depth():
+    client = _broker()
+    if client is None:
+        return []
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            for queue in broker_queues():
+                pipe.llen(queue)
+                for step in _PRIORITY_STEPS:
+                    pipe.llen(f"{queue}{_PRIORITY_SEPARATOR}{step}")
+            lengths = pipe.execute()
+    finally:
+        client.close()
+    per_queue = len(_PRIORITY_STEPS) + 1
+    return [((queue,), sum(lengths[i * per_queue : (i + 1) * per_queue])) for i, queue in enumerate(broker_queues())]
+
+
+@scrape_gauge("celery_unacked_messages", "Messages delivered to a worker and not yet acknowledged", ["queue"])
+def _unacked():
+    client = _broker()
+    if client is None:
+        return []
+    counts = dict.fromkeys(broker_queues(), 0)
+    try:
+        for seen, (_tag, raw) in enumerate(client.hscan_iter(_UNACKED_HASH, count=500)):
+            if seen >= _UNACKED_SCAN_LIMIT:
+                break
+            try:
+                routing_key = json.loads(raw)[2]
+            except (ValueError, IndexError, TypeError):
+                continue
+            counts[routing_key if routing_key in counts else "celery"] += 1
+    finally:
+        client.close()
+    return [((queue,), count) for queue, count in counts.items()]

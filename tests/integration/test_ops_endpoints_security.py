@@ -1,0 +1,59 @@
+"""Issue #12, finding 6: operational endpoints as an attacker on the public internet sees them."""
+
+import uuid
+
+import pytest
+
+from shop.health import checks
+from tests.conftest import CONTEXT_DBS
+from tests.support.queries import assert_max_queries
+
+pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
+
+OUTSIDER = "203.0.113.7"  # TEST-NET-3: not in OPS_ALLOWED_NETWORKS
+
+
+@pytest.fixture(autouse=True)
+def fresh_readiness():
+    checks.forget()
+    yield
+    checks.forget()
+
+
+def test_metrics_is_not_found_for_a_client_outside_the_ops_networks_even_with_a_forged_forwarded_for(client):
+    response = client.get("/metrics", REMOTE_ADDR=OUTSIDER, HTTP_X_FORWARDED_FOR="127.0.0.1")
+    assert response.status_code == 404
+    assert b"http_requests_total" not in response.content
+    assert client.get("/metrics").status_code == 200  # from 127.0.0.1, an operator
+
+
+def test_public_readiness_during_an_outage_says_only_down_with_no_exception_text(client, settings):
+    settings.REDIS_URL = "redis://secret-user:hunter2@127.0.0.1:1/0"
+    response = client.get("/health/ready", REMOTE_ADDR=OUTSIDER)
+    assert response.status_code == 503
+    assert response.json() == {"status": "down"}
+    detailed = client.get("/health/ready")  # an operator still sees which dependency failed
+    assert detailed.json()["checks"]["redis"]["status"] == "down"
+
+
+def test_readiness_calls_within_the_cache_period_open_no_connections(client, settings):
+    assert client.get("/health/ready", REMOTE_ADDR=OUTSIDER).json() == {"status": "ok"}
+    # Were Redis probed again, this unreachable URL would turn the answer into "down".
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    with assert_max_queries(0):
+        for _ in range(20):
+            response = client.get("/health/ready", REMOTE_ADDR=OUTSIDER)
+            assert response.json() == {"status": "ok"}
+
+
+def test_made_up_http_methods_and_raw_paths_do_not_grow_the_metric_labels(client):
+    for i in range(25):
+        client.generic(f"BOGUS{i}", "/api/v1/orders", REMOTE_ADDR=OUTSIDER)
+    raw_id = str(uuid.uuid4())
+    client.get(f"/api/v1/orders/{raw_id}", REMOTE_ADDR=OUTSIDER)
+    client.get(f"/no-such-page-{raw_id}", REMOTE_ADDR=OUTSIDER)
+    text = client.get("/metrics").content.decode()
+    assert "BOGUS" not in text
+    assert raw_id not in text
+    assert 'method="other",route="api/<str:version>/orders"' in text
+    assert 'route="unmatched"' in text
