@@ -54,7 +54,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "te
 INSTALLED_APPS = [
     # First: its createsuperuser/changepassword (accounts database by default) must shadow auth's.
     "apps.accounts",
-    "django.contrib.admin",
+    "shop.admin_apps.ShopAdminConfig",  # django.contrib.admin with the shop's site (operations section)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -94,7 +94,8 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project-wide overrides of third-party templates (the admin's base_site: favicon).
+        "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -1,6 +1,15 @@
 """Admin building blocks shared by the contexts (no models of the kernel's own)."""
 
-from django.contrib import admin
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from shop.security.staff import PERMISSIONS, staff_can
 
@@ -39,3 +48,88 @@ def _has_staff_permission(codename: str):
 
 for _codename, _name in PERMISSIONS:
     setattr(StaffPermissionsAdminMixin, f"has_{_codename}_permission", _has_staff_permission(_codename))
+
+
+# --- Staff actions: a button on the object page, a confirmation form with a reason, a service call ---
+
+
+class ActionForm(forms.Form):
+    """Every staff action asks why; the reason goes into the admin log with the outcome."""
+
+    reason = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"size": 60, "autofocus": True}))
+
+
+class ActionRefused(Exception):
+    """The service said no (wrong state, amount too high...): shown on the form, nothing changed."""
+
+
+@dataclass(frozen=True)
+class StaffAction:
+    """``perform(request, obj, cleaned_data)`` calls the owning service and returns what happened;
+    it raises ``ActionRefused`` for a refusal. ``permission`` is the staff permission it needs
+    (``shop.security.staff``); ``applies(obj)`` hides it in states where it makes no sense."""
+
+    name: str
+    label: str
+    permission: str
+    perform: Callable
+    form: type[forms.Form] = ActionForm
+    applies: Callable = lambda obj: True
+    explanation: str = ""
+
+
+class StaffActionsMixin(StaffPermissionsAdminMixin):
+    """Object-page actions for model admins whose rows only move through services."""
+
+    staff_actions: tuple[StaffAction, ...] = ()
+    change_form_template = "admin/shop/change_form.html"
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_act"
+        view = self.admin_site.admin_view(self.staff_action_view)
+        return [path("<path:object_id>/act/<str:action>/", view, name=name), *super().get_urls()]
+
+    def permitted_staff_actions(self, request, obj) -> list[StaffAction]:
+        return [
+            action
+            for action in self.staff_actions
+            if getattr(self, f"has_{action.permission}_permission")(request) and action.applies(obj)
+        ]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            name = f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_act"
+            context["staff_actions"] = [
+                (action.label, reverse(name, args=[quote(obj.pk), action.name]))
+                for action in self.permitted_staff_actions(request, obj)
+            ]
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def staff_action_view(self, request, object_id, action):
+        obj = self.get_object(request, unquote(object_id))
+        chosen = next((a for a in self.staff_actions if a.name == action), None)
+        if obj is None or chosen is None:
+            raise Http404
+        if chosen not in self.permitted_staff_actions(request, obj):
+            raise PermissionDenied
+        form = chosen.form(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                outcome = chosen.perform(request, obj, form.cleaned_data)
+            except ActionRefused as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.log_change(request, obj, f"{chosen.label}: {outcome} Reason: {form.cleaned_data['reason']}")
+                self.message_user(request, f"{chosen.label}: {outcome}", messages.SUCCESS)
+                change_url = f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_change"
+                return HttpResponseRedirect(reverse(change_url, args=[quote(obj.pk)]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{chosen.label}: {obj}",
+            "subtitle": None,
+            "opts": self.opts,
+            "object": obj,
+            "action": chosen,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/shop/staff_action.html", context)

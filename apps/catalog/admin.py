@@ -2,11 +2,11 @@
 (and invalidate the same caches) as the API; products are deactivated, never deleted."""
 
 from django.contrib import admin
+from shop.events.admin import register_event_admin
 
 from apps.catalog import services
 from apps.catalog.models import Category, Product, Review
 from shop.admin import StaffPermissionsAdminMixin
-from shop.events.admin import register_event_admin
 from shop.security import staff
 
 register_event_admin("catalog")

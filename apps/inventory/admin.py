@@ -2,9 +2,9 @@
 locked, ledgered and evented (stock adjustments: ``POST /api/v1/inventory/{id}/adjustments``)."""
 
 from django.contrib import admin
+from shop.events.admin import register_event_admin
 
 from apps.inventory.models import Reservation, StockItem, StockMovement
-from shop.events.admin import register_event_admin
 
 register_event_admin("inventory")
 

@@ -4,6 +4,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from apps.inventory import selectors, services
 from apps.inventory.errors import ReservationNotActive
@@ -11,11 +12,13 @@ from apps.inventory.errors import ReservationNotActive
 __all__ = (
     "ReservationNotActive",
     "ReservationOutcome",
+    "ReservationView",
     "Shortage",
     "StockLine",
     "availability",
     "commit",
     "release",
+    "reservations_for_order",
     "reserve",
     "return_committed",
 )
@@ -39,6 +42,15 @@ class ReservationOutcome:
     order_id: uuid.UUID
     reserved: bool
     shortages: tuple[Shortage, ...]
+
+
+@dataclass(frozen=True)
+class ReservationView:
+    product_id: uuid.UUID
+    quantity: int
+    status: str
+    expires_at: datetime
+    updated_at: datetime
 
 
 def availability(*, product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
@@ -81,3 +93,17 @@ def commit(*, order_id: uuid.UUID) -> None:
 def return_committed(*, order_id: uuid.UUID) -> None:
     """Idempotent; puts a confirmed-but-unshipped order's committed units back on hand."""
     services.stock_return_committed(order_id=order_id)
+
+
+def reservations_for_order(*, order_id: uuid.UUID) -> list[ReservationView]:
+    """The order's stock reservations, one per product, whatever their status (for staff pages)."""
+    return [
+        ReservationView(
+            product_id=r.product_id,
+            quantity=r.quantity,
+            status=r.status,
+            expires_at=r.expires_at,
+            updated_at=r.updated_at,
+        )
+        for r in selectors.reservations_for_order(order_id=order_id)
+    ]

@@ -5,7 +5,7 @@ from collections.abc import Iterable
 
 from django.db.models import F
 
-from apps.inventory.models import StockItem
+from apps.inventory.models import Reservation, StockItem
 
 
 def stock_get(*, product_id: uuid.UUID) -> StockItem | None:
@@ -18,3 +18,7 @@ def availability_many(*, product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, in
     rows = StockItem.objects.filter(product_id__in=product_ids).values_list("product_id", F("on_hand") - F("reserved"))
     found = dict(rows)
     return {pid: found.get(pid, 0) for pid in product_ids}
+
+
+def reservations_for_order(*, order_id: uuid.UUID) -> list[Reservation]:
+    return list(Reservation.objects.filter(order_id=order_id).order_by("created_at", "product_id"))

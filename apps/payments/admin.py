@@ -3,10 +3,7 @@ from django.contrib import admin, messages
 from apps.payments import services
 from apps.payments.models import Payment, PaymentEvent
 from shop.admin import ReadOnlyTabularInline, StaffPermissionsAdminMixin
-from shop.events.admin import register_event_admin
 from shop.security import staff
-
-register_event_admin("payments")
 
 
 class PaymentEventInline(ReadOnlyTabularInline):
@@ -28,12 +25,16 @@ class PaymentAdmin(StaffPermissionsAdminMixin, admin.ModelAdmin):
     )
     list_filter = ("status", "provider", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=order_id", "=id", "provider_reference")
+    date_hierarchy = "created_at"
     inlines = (PaymentEventInline,)
     actions = ("refund_remaining",)
     readonly_fields = tuple(f.name for f in Payment._meta.concrete_fields)
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # money moves through refunds only: no Save buttons
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -46,6 +46,17 @@ class PaymentView:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class PaymentLedgerEntry:
+    """One line of a payment's ledger (authorized, captured, refunded...), for staff pages."""
+
+    payment_id: uuid.UUID
+    type: str
+    amount: Decimal
+    reason: str
+    created_at: datetime
+
+
 def _result(outcome: services.Outcome) -> PaymentResult:
     return PaymentResult(**asdict(outcome))
 
@@ -93,3 +104,17 @@ def _view(payment: Payment) -> PaymentView:
 
 def payments_for_order(*, order_id: uuid.UUID) -> list[PaymentView]:
     return [_view(payment) for payment in selectors.payments_for_order(order_id=order_id)]
+
+
+def payment_ledger_for_order(*, order_id: uuid.UUID) -> list[PaymentLedgerEntry]:
+    """Every ledger line of the order's payments, oldest first (refunds carry their reason)."""
+    return [
+        PaymentLedgerEntry(
+            payment_id=event.payment_id,
+            type=event.type,
+            amount=event.amount,
+            reason=str(event.data.get("reason", "")),
+            created_at=event.created_at,
+        )
+        for event in selectors.payment_events_for_order(order_id=order_id)
+    ]

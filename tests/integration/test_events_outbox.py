@@ -7,18 +7,14 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.contrib import admin
-from django.contrib.messages.storage.fallback import FallbackStorage
 from django.core.management import CommandError, call_command
 from django.db import connections, transaction
-from django.test import RequestFactory
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from apps.catalog.models import InboxMessage as CatalogInbox
 from apps.orders.models import DeadLetter, InboxMessage, OutboxMessage
 from shop.events import inbox, publish, registry, relay
-from shop.events.admin import ErrorKindFilter
 from shop.events.outbox import NotInTransaction
 from shop.events.tasks import deliver
 from shop.events.testing import drain
@@ -229,23 +225,6 @@ def test_replay_that_fails_again_keeps_the_letter_and_says_so():
     assert (letter.status, letter.attempts) == (DeadLetter.Status.FAILED, 6)
     with pytest.raises(CommandError, match="No dead letter"):
         call_command("events", "replay", str(uuid.uuid4()))
-
-
-def test_admin_replay_action_and_error_filter():
-    letter, envelope = _dead_letter()
-    model_admin = admin.site._registry[DeadLetter]
-    request = RequestFactory().post("/admin/")
-    request.session = {}
-    request._messages = FallbackStorage(request)
-    error_filter = ErrorKindFilter(request, {}, DeadLetter, model_admin)
-
-    kinds = [value for value, _ in error_filter.lookup_choices]
-    model_admin.replay_selected(request, model_admin.get_queryset(request).filter(pk=letter.pk))
-
-    assert kinds == ["RuntimeError"]
-    letter.refresh_from_db()
-    assert letter.status == DeadLetter.Status.REPLAYED
-    assert [str(m) for m in request._messages] == ["Replayed 1; 0 failed again."]
 
 
 def test_the_fast_path_stands_aside_after_repeated_failures():

@@ -1,18 +1,61 @@
-"""Staff tools for checkouts: the saga's state and step log, and the two levers staff need."""
+"""Staff tools for checkouts: the saga's state and step log, and the two levers staff need
+(retry the current step, compensate now), on the order page and on the sagas list."""
 
 from django.contrib import admin, messages
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from apps.orders.saga import orchestrator
-from apps.orders.saga.models import CheckoutSaga, SagaStepLog
-from shop.admin import ReadOnlyTabularInline, StaffPermissionsAdminMixin
+from apps.orders.saga.models import ACTIVE_STATUSES, CheckoutSaga, SagaStatus, SagaStepLog
+from shop.admin import ReadOnlyAdminMixin, ReadOnlyTabularInline, StaffAction, StaffPermissionsAdminMixin
+from shop.admin_site import OPERATIONS, page_link
 from shop.security import staff
+
+
+def _saga_status(order_id) -> str | None:
+    return CheckoutSaga.objects.filter(order_id=order_id).values_list("status", flat=True).first()
+
+
+CHECKOUT_ACTIONS = (
+    StaffAction(
+        "retry-checkout",
+        "Retry checkout step",
+        staff.OPERATE_CHECKOUTS,
+        lambda request, order, data: orchestrator.saga_admin_retry_step(order_id=order.pk),
+        applies=lambda order: _saga_status(order.pk) in (*ACTIVE_STATUSES, SagaStatus.FAILED),
+        explanation="Re-sends the command of the step the checkout waits on (a FAILED compensation is resumed).",
+    ),
+    StaffAction(
+        "compensate-checkout",
+        "Compensate checkout",
+        staff.OPERATE_CHECKOUTS,
+        lambda request, order, data: orchestrator.saga_admin_compensate(order_id=order.pk),
+        applies=lambda order: _saga_status(order.pk) in ACTIVE_STATUSES,
+        explanation="Stops the running checkout and unwinds it: the payment is voided, the stock released, "
+        "the order cancelled.",
+    ),
+)
 
 
 def _run_for_each(modeladmin, request, order_ids, action, verb: str) -> None:
     results = [f"{order_id}: {action(order_id=order_id)}" for order_id in order_ids]
     modeladmin.message_user(request, f"{verb}: " + "; ".join(results), messages.INFO)
+
+
+def _overdue(queryset):
+    return queryset.filter(status__in=ACTIVE_STATUSES, deadline__lt=timezone.now())
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "past their step deadline"),)
+
+    def queryset(self, request, queryset):
+        return _overdue(queryset) if self.value() == "yes" else queryset
 
 
 class SagaStepLogInline(ReadOnlyTabularInline):
@@ -21,19 +64,24 @@ class SagaStepLogInline(ReadOnlyTabularInline):
 
 
 @admin.register(CheckoutSaga)
-class CheckoutSagaAdmin(StaffPermissionsAdminMixin, admin.ModelAdmin):
-    list_display = ("order_id", "status", "current_step", "step_attempts", "cancel_reason", "deadline", "updated_at")
-    list_filter = ("status", "current_step", "cancel_reason")
-    search_fields = ("order_id",)
+class CheckoutSagaAdmin(StaffPermissionsAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    admin_section = OPERATIONS
+    list_display = ("order_link", "status", "current_step", "step_attempts", "cancel_reason", "deadline", "updated_at")
+    list_filter = (OverdueFilter, "status", "current_step", "cancel_reason")
+    search_fields = ("=order_id",)
     readonly_fields = [f.name for f in CheckoutSaga._meta.concrete_fields]
     inlines = (SagaStepLogInline,)
     actions = ("retry_step", "compensate_now")
+    ordering = ("-updated_at",)
 
-    def has_add_permission(self, request):
-        return False
+    def operations_links(self, request):
+        url = reverse("admin:orders_checkoutsaga_changelist") + "?overdue=yes"
+        return [page_link("Overdue sagas", url, _overdue(CheckoutSaga.objects.all()).count())]
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    @admin.display(description="order", ordering="order_id")
+    def order_link(self, obj):
+        url = reverse("admin:orders_order_change", args=[obj.order_id])
+        return format_html('<a href="{}">{}</a>', url, obj.order_id)
 
     @admin.action(description="Retry the current step", permissions=[staff.OPERATE_CHECKOUTS])
     def retry_step(self, request, queryset):
@@ -46,7 +94,7 @@ class CheckoutSagaAdmin(StaffPermissionsAdminMixin, admin.ModelAdmin):
         _run_for_each(self, request, ids, orchestrator.saga_admin_compensate, "Compensate")
 
 
-class CheckoutAdminMixin:
+class CheckoutAdminMixin(StaffPermissionsAdminMixin):
     """Mixed into the order admin: the checkout panel on the order page and the same two actions."""
 
     actions = ("retry_checkout_step", "compensate_checkout")
@@ -69,7 +117,8 @@ class CheckoutAdminMixin:
         )
         link = reverse("admin:orders_checkoutsaga_change", args=[saga.pk])
         return format_html(
-            '<a href="{}">{} / {}</a> (attempt {}, deadline {})<table>{}</table>',
+            '<a href="{}" id="checkout-state">{} / {}</a> (attempt {}, deadline {})'
+            '<table id="checkout-log"><tbody>{}</tbody></table>',
             link,
             saga.status,
             saga.current_step,
