@@ -105,3 +105,8 @@ def rating_summary_get(*, product_id: uuid.UUID) -> RatingSummary:
 def product_ids_list(*, active_only: bool = True) -> list[uuid.UUID]:
     """Every product id (ordered); for bulk jobs such as demo stock seeding."""
     return selectors.product_ids(active_only=active_only)
+
+
+def product_ids_search(*, text: str, limit: int = 500) -> list[uuid.UUID]:
+    """Products whose SKU is ``text`` or whose name contains it, at most ``limit``; for staff search."""
+    return selectors.product_ids_matching(text=text, limit=limit)

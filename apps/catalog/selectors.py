@@ -83,3 +83,10 @@ def rating_summary(*, product_id: uuid.UUID) -> tuple[Decimal | None, int]:
     if average is not None:
         average = Decimal(str(average)).quantize(Decimal("0.01"))
     return average, row["count"]
+
+
+def product_ids_matching(*, text: str, limit: int) -> list[uuid.UUID]:
+    """An exact SKU or a part of the name (staff search boxes in other contexts)."""
+    text = text.strip()
+    matches = Product.objects.filter(Q(sku__iexact=text) | Q(name__icontains=text)).order_by("name")
+    return list(matches.values_list("id", flat=True)[:limit])
