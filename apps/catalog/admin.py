@@ -2,14 +2,11 @@
 (and invalidate the same caches) as the API; products are deactivated, never deleted."""
 
 from django.contrib import admin
-from shop.events.admin import register_event_admin
 
 from apps.catalog import services
 from apps.catalog.models import Category, Product, Review
 from shop.admin import StaffPermissionsAdminMixin
 from shop.security import staff
-
-register_event_admin("catalog")
 
 PRODUCT_FIELDS = ("sku", "name", "description", "price", "currency", "category", "is_active")
 
@@ -26,6 +23,12 @@ class CategoryAdmin(StaffPermissionsAdminMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return super().has_change_permission(request, obj) and self.has_edit_catalog_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # products refer to categories
+
+    def save_model(self, request, obj, form, change):
+        services.category_save(category=obj)
 
 
 @admin.register(Product)

@@ -120,6 +120,17 @@ def product_deactivate(*, product_id: uuid.UUID) -> Product:
     return product_update(product_id=product_id, data={"is_active": False})
 
 
+def category_save(*, category: Category) -> Category:
+    """Create or change a category (staff). Product pages and list pages embed the category, so
+    its products' cached copies and the cached lists are dropped after commit."""
+    with transaction.atomic(using=ALIAS):
+        category.save(using=ALIAS)
+        for product_id in Product.objects.filter(category_id=category.pk).values_list("id", flat=True):
+            transaction.on_commit(partial(caching.invalidate_product, product_id), using=ALIAS)
+        transaction.on_commit(caching.invalidate_lists, using=ALIAS)
+    return category
+
+
 def review_create(*, product_id: uuid.UUID, user_id: uuid.UUID, rating: int, text: str = "") -> Review:
     with transaction.atomic(using=ALIAS):
         if not Product.objects.filter(id=product_id, is_active=True).exists():
