@@ -238,9 +238,12 @@ IDEMPOTENCY_LEASE_SECONDS = env.int("IDEMPOTENCY_LEASE_SECONDS", default=60)
 # Gateway-call idempotency log (payments): kept longer, the saga may retry for days.
 PAYMENT_IDEMPOTENCY_TTL_HOURS = env.int("PAYMENT_IDEMPOTENCY_TTL_HOURS", default=168)
 
-PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="fake")  # "fake" or "stripe"
+# "fake" (Stripe-like test tokens, no money moves) or "stripe"; production refuses "fake".
+PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="stripe" if IS_PRODUCTION else "fake")
 STRIPE_API_KEY = env("STRIPE_API_KEY", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
+# Signs Stripe's webhook deliveries (whsec_...); POST /api/v1/payments/webhooks/stripe verifies it.
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 PAYMENT_TIMEOUT_SECONDS = env.float("PAYMENT_TIMEOUT_SECONDS", default=5.0)
 PAYMENT_RETRY_ATTEMPTS = env.int("PAYMENT_RETRY_ATTEMPTS", default=3)
 PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=0.2)
@@ -437,6 +440,19 @@ if IS_PRODUCTION:
         _unsafe.append("JWT_SIGNING_KEY must differ from SECRET_KEY")
     if RATELIMIT_ENABLE and not REDIS_URL:
         _unsafe.append("REDIS_URL is required for rate limits shared by all processes")
+    # The well-known development and example values sign nothing in production.
+    for _name, _value in (("SECRET_KEY", SECRET_KEY), ("JWT_SIGNING_KEY", JWT_SIGNING_KEY)):
+        if "change-me" in _value or "insecure" in _value:
+            _unsafe.append(f"{_name} is a published placeholder; generate a random one")
+    # The fake gateway approves test tokens without moving money: orders would ship for free.
+    if PAYMENT_GATEWAY != "stripe":
+        _unsafe.append(f"PAYMENT_GATEWAY must be 'stripe' (not {PAYMENT_GATEWAY!r})")
+    if not STRIPE_API_KEY:
+        _unsafe.append("STRIPE_API_KEY is required")
+    if not STRIPE_WEBHOOK_SECRET:
+        _unsafe.append("STRIPE_WEBHOOK_SECRET is required (provider-side refunds and disputes)")
+    if not STRIPE_API_BASE.startswith("https://"):
+        _unsafe.append("STRIPE_API_BASE must be an https:// URL")
     if _unsafe:
         raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(_unsafe) + ".")
 

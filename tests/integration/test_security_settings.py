@@ -26,6 +26,8 @@ def production_env(**overrides) -> dict:
         "JWT_SIGNING_KEY": secrets.token_urlsafe(48),
         "REDIS_URL": "redis://127.0.0.1:6379/13",
         "ALLOWED_HOSTS": "shop.example.com",
+        "STRIPE_API_KEY": "sk_live_" + secrets.token_urlsafe(24),
+        "STRIPE_WEBHOOK_SECRET": "whsec_" + secrets.token_urlsafe(24),
         "LOG_JSON": "true",
     }
     for alias in CONTEXTS:
@@ -60,6 +62,10 @@ def test_complete_production_environment_starts():
         ({"JWT_SIGNING_KEY": "short"}, "at least 32 characters"),
         ({"JWT_SIGNING_KEY": "same-" * 20, "SECRET_KEY": "same-" * 20}, "must differ from SECRET_KEY"),
         ({"REDIS_URL": None}, "REDIS_URL is required"),
+        ({"SECRET_KEY": "compose-only-secret-change-me-0123456789abcdefghijklmnopqrstuvwxyz"}, "placeholder"),
+        ({"STRIPE_API_KEY": None}, "STRIPE_API_KEY is required"),
+        ({"STRIPE_WEBHOOK_SECRET": None}, "STRIPE_WEBHOOK_SECRET is required"),
+        ({"STRIPE_API_BASE": "http://api.stripe.com"}, "STRIPE_API_BASE must be an https:// URL"),
     ],
 )
 def test_production_refuses_to_start_with_a_clear_message(overrides, message):
@@ -67,6 +73,30 @@ def test_production_refuses_to_start_with_a_clear_message(overrides, message):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert message in result.stderr
+
+
+def test_production_refuses_the_fake_gateway_that_ships_goods_for_free():
+    """Finding 1: with the fake gateway an order paid with ``tok_visa`` was CAPTURED and shipped
+    with no money taken. Production now refuses to start with it, explicitly set or not."""
+    explicit = import_settings(production_env(PAYMENT_GATEWAY="fake"))
+    assert explicit.returncode != 0
+    assert "PAYMENT_GATEWAY must be 'stripe'" in explicit.stderr
+
+    defaulted = run(["-c", "from django.conf import settings; print(settings.PAYMENT_GATEWAY)"], production_env())
+    assert defaulted.returncode == 0, defaulted.stderr
+    assert defaulted.stdout.strip() == "stripe"
+
+
+def test_compose_ships_no_usable_secret_in_production_mode():
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    app_env = compose["x-app"]["environment"]
+    assert app_env["DJANGO_ENV"] == "production"
+    for name in ("SECRET_KEY", "JWT_SIGNING_KEY", "STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET"):
+        assert app_env[name].startswith("${" + name + ":?"), f"{name} must be required, not defaulted"
+    assert app_env["PAYMENT_GATEWAY"] == "stripe"
+    assert ":?" in compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
 
 
 def test_check_deploy_passes_with_zero_warnings():
