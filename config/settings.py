@@ -198,6 +198,9 @@ if REDIS_URL:
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="shop"),
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                # JSON, never pickle: unpickling runs code, so write access to Redis would
+                # become code execution in every web and worker process.
+                "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
                 "SOCKET_CONNECT_TIMEOUT": 0.5,
                 "SOCKET_TIMEOUT": 0.5,
             },
@@ -292,7 +295,7 @@ REST_FRAMEWORK = {
         "shop.api.renderers.EnvelopeJSONRenderer",
         *(["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     ],
-    "DEFAULT_PARSER_CLASSES": ["djangorestframework_camel_case.parser.CamelCaseJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["shop.api.parsers.StrictCamelCaseJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_PAGINATION_CLASS": "shop.api.pagination.PagePagination",
@@ -349,6 +352,9 @@ RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLED", default=True)
 RATELIMIT_USER = env("RATELIMIT_USER", default="100/m")
 RATELIMIT_ANON = env("RATELIMIT_ANON", default="100/m")
 RATELIMIT_LOGIN = env("RATELIMIT_LOGIN", default="5/15m")
+# One account from every client together: slower, so a distributed guesser is held back but a
+# stranger cannot lock the owner out with a handful of wrong passwords.
+RATELIMIT_LOGIN_ACCOUNT = env("RATELIMIT_LOGIN_ACCOUNT", default="50/h")
 RATELIMIT_REGISTER = env("RATELIMIT_REGISTER", default="10/h")
 RATELIMIT_ORDERS = env("RATELIMIT_ORDERS", default="10/m")
 RATELIMIT_PAYMENTS = env("RATELIMIT_PAYMENTS", default="5/m")

@@ -16,7 +16,7 @@ os.environ.setdefault("LOG_JSON", "true")
 os.environ.setdefault("DB_POOL", "false")
 # Limits stay switched on (the machinery runs in every API test) but generous, so that suites
 # logging in many users from 127.0.0.1 are not throttled; rate-limit tests set real rates.
-for _name in ("USER", "ANON", "LOGIN", "REGISTER", "ORDERS", "PAYMENTS"):
+for _name in ("USER", "ANON", "LOGIN", "LOGIN_ACCOUNT", "REGISTER", "ORDERS", "PAYMENTS"):
     os.environ.setdefault(f"RATELIMIT_{_name}", "100000/m")
 
 from config.settings import *  # noqa: E402,F403

@@ -87,14 +87,50 @@ def product_snapshots_get(*, product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID
     return {product.id: _snapshot(product) for product in selectors.products_by_ids(product_ids=product_ids)}
 
 
+def _detail_to_cache(detail: ProductDetail) -> dict:
+    """The cache holds JSON only (no pickle), so the detail travels as plain strings."""
+    category = detail.category
+    return {
+        "id": str(detail.id),
+        "sku": detail.sku,
+        "name": detail.name,
+        "description": detail.description,
+        "price": str(detail.price),
+        "currency": detail.currency,
+        "is_active": detail.is_active,
+        "category": {"id": str(category.id), "name": category.name, "slug": category.slug} if category else None,
+        "created_at": detail.created_at.isoformat(),
+        "updated_at": detail.updated_at.isoformat(),
+    }
+
+
+def _detail_from_cache(data: dict) -> ProductDetail:
+    category = data["category"]
+    return ProductDetail(
+        id=uuid.UUID(data["id"]),
+        sku=data["sku"],
+        name=data["name"],
+        description=data["description"],
+        price=Decimal(data["price"]),
+        currency=data["currency"],
+        is_active=data["is_active"],
+        category=CategoryRef(id=uuid.UUID(category["id"]), name=category["name"], slug=category["slug"])
+        if category
+        else None,
+        created_at=datetime.fromisoformat(data["created_at"]),
+        updated_at=datetime.fromisoformat(data["updated_at"]),
+    )
+
+
 def product_detail_get(*, product_id: uuid.UUID) -> ProductDetail | None:
     """Cached (cache-aside, invalidated by product events); inactive products included."""
 
-    def build() -> ProductDetail | None:
+    def build() -> dict | None:
         product = selectors.product_get(product_id=product_id)
-        return _detail(product) if product else None
+        return _detail_to_cache(_detail(product)) if product else None
 
-    return caching.product_detail(product_id, build)
+    cached = caching.product_detail(product_id, build)
+    return _detail_from_cache(cached) if cached is not None else None
 
 
 def rating_summary_get(*, product_id: uuid.UUID) -> RatingSummary:

@@ -3,6 +3,7 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.views import APIView
 
+from apps.catalog import facade as catalog
 from apps.inventory import selectors, services
 from apps.inventory.errors import AdjustmentBelowReserved, StockItemNotFound
 from apps.inventory.serializers import AdjustmentInput, AvailabilityOutput, StockLevelOutput
@@ -29,6 +30,10 @@ def _not_found() -> NotFoundError:
 class AvailabilityApi(APIView):
     @extend_schema(operation_id="inventory_availability", responses=AvailabilityOutput)
     def get(self, request, version, product_id):
+        """Stock of a product the caller may see: a deactivated product is 404 here as in the catalog."""
+        product = catalog.product_detail_get(product_id=product_id)
+        if product is None or (not product.is_active and not request.user.is_staff):
+            raise _not_found()
         item = selectors.stock_get(product_id=product_id)
         if item is None:
             raise _not_found()

@@ -5,8 +5,13 @@ How a view is limited (nothing to do for the default):
 * every DRF view: ``RATELIMIT_USER`` per authenticated user (the ``user_id`` of a valid access
   token), ``RATELIMIT_ANON`` per client IP otherwise;
 * a view with ``ratelimit_scope = "orders" | "payments"``: additionally that scope's stricter
-  limit on write methods; ``"login"`` limits POSTs per client IP *and* per submitted email,
-  ``"register"`` per client IP.
+  limit on write methods; ``"register"`` limits POSTs per client IP; ``"login"`` per client
+  IP, per account *and client* (``RATELIMIT_LOGIN``), and per account from anywhere with a
+  slower budget (``RATELIMIT_LOGIN_ACCOUNT``). The account is the email the view will
+  authenticate, read with the API's own parser and normalised the same way, so no spelling
+  of the key (``EMAIL``) or of the address (`` Victim@X ``) escapes its counter. Keyed by
+  account and client, an attacker who exhausts their own budget against a victim's address
+  does not lock the victim out; only the slow global budget is shared.
 
 Why a middleware and not a DRF throttle: DRF runs throttles after authentication and
 permissions, so a flood of requests with bad tokens (401) or on forbidden resources (403)
@@ -24,7 +29,6 @@ Responses carry the IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers)
 """
 
 import ipaddress
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +49,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from shop.api.envelope import error_body
+from shop.api.parsers import UnsafeJSON, loads_snake_case
 
 logger = structlog.get_logger("shop.ratelimit")
 rate_limited_total = Counter("http_rate_limited_total", "Requests refused by a rate limit", ["policy"])
@@ -55,6 +60,7 @@ RATE_SETTINGS = (
     "RATELIMIT_USER",
     "RATELIMIT_ANON",
     "RATELIMIT_LOGIN",
+    "RATELIMIT_LOGIN_ACCOUNT",
     "RATELIMIT_REGISTER",
     "RATELIMIT_ORDERS",
     "RATELIMIT_PAYMENTS",
@@ -136,15 +142,31 @@ def _user_or_ip_key(request: HttpRequest) -> str:
     return _user_key(request) or _ip_key(request)
 
 
-def _login_email_key(request: HttpRequest) -> str | None:
-    try:
-        payload = json.loads(request.body or b"{}")
-    except (ValueError, RequestDataTooBig, RawPostDataException):
-        return None
-    email = payload.get("email") if isinstance(payload, dict) else None
-    if not isinstance(email, str) or not email.strip():
-        return None
-    return "email:" + email.strip().lower()[:320]
+def _login_account(request: HttpRequest) -> str | None:
+    """The normalised email the sign-in view will authenticate (None: the view answers 400).
+
+    Parsed once per request with the API's own parser (same key folding, same refusals of
+    ambiguous keys) and normalised like ``accounts.models.normalize_email``.
+    """
+    if not hasattr(request, "_ratelimit_account"):
+        try:
+            payload = loads_snake_case(request.body or b"{}")
+        except (UnsafeJSON, RequestDataTooBig, RawPostDataException):
+            payload = None
+        email = payload.get("email") if isinstance(payload, dict) else None
+        valid = isinstance(email, str) and email.strip()
+        request._ratelimit_account = email.strip().lower()[:320] if valid else None
+    return request._ratelimit_account
+
+
+def _login_account_client_key(request: HttpRequest) -> str | None:
+    account = _login_account(request)
+    return f"email:{account}|{_ip_key(request)}" if account else None
+
+
+def _login_account_key(request: HttpRequest) -> str | None:
+    account = _login_account(request)
+    return f"email:{account}" if account else None
 
 
 # --- rules -----------------------------------------------------------------------------------
@@ -166,7 +188,8 @@ DEFAULT_RULES = (
 SCOPES: dict[str, tuple[Rule, ...]] = {
     "login": (
         Rule("login-ip", "RATELIMIT_LOGIN", _ip_key, POST_ONLY, fail_closed=True),
-        Rule("login-email", "RATELIMIT_LOGIN", _login_email_key, POST_ONLY, fail_closed=True),
+        Rule("login-account-client", "RATELIMIT_LOGIN", _login_account_client_key, POST_ONLY, fail_closed=True),
+        Rule("login-account", "RATELIMIT_LOGIN_ACCOUNT", _login_account_key, POST_ONLY, fail_closed=True),
     ),
     "register": (Rule("register", "RATELIMIT_REGISTER", _ip_key, POST_ONLY, fail_closed=True),),
     "orders": (Rule("orders", "RATELIMIT_ORDERS", _user_or_ip_key, WRITE_METHODS),),

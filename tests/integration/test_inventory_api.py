@@ -39,7 +39,8 @@ def test_a_redelivered_product_created_event_keeps_one_stock_item():
 
 
 def test_availability_is_public(api_client):
-    item = StockItemFactory(on_hand=5)
+    product = catalog_services.product_create(sku="AV-1", name="Cup", price="4.00")
+    item = StockItemFactory(product_id=product.id, on_hand=5)
     facade.reserve(order_id=uuid.uuid4(), items=[facade.StockLine(item.product_id, 2)])
     response = api_client.get(url(item.product_id))
     assert response.status_code == 200

@@ -94,19 +94,20 @@ def test_sixth_login_attempt_in_15_minutes_is_429_with_retry_after(settings, api
     for _ in range(5):
         assert login(api_client).status_code == 401
     sixth = login(api_client, password=PASSWORD)  # even the right password: the budget is spent
-    # Same IP and same email: both policies are spent; the one with the longer wait is reported.
+    # Same IP and same account: both policies are spent; the one with the longer wait is reported.
     policy = sixth.json()["error"]["details"]["policy"]
-    assert policy in {"login-ip", "login-email"}
+    assert policy in {"login-ip", "login-account-client"}
     assert assert_limited(sixth, policy) <= 15 * 60
     assert '"login-ip";q=5;w=900' in sixth["RateLimit-Policy"]
-    assert '"login-email";q=5;w=900' in sixth["RateLimit-Policy"]
+    assert '"login-account-client";q=5;w=900' in sixth["RateLimit-Policy"]
 
 
-def test_login_limit_per_email_holds_across_client_ips(settings, api_client):
+def test_login_limit_per_account_holds_across_client_ips_at_its_slower_rate(settings, api_client):
     settings.RATELIMIT_LOGIN = "5/15m"
-    for n in range(5):
+    settings.RATELIMIT_LOGIN_ACCOUNT = "8/h"
+    for n in range(8):
         assert login(api_client, ip=f"10.0.1.{n}").status_code == 401
-    assert_limited(login(api_client, ip="10.0.1.99"), "login-email")
+    assert_limited(login(api_client, ip="10.0.1.99"), "login-account")
     assert login(api_client, email="bob@example.com", ip="10.0.1.100").status_code == 401
 
 
@@ -268,3 +269,57 @@ def test_a_bad_rate_stops_the_process_at_startup(settings, rate):
     settings.RATELIMIT_ORDERS = rate
     with pytest.raises(ImproperlyConfigured):
         RateLimitMiddleware(lambda request: None)
+
+
+# --- finding 2: the login limit cannot be sidestepped nor turned against the owner --------------
+
+
+def test_login_throttle_counts_the_email_the_view_authenticates_whatever_the_key_spelling(settings, api_client):
+    """``{"EMAIL": …}`` was authenticated but never counted: now it spends the account's budget."""
+    settings.RATELIMIT_LOGIN_ACCOUNT = "3/h"
+    UserFactory(email="victim@example.com")
+    spellings = [
+        {"EMAIL": "victim@example.com", "PASSWORD": "guess-1"},
+        {"email": " Victim@Example.COM ", "password": "guess-2"},
+        {"EMAIL": "VICTIM@example.com", "Password": "guess-3"},
+    ]
+    for n, body in enumerate(spellings):
+        response = api_client.post(TOKEN, body, format="json", REMOTE_ADDR=f"10.7.0.{n}")
+        assert response.status_code in (400, 401), response.content
+    guess = api_client.post(
+        TOKEN, {"EMAIL": "victim@example.com", "PASSWORD": "x"}, format="json", REMOTE_ADDR="10.7.1.1"
+    )
+    assert_limited(guess, "login-account")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": "decoy@example.com", "EMAIL": "victim@example.com", "password": "guess"},
+        {"email": "decoy@example.com", "e_mail": "victim@example.com", "password": "guess"},
+        {"email": "victim@example.com", "password": "guess", "PASSWORD": "guess-2"},
+    ],
+)
+def test_login_with_duplicate_or_case_variant_keys_is_400_and_authenticates_nobody(api_client, body):
+    UserFactory(email="victim@example.com")
+    response = api_client.post(TOKEN, body, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "MALFORMED_REQUEST"
+
+
+def test_exact_duplicate_json_keys_are_400(api_client):
+    raw = b'{"email": "decoy@example.com", "email": "victim@example.com", "password": "guess"}'
+    response = api_client.post(TOKEN, raw, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "MALFORMED_REQUEST"
+
+
+def test_a_stranger_exhausting_the_limit_does_not_lock_the_owner_out(settings, api_client):
+    settings.RATELIMIT_LOGIN = "5/15m"
+    UserFactory(email="owner@example.com")
+    for _ in range(5):
+        assert login(api_client, email="owner@example.com", ip="203.0.113.9").status_code == 401
+    assert_limited(login(api_client, email="owner@example.com", ip="203.0.113.9"), "login-ip")
+
+    owner = login(APIClient(), email="owner@example.com", password=PASSWORD, ip="198.51.100.7")
+    assert owner.status_code == 200, owner.content

@@ -26,6 +26,7 @@ DECLINES = {
 }
 TRANSIENT_TOKENS = frozenset({"tok_chargeDeclinedProcessingError"})
 _KEEP = 7 * 24 * 3600
+_MONEY = ("amount", "captured", "refunded")
 
 
 class FakeGateway:
@@ -51,19 +52,25 @@ class FakeGateway:
         stored = cache.get(f"fakegw:key:{idempotency_key}")
         if stored is None:
             try:
-                stored = {"result": work()}
+                result = work()
+                stored = {"result": [result.reference, result.status]}
             except PaymentDeclined as declined:
-                stored = {"declined": (declined.code, declined.message)}
+                stored = {"declined": [declined.code, declined.message]}
             cache.set(f"fakegw:key:{idempotency_key}", stored, _KEEP)
         if "declined" in stored:
             raise PaymentDeclined(*stored["declined"])
-        return stored["result"]
+        return ProviderResult(*stored["result"])
 
     def _charge(self, reference: str) -> dict:
+        """The charge with its money as Decimals (the cache holds JSON, so strings)."""
         charge = cache.get(f"fakegw:charge:{reference}")
         if charge is None:
             raise PermanentGatewayError(f"No such payment: {reference}", code="resource_missing")
-        return charge
+        return {**charge, **{field: Decimal(charge[field]) for field in _MONEY}}
+
+    @staticmethod
+    def _save(reference: str, charge: dict) -> None:
+        cache.set(f"fakegw:charge:{reference}", {**charge, **{f: str(charge[f]) for f in _MONEY}}, _KEEP)
 
     def authorize(self, *, amount, currency, token, idempotency_key, metadata) -> ProviderResult:
         self._network("authorize")
@@ -77,7 +84,7 @@ class FakeGateway:
                 raise PaymentDeclined("invalid_token", "The card token is not valid.")
             reference = f"fake_pi_{uuid.uuid4().hex}"
             charge = {"amount": amount, "captured": Decimal(0), "refunded": Decimal(0), "status": "requires_capture"}
-            cache.set(f"fakegw:charge:{reference}", charge, _KEEP)
+            self._save(reference, charge)
             return ProviderResult(reference=reference, status="requires_capture")
 
         return self._once(idempotency_key, work)
@@ -90,7 +97,7 @@ class FakeGateway:
             if charge["status"] != "requires_capture":
                 raise PermanentGatewayError(f"Payment {reference} is {charge['status']}", code="unexpected_state")
             charge.update(captured=amount, status="succeeded")
-            cache.set(f"fakegw:charge:{reference}", charge, _KEEP)
+            self._save(reference, charge)
             return ProviderResult(reference=reference, status="succeeded")
 
         return self._once(idempotency_key, work)
@@ -103,7 +110,7 @@ class FakeGateway:
             if charge["status"] != "requires_capture":
                 raise PermanentGatewayError(f"Payment {reference} is {charge['status']}", code="unexpected_state")
             charge.update(status="canceled")
-            cache.set(f"fakegw:charge:{reference}", charge, _KEEP)
+            self._save(reference, charge)
             return ProviderResult(reference=reference, status="canceled")
 
         return self._once(idempotency_key, work)
@@ -116,7 +123,7 @@ class FakeGateway:
             if charge["status"] != "succeeded" or charge["refunded"] + amount > charge["captured"]:
                 raise PermanentGatewayError("Refund exceeds the captured amount", code="charge_already_refunded")
             charge["refunded"] += amount
-            cache.set(f"fakegw:charge:{reference}", charge, _KEEP)
+            self._save(reference, charge)
             return ProviderResult(reference=f"fake_re_{uuid.uuid4().hex}", status="succeeded")
 
         return self._once(idempotency_key, work)
