@@ -23,4 +23,4 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --retries=3 \
   CMD python -c "import urllib.request,os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/health/live', timeout=2)"
 # web by default; the worker and beat override the command (see docker-compose.yml)
-CMD ["sh", "-c", "gunicorn config.wsgi:application --bind 0.0.0.0:${PORT} --workers ${WEB_CONCURRENCY:-2} --access-logfile - --timeout 30 --graceful-timeout 20 --no-control-socket"]
+CMD ["sh", "-c", "gunicorn config.wsgi:application -c config/gunicorn.py --bind 0.0.0.0:${PORT} --workers ${WEB_CONCURRENCY:-2} --access-logfile - --timeout 30 --graceful-timeout 20 --no-control-socket"]

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 CONTEXT_QUEUES = $(shell $(PYTHON) -m shop.contexts --queues)
 
-.PHONY: run test venv services migrate seed web worker beat lint format bench bench-events schema clean
+.PHONY: run test venv services prometheus-tools migrate seed web worker beat lint format bench bench-events schema clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,12 @@ venv: $(VENV)/.installed
 
 services:
 	bash scripts/services.sh
+
+## Debian's prometheus package (prometheus + promtool) for the alert-rule and dashboard tests; only when missing
+prometheus-tools:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq prometheus; }
 
 migrate: venv
 	$(PY) manage.py migrate_all
@@ -29,7 +35,7 @@ run: seed
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 ## make test: lint, architecture, migrations and the whole suite against PostgreSQL + Redis
-test: venv services
+test: venv services prometheus-tools
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
@@ -46,7 +52,7 @@ format:
 	$(VENV)/bin/ruff format .
 
 web: migrate
-	$(VENV)/bin/gunicorn config.wsgi:application --bind 127.0.0.1:$(PORT) --workers $${WEB_CONCURRENCY:-2} \
+	$(VENV)/bin/gunicorn config.wsgi:application -c config/gunicorn.py --bind 127.0.0.1:$(PORT) --workers $${WEB_CONCURRENCY:-2} \
 		--access-logfile - --timeout 30 --graceful-timeout 20 --no-control-socket
 
 worker: venv

@@ -4,12 +4,12 @@
 request and aggregates ``PROMETHEUS_MULTIPROC_DIR``, which the master empties at start.
 """
 
-from shop.observability import metrics
+from shop.observability import multiproc
 
 
 def on_starting(server):
-    metrics.prepare_multiprocess_dir()
+    multiproc.prepare()
 
 
 def child_exit(server, worker):
-    metrics.mark_process_dead(worker.pid)
+    multiproc.mark_process_dead(worker.pid)

@@ -8,6 +8,7 @@ import json
 
 from django.conf import settings
 
+from shop.contexts import DEFAULT_QUEUE, WORKER_QUEUES
 from shop.events.relay import outbox_lag
 from shop.events.store import dead_letter_model
 from shop.observability.metrics import scrape_gauge
@@ -21,7 +22,7 @@ _UNACKED_SCAN_LIMIT = 10_000
 
 
 def broker_queues() -> list[str]:
-    return [*settings.CONTEXTS, "celery"]
+    return list(WORKER_QUEUES)
 
 
 @scrape_gauge("events_outbox_lag_seconds", "Age of the oldest unsent outbox row", ["context"])
@@ -78,7 +79,7 @@ def _unacked():
                 routing_key = json.loads(raw)[2]
             except (ValueError, IndexError, TypeError):
                 continue
-            counts[routing_key if routing_key in counts else "celery"] += 1
+            counts[routing_key if routing_key in counts else DEFAULT_QUEUE] += 1
     finally:
         client.close()
     return [((queue,), count) for queue, count in counts.items()]

@@ -171,19 +171,3 @@ def render(*, include_shared_state: bool = True) -> tuple[bytes, str]:
     if include_shared_state:
         payload += generate_latest(_scrape_registry)
     return payload, CONTENT_TYPE_LATEST
-
-
-def prepare_multiprocess_dir() -> None:
-    """Empty this group's folder at start: files of a previous run would be counted again."""
-    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if not path:
-        return
-    os.makedirs(path, exist_ok=True)
-    for name in os.listdir(path):
-        if name.endswith(".db"):
-            os.remove(os.path.join(path, name))
-
-
-def mark_process_dead(pid: int) -> None:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.mark_process_dead(pid)

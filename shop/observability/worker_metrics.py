@@ -11,16 +11,15 @@ import time
 
 from celery import signals
 
-from shop.observability import dbpool, metrics
+from shop.contexts import DEFAULT_QUEUE, WORKER_QUEUES
+from shop.observability import dbpool, metrics, multiproc
 
 _started: dict[str, float] = {}
 
 
 def _queue_label(task) -> str:
-    from django.conf import settings
-
-    queue = (getattr(task.request, "delivery_info", None) or {}).get("routing_key") or "celery"
-    return queue if queue in settings.CONTEXTS or queue == "celery" else "other"
+    queue = (getattr(task.request, "delivery_info", None) or {}).get("routing_key") or DEFAULT_QUEUE
+    return queue if queue in WORKER_QUEUES else "other"
 
 
 def _on_prerun(task_id=None, **kwargs):
@@ -39,7 +38,7 @@ def _on_postrun(task_id=None, task=None, state=None, **kwargs):
 
 
 def _on_worker_init(**kwargs):
-    metrics.prepare_multiprocess_dir()
+    multiproc.prepare()
 
 
 def _on_worker_ready(**kwargs):
@@ -51,7 +50,7 @@ def _on_worker_ready(**kwargs):
 
 
 def _on_child_shutdown(pid=None, **kwargs):
-    metrics.mark_process_dead(pid or os.getpid())
+    multiproc.mark_process_dead(pid or os.getpid())
 
 
 def connect() -> None:
