@@ -4,11 +4,8 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.db import IntegrityError, transaction
 
+from apps.accounts.errors import EmailTaken
 from apps.accounts.models import User, normalize_email
-
-
-class EmailTaken(Exception):
-    """Registration for an address that already has an account."""
 
 
 def user_register(*, email: str, password: str, name: str = "") -> User:

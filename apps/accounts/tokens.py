@@ -20,13 +20,10 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
+from apps.accounts.errors import InvalidRefreshToken
 from apps.accounts.models import User
 
 ALIAS = "accounts"
-
-
-class InvalidRefreshToken(Exception):
-    """Expired, tampered, unknown, rotated or revoked."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.views import APIView
 
 from apps.accounts import selectors, services, tokens
+from apps.accounts.errors import InvalidCredentials
 from apps.accounts.serializers import (
     MeUpdateInput,
     RefreshInput,
@@ -21,27 +22,11 @@ from apps.accounts.serializers import (
     UserOut,
 )
 from shop.api.envelope import ok
-from shop.api.errors import ApiError, Conflict
 from shop.api.permissions import staff_permission
 from shop.security import staff
 
-_BEARER = 'Bearer realm="api"'
 # The rate-limit middleware refuses sign-in and sign-up while its Redis store is down.
 _FAILS_CLOSED = OpenApiResponse(description="SERVICE_UNAVAILABLE (rate-limit store down; see Retry-After)")
-
-
-class InvalidCredentials(ApiError):
-    status_code = status.HTTP_401_UNAUTHORIZED
-    default_code = "INVALID_CREDENTIALS"
-    default_detail = "Invalid email or password."
-    auth_header = _BEARER
-
-
-class InvalidRefresh(ApiError):
-    status_code = status.HTTP_401_UNAUTHORIZED
-    default_code = "UNAUTHORIZED"
-    default_detail = "The refresh token is invalid, expired, already used or revoked; sign in again."
-    auth_header = _BEARER
 
 
 class _PublicAuthView(APIView):
@@ -65,8 +50,6 @@ class RegisterView(_PublicAuthView):
             user = services.user_register(**data.validated_data)
         except DjangoValidationError as exc:
             raise serializers.ValidationError({"password": list(exc.messages)})
-        except services.EmailTaken:
-            raise Conflict("An account with this email already exists.", code="EMAIL_TAKEN")
         return ok(UserOut(user).data, message="Account created.", status=status.HTTP_201_CREATED)
 
 
@@ -79,7 +62,7 @@ class TokenObtainView(_PublicAuthView):
         data.is_valid(raise_exception=True)
         user = services.user_authenticate(**data.validated_data)
         if user is None:
-            raise InvalidCredentials()
+            raise InvalidCredentials
         return ok(TokenPairOut(tokens.tokens_issue(user=user)).data)
 
 
@@ -95,10 +78,7 @@ class TokenRefreshView(_PublicAuthView):
     def post(self, request, version=None):
         data = RefreshInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            pair = tokens.token_rotate(raw_refresh=data.validated_data["refresh"])
-        except tokens.InvalidRefreshToken:
-            raise InvalidRefresh()
+        pair = tokens.token_rotate(raw_refresh=data.validated_data["refresh"])
         return ok(TokenPairOut(pair).data)
 
 
@@ -107,10 +87,7 @@ class LogoutView(_PublicAuthView):
     def post(self, request, version=None):
         data = RefreshInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            tokens.token_revoke(raw_refresh=data.validated_data["refresh"])
-        except tokens.InvalidRefreshToken:
-            raise InvalidRefresh()
+        tokens.token_revoke(raw_refresh=data.validated_data["refresh"])
         return ok(status=status.HTTP_204_NO_CONTENT)
 
 

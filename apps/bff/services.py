@@ -15,6 +15,7 @@ from typing import TypeVar
 import structlog
 from django.db import DatabaseError
 
+from apps.bff.errors import CatalogUnavailable
 from apps.catalog import facade as catalog
 from apps.inventory import facade as inventory
 from shop.resilience.breaker import CircuitOpenError, guard
@@ -25,10 +26,6 @@ T = TypeVar("T")
 INVENTORY = "inventory"
 REVIEWS = "reviews"
 DEPENDENCY_ERRORS = (DatabaseError,)
-
-
-class CatalogUnavailable(Exception):
-    """The product itself could not be read (catalog database down and no cached copy)."""
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,39 @@
-"""Domain errors of the catalog context; the HTTP layer maps them to API errors."""
+"""Domain errors of the catalog context (mapped to the API envelope by ``shop.api.exceptions``)."""
+
+from http import HTTPStatus
+
+from shop.errors import DomainError
 
 
-class CatalogError(Exception):
+class CatalogError(DomainError):
     pass
 
 
 class ProductNotFound(CatalogError):
-    pass
+    code = "PRODUCT_NOT_FOUND"
+    http_status = HTTPStatus.NOT_FOUND
+    public_message = "Product not found."
 
 
 class CategoryNotFound(CatalogError):
-    pass
+    # An unknown category in a product's input is a field error of that input.
+    code = "VALIDATION_ERROR"
+    public_message = "Invalid request data."
+
+    def details(self) -> dict:
+        return {"categoryId": ["Unknown category."]}
 
 
 class SkuTaken(CatalogError):
-    pass
+    code = "SKU_TAKEN"
+    http_status = HTTPStatus.CONFLICT
+    public_message = "A product with this SKU already exists."
+
+    def details(self) -> dict:
+        return {"sku": str(self)}
 
 
 class ReviewExists(CatalogError):
-    pass
+    code = "REVIEW_EXISTS"
+    http_status = HTTPStatus.CONFLICT
+    public_message = "You have already reviewed this product."

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.catalog import caching, facade, selectors, services
-from apps.catalog.errors import CatalogError, CategoryNotFound, ReviewExists, SkuTaken
+from apps.catalog.errors import ProductNotFound
 from apps.catalog.serializers import (
     CategoryOutput,
     ProductCreateInput,
@@ -23,7 +23,6 @@ from apps.catalog.serializers import (
     ReviewOutput,
 )
 from shop.api.envelope import ok
-from shop.api.errors import ApiError, Conflict, NotFoundError
 from shop.api.pagination import PagePagination, PageParams
 from shop.api.permissions import staff_permission
 from shop.security import staff
@@ -75,18 +74,8 @@ def visible_product(request, product_id) -> facade.ProductDetail:
     """The cached product; inactive ones exist only for staff."""
     product = facade.product_detail_get(product_id=product_id)
     if product is None or (not product.is_active and not is_staff(request)):
-        raise NotFoundError("Product not found.", code="PRODUCT_NOT_FOUND")
+        raise ProductNotFound(str(product_id))
     return product
-
-
-def _api_error(exc: CatalogError) -> ApiError:
-    if isinstance(exc, SkuTaken):
-        return Conflict("A product with this SKU already exists.", code="SKU_TAKEN", details={"sku": str(exc)})
-    if isinstance(exc, CategoryNotFound):
-        return ApiError("Invalid request data.", code="VALIDATION_ERROR", details={"categoryId": ["Unknown category."]})
-    if isinstance(exc, ReviewExists):
-        return Conflict("You have already reviewed this product.", code="REVIEW_EXISTS")
-    return NotFoundError("Product not found.", code="PRODUCT_NOT_FOUND")
 
 
 LIST_PARAMETERS = [
@@ -135,10 +124,7 @@ class ProductCollectionApi(APIView):
     def post(self, request, version):
         data = ProductCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            product = services.product_create(**data.validated_data)
-        except CatalogError as exc:
-            raise _api_error(exc)
+        product = services.product_create(**data.validated_data)
         headers = {"Location": f"/api/{version}/products/{product.id}"}
         return ok(ProductOutput(product).data, message="Product created.", status=201, headers=headers)
 
@@ -159,19 +145,13 @@ class ProductItemApi(APIView):
     def patch(self, request, version, product_id):
         data = ProductUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            product = services.product_update(product_id=product_id, data=data.validated_data)
-        except CatalogError as exc:
-            raise _api_error(exc)
+        product = services.product_update(product_id=product_id, data=data.validated_data)
         return ok(ProductOutput(product).data, message="Product updated.")
 
     # A soft delete answers 200 with the deactivated product (a bare serializer would read as 204).
     @extend_schema(operation_id="products_deactivate", request=None, responses={200: ProductOutput})
     def delete(self, request, version, product_id):
-        try:
-            product = services.product_deactivate(product_id=product_id)
-        except CatalogError as exc:
-            raise _api_error(exc)
+        product = services.product_deactivate(product_id=product_id)
         return ok(ProductOutput(product).data, message="Product deactivated.")
 
 
@@ -200,8 +180,5 @@ class ProductReviewsApi(APIView):
     def post(self, request, version, product_id):
         data = ReviewCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            review = services.review_create(product_id=product_id, user_id=request.user.pk, **data.validated_data)
-        except CatalogError as exc:
-            raise _api_error(exc)
+        review = services.review_create(product_id=product_id, user_id=request.user.pk, **data.validated_data)
         return ok(ReviewOutput(review).data, message="Review added.", status=201)

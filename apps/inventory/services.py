@@ -237,7 +237,9 @@ def stock_adjust(*, product_id: uuid.UUID, delta: int, reason: str, actor: str =
         if item is None:
             raise StockItemNotFound(str(product_id))
         if item.on_hand + delta < item.reserved:
-            raise AdjustmentBelowReserved(on_hand=item.on_hand, reserved=item.reserved, delta=delta)
+            raise AdjustmentBelowReserved(
+                product_id=product_id, on_hand=item.on_hand, reserved=item.reserved, delta=delta
+            )
         before = item.available
         item.on_hand += delta
         _save_stock([item])

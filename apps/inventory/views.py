@@ -5,10 +5,9 @@ from rest_framework.views import APIView
 
 from apps.catalog import facade as catalog
 from apps.inventory import selectors, services
-from apps.inventory.errors import AdjustmentBelowReserved, StockItemNotFound
+from apps.inventory.errors import StockItemNotFound
 from apps.inventory.serializers import AdjustmentInput, AvailabilityOutput, StockLevelOutput
 from shop.api.envelope import ok
-from shop.api.errors import Conflict, NotFoundError
 from shop.api.permissions import staff_permission
 from shop.security import staff
 
@@ -23,10 +22,6 @@ def _levels(item) -> dict:
     }
 
 
-def _not_found() -> NotFoundError:
-    return NotFoundError("No stock is tracked for this product.", code="STOCK_NOT_FOUND")
-
-
 class AvailabilityApi(APIView):
     @extend_schema(operation_id="inventory_availability", responses=AvailabilityOutput)
     def get(self, request, version, product_id):
@@ -36,7 +31,7 @@ class AvailabilityApi(APIView):
             raise _not_found()
         item = selectors.stock_get(product_id=product_id)
         if item is None:
-            raise _not_found()
+            raise StockItemNotFound(str(product_id))
         return ok(AvailabilityOutput(_levels(item)).data)
 
 
@@ -51,19 +46,5 @@ class AdjustmentCreateApi(APIView):
     def post(self, request, version, product_id):
         data = AdjustmentInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            item = services.stock_adjust(product_id=product_id, actor=str(request.user.pk), **data.validated_data)
-        except StockItemNotFound:
-            raise _not_found()
-        except AdjustmentBelowReserved as exc:
-            raise Conflict(
-                "On hand cannot go below the units reserved for open orders.",
-                code="STOCK_BELOW_RESERVED",
-                details={
-                    "productId": str(product_id),
-                    "onHand": exc.on_hand,
-                    "reserved": exc.reserved,
-                    "delta": exc.delta,
-                },
-            )
+        item = services.stock_adjust(product_id=product_id, actor=str(request.user.pk), **data.validated_data)
         return ok(StockLevelOutput(_levels(item)).data, message="Stock adjusted.", status=201)

@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, QuerySet
 
 from apps.orders import events
+from apps.orders.errors import NothingToReplay
 from apps.orders.models import OrderEventRecord, OrderStatus
 from shop.events.envelope import Envelope
 from shop.events.registry import upcast
@@ -37,10 +38,6 @@ class StaleSequence(Exception):
         super().__init__(f"Order {order_id}: event #{sequence} was already appended by another writer")
         self.order_id = order_id
         self.sequence = sequence
-
-
-class NothingToReplay(LookupError):
-    """No event of this order at (or before) the requested moment."""
 
 
 class ReplayError(RuntimeError):
@@ -216,7 +213,7 @@ def order_replay(*, order_id: uuid.UUID, until: datetime | None = None) -> Order
         records = _prefix_until(records, until)
     order = fold(records)
     if order is None:
-        raise NothingToReplay(f"Order {order_id} has no events" + (f" at or before {until}" if until else ""))
+        raise NothingToReplay(order_id, until)
     return order
 
 

@@ -4,6 +4,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
+from apps.orders.errors import OrderNotFound  # noqa: F401 - part of the facade
 from apps.orders.models import Order
 
 

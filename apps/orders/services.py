@@ -24,6 +24,16 @@ from django.db import transaction
 from apps.catalog import facade as catalog
 from apps.inventory import facade as inventory
 from apps.orders import events, eventstore
+from apps.orders.errors import (  # noqa: F401 (re-exported: callers name them services.X)
+    ConcurrentChange,
+    InsufficientStock,
+    InvalidTransition,
+    MixedCurrencies,
+    OrderError,
+    OrderNotFound,
+    ProductsUnavailable,
+    Shortage,
+)
 from apps.orders.models import Order, OrderItem, OrderStatus, OrderStatusHistory, ShippingMethod
 from apps.orders.saga.models import CheckoutSaga, SagaStatus
 from shop.events import publish
@@ -53,48 +63,6 @@ SHIPPING_RATES = {
 }
 CUSTOMER_REQUEST = "CUSTOMER_REQUEST"
 STAFF_REQUEST = "STAFF_REQUEST"
-
-
-class OrderError(Exception):
-    """A business rule refused the command."""
-
-
-class OrderNotFound(OrderError):
-    pass
-
-
-class ProductsUnavailable(OrderError):
-    def __init__(self, product_ids: Sequence[uuid.UUID]):
-        super().__init__(f"Products not available: {', '.join(map(str, product_ids))}")
-        self.product_ids = list(product_ids)
-
-
-class MixedCurrencies(OrderError):
-    pass
-
-
-@dataclass(frozen=True)
-class Shortage:
-    product_id: uuid.UUID
-    available: int
-    requested: int
-
-
-class InsufficientStock(OrderError):
-    def __init__(self, shortages: Sequence[Shortage]):
-        super().__init__("Insufficient stock")
-        self.shortages = list(shortages)
-
-
-class ConcurrentChange(OrderError):
-    """Another writer appended to the order's event stream first; retry the command."""
-
-
-class InvalidTransition(OrderError):
-    def __init__(self, order: Order, target: str, why: str = ""):
-        super().__init__(f"Order {order.id} is {order.status}; it cannot become {target}{why}")
-        self.current = order.status
-        self.target = target
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from apps.accounts import facade as accounts
 from apps.orders import eventstore, selectors, services
+from apps.orders.errors import OrderNotFound
 from apps.orders.models import IdempotencyRecord, Order
 from apps.orders.serializers import (
     OrderCreateInput,
@@ -25,7 +26,7 @@ from apps.orders.serializers import (
     OrderV2,
 )
 from shop.api.envelope import ok
-from shop.api.errors import ApiError, Conflict, NotFoundError
+from shop.api.errors import ApiError
 from shop.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from shop.api.idempotency import KEY_SCHEMA as IDEMPOTENCY_KEY_SCHEMA
 from shop.api.idempotency import run_idempotent
@@ -70,28 +71,8 @@ def _visible_order(request, order_id, *, with_history: bool = True, any_owner: b
     owner = None if any_owner or _sees_every_order(request) else request.user.pk
     order = selectors.order_get(order_id=order_id, user_id=owner, with_history=with_history)
     if order is None:
-        raise NotFoundError("Order not found.", code="ORDER_NOT_FOUND")
+        raise OrderNotFound(str(order_id))
     return order
-
-
-def _order_errors(exc: services.OrderError) -> ApiError:
-    if isinstance(exc, services.InvalidTransition):
-        return Conflict(str(exc), code="INVALID_STATE", details={"status": exc.current, "target": exc.target})
-    if isinstance(exc, services.ConcurrentChange):
-        return Conflict(str(exc), code="CONCURRENT_MODIFICATION")
-    if isinstance(exc, services.OrderNotFound):
-        return NotFoundError("Order not found.", code="ORDER_NOT_FOUND")
-    if isinstance(exc, services.InsufficientStock):
-        shortages = [
-            {"productId": s.product_id, "available": s.available, "requested": s.requested} for s in exc.shortages
-        ]
-        # The spec's shape names the first short product; ``shortages`` lists all of them.
-        return Conflict(
-            "Product out of stock.", code="INSUFFICIENT_STOCK", details={**shortages[0], "shortages": shortages}
-        )
-    if isinstance(exc, services.ProductsUnavailable):
-        return ApiError(str(exc), code="PRODUCT_UNAVAILABLE", details={"productIds": exc.product_ids})
-    return ApiError(str(exc), code="ORDER_REJECTED")
 
 
 _STATE_CONFLICT = {409: OpenApiResponse(description="INVALID_STATE, CONCURRENT_MODIFICATION")}
@@ -160,19 +141,16 @@ class OrderCollectionView(APIView):
         data = OrderCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         body = data.validated_data
-        try:
-            order = services.order_place(
-                user_id=request.user.pk,
-                customer_email=getattr(request.user, "email", ""),
-                items=[services.ItemRequest(i["product_id"], i["quantity"]) for i in body["items"]],
-                shipping_address=services.Address(**body["shipping_address"]),
-                shipping_method=body["shipping_method"],
-                notes=body["notes"],
-                payment_method=body["payment"]["method"],
-                payment_token=body["payment"]["token"],
-            )
-        except services.OrderError as exc:
-            raise _order_errors(exc)
+        order = services.order_place(
+            user_id=request.user.pk,
+            customer_email=getattr(request.user, "email", ""),
+            items=[services.ItemRequest(i["product_id"], i["quantity"]) for i in body["items"]],
+            shipping_address=services.Address(**body["shipping_address"]),
+            shipping_method=body["shipping_method"],
+            notes=body["notes"],
+            payment_method=body["payment"]["method"],
+            payment_token=body["payment"]["token"],
+        )
         order = selectors.order_get(order_id=order.id, with_history=True)
         return ok(order_representation(request, order), message="Order created successfully", status=201)
 
@@ -205,10 +183,7 @@ class _OrderCommandView(APIView):
             data = self.input_serializer(data=request.data)
             data.is_valid(raise_exception=True)
             body = data.validated_data
-        try:
-            self.command(request, order, body)
-        except services.OrderError as exc:
-            raise _order_errors(exc)
+        self.command(request, order, body)
         return ok(order_representation(request, _visible_order(request, order_id)))
 
 
@@ -260,7 +235,7 @@ class OrderDeliverView(_OrderCommandView):
 def _known_order(order_id) -> None:
     """404 unless the order exists (as a row or, should the row ever go, as history)."""
     if not selectors.order_exists(order_id=order_id) and not eventstore.order_has_events(order_id=order_id):
-        raise NotFoundError("Order not found.", code="ORDER_NOT_FOUND")
+        raise OrderNotFound(str(order_id))
 
 
 class OrderEventsView(APIView):
@@ -296,8 +271,5 @@ class OrderReplayView(APIView):
         params.is_valid(raise_exception=True)
         at = params.validated_data.get("at")
         _known_order(order_id)
-        try:
-            snapshot = eventstore.order_replay(order_id=order_id, until=at)
-        except eventstore.NothingToReplay as exc:
-            raise NotFoundError(str(exc), code="NO_EVENTS_AT", details={"at": request.query_params.get("at")})
+        snapshot = eventstore.order_replay(order_id=order_id, until=at)
         return ok(OrderSnapshotOutput(snapshot).data)

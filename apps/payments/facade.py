@@ -13,14 +13,14 @@ from datetime import datetime
 from decimal import Decimal
 
 from apps.payments import selectors, services
-from apps.payments.models import Payment
-from apps.payments.services import (  # noqa: F401 - part of the facade
+from apps.payments.errors import (  # noqa: F401 - part of the facade
     IdempotencyKeyReused,
     PaymentError,
     PaymentNotFound,
     PaymentStateError,
     RefundExceedsCaptured,
 )
+from apps.payments.models import Payment
 
 
 @dataclass(frozen=True)

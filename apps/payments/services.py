@@ -24,6 +24,13 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.payments import events
+from apps.payments.errors import (
+    IdempotencyKeyReused,
+    PaymentError,
+    PaymentNotFound,
+    PaymentStateError,
+    RefundExceedsCaptured,
+)
 from apps.payments.gateway import (
     GatewayUnavailable,
     PaymentDeclined,
@@ -40,31 +47,6 @@ ALIAS = "payments"
 logger = structlog.get_logger("apps.payments")
 FAILED = PaymentStatus.FAILED
 _SETTLED = (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
-
-
-class PaymentError(Exception):
-    """The command cannot apply (a caller's mistake, not a provider outcome)."""
-
-
-class PaymentNotFound(PaymentError):
-    pass
-
-
-class PaymentStateError(PaymentError):
-    def __init__(self, payment: Payment | None, operation: str):
-        state = payment.status if payment else "no payment"
-        super().__init__(f"Cannot {operation}: {state}")
-        self.status = payment.status if payment else None
-
-
-class RefundExceedsCaptured(PaymentError):
-    def __init__(self, refundable: Decimal):
-        super().__init__(f"At most {refundable} can still be refunded")
-        self.refundable = refundable
-
-
-class IdempotencyKeyReused(PaymentError):
-    pass
 
 
 @dataclass(frozen=True)

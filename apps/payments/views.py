@@ -8,10 +8,10 @@ from rest_framework.views import APIView
 
 from apps.orders import facade as orders
 from apps.payments import selectors, services
+from apps.payments.errors import ProviderUnavailable, RefundDeclined
 from apps.payments.models import IdempotencyLog
 from apps.payments.serializers import PaymentOutput, RefundInput
 from shop.api.envelope import ok
-from shop.api.errors import ApiError, Conflict, NotFoundError, ServiceUnavailable
 from shop.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from shop.api.idempotency import KEY_SCHEMA as IDEMPOTENCY_KEY_SCHEMA
 from shop.api.idempotency import run_idempotent
@@ -31,7 +31,7 @@ class OrderPaymentsView(APIView):
         if order is None or (
             order.user_id != request.user.pk and not staff.staff_can(request.user, staff.VIEW_CUSTOMERS)
         ):
-            raise NotFoundError("Order not found.", code="ORDER_NOT_FOUND")
+            raise orders.OrderNotFound(str(order_id))
         return ok(PaymentOutput(selectors.payments_for_order(order_id=order_id), many=True).data)
 
 
@@ -74,24 +74,15 @@ class PaymentRefundView(APIView):
         # A client key may be 255 characters long; with the user prefix it would overflow the
         # log's key column (a 500), so the service gets a fixed-length digest of it instead.
         digest = hashlib.sha256(key.encode()).hexdigest()
-        try:
-            outcome = services.payment_refund(
-                payment_id=payment_id,
-                amount=data.validated_data["amount"],
-                reason=data.validated_data["reason"],
-                idempotency_key=f"api:{request.user.pk}:{digest}",
-            )
-        except services.PaymentNotFound:
-            raise NotFoundError("Payment not found.", code="PAYMENT_NOT_FOUND")
-        except services.RefundExceedsCaptured as exc:
-            raise Conflict(str(exc), code="REFUND_EXCEEDS_CAPTURED", details={"refundable": str(exc.refundable)})
-        except services.PaymentStateError as exc:
-            raise Conflict(str(exc), code="INVALID_STATE", details={"status": exc.status})
-        except services.PaymentError as exc:
-            raise ApiError(str(exc), code="REFUND_REJECTED")
+        outcome = services.payment_refund(
+            payment_id=payment_id,
+            amount=data.validated_data["amount"],
+            reason=data.validated_data["reason"],
+            idempotency_key=f"api:{request.user.pk}:{digest}",
+        )
         if outcome.status == services.FAILED:
             if outcome.declined:
-                raise Conflict(outcome.message, code="REFUND_REJECTED", details={"code": outcome.decline_code})
-            raise ServiceUnavailable(outcome.message, code="PAYMENT_PROVIDER_UNAVAILABLE")
+                raise RefundDeclined(outcome.message, decline_code=outcome.decline_code)
+            raise ProviderUnavailable(outcome.message)
         payment = selectors.payment_get(payment_id=payment_id)
         return ok(PaymentOutput(payment).data, message=outcome.message)

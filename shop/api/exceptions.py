@@ -1,7 +1,8 @@
 """One error format for every failure an API client can see.
 
-DRF's exceptions, Django's ``Http404``/``PermissionDenied``, our ``ApiError`` and anything
-unexpected all leave as ``{success: false, error: {code, message, details}}``. Unexpected
+DRF's exceptions, Django's ``Http404``/``PermissionDenied``, the contexts' domain errors
+(``shop.errors.DomainError``: each names its code, status and message), our ``ApiError`` and
+anything unexpected all leave as ``{success: false, error: {code, message, details}}``. Unexpected
 errors are logged with their stack trace; the client gets only the correlation id.
 """
 
@@ -14,6 +15,7 @@ from rest_framework.response import Response
 
 from shop.api.envelope import error_body
 from shop.api.errors import ApiError
+from shop.errors import DomainError
 from shop.observability.context import get_correlation_id
 
 logger = structlog.get_logger("shop.api")
@@ -40,11 +42,20 @@ def _flatten(detail):
     return str(detail)
 
 
+def _from_domain(error: DomainError) -> ApiError:
+    api_error = ApiError(error.message, code=error.code, details=error.details(), status_code=int(error.http_status))
+    if error.auth_header:
+        api_error.auth_header = error.auth_header
+    return api_error
+
+
 def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DomainError):
+        exc = _from_domain(exc)
     elif isinstance(exc, RequestDataTooBig):
         exc = ApiError("Request body too large.", code="PAYLOAD_TOO_LARGE", status_code=413)
 
