@@ -28,7 +28,7 @@ class AvailabilityApi(APIView):
         """Stock of a product the caller may see: a deactivated product is 404 here as in the catalog."""
         product = catalog.product_detail_get(product_id=product_id)
         if product is None or (not product.is_active and not request.user.is_staff):
-            raise _not_found()
+            raise StockItemNotFound(str(product_id))
         item = selectors.stock_get(product_id=product_id)
         if item is None:
             raise StockItemNotFound(str(product_id))
