@@ -7,6 +7,9 @@ from django.db.models import Q, QuerySet
 
 from apps.accounts.models import User
 
+# The client-facing names of the sort keys, mapped to columns: only these reach order_by().
+USER_SORT_FIELDS = {"email": "email", "name": "name", "dateJoined": "date_joined"}
+
 
 def user_get(*, user_id: UUID) -> User | None:
     return User.objects.filter(pk=user_id).first()
@@ -20,9 +23,14 @@ def users_by_ids(*, user_ids: Iterable[UUID]) -> list[User]:
 
 
 def user_list(
-    *, search: str = "", is_staff: bool | None = None, is_active: bool | None = None, ordering: str
+    *,
+    search: str = "",
+    is_staff: bool | None = None,
+    is_active: bool | None = None,
+    sort_by: str = "dateJoined",
+    descending: bool = True,
 ) -> QuerySet:
-    """Staff user search. ``ordering`` comes from the view's allow-list, never from the client."""
+    """Staff user search, sorted by an allow-listed ``USER_SORT_FIELDS`` key (then id, same direction)."""
     users = User.objects.all()
     if search:
         users = users.filter(Q(email__icontains=search) | Q(name__icontains=search))
@@ -30,4 +38,5 @@ def user_list(
         users = users.filter(is_staff=is_staff)
     if is_active is not None:
         users = users.filter(is_active=is_active)
-    return users.order_by(ordering, "id")
+    prefix = "-" if descending else ""
+    return users.order_by(f"{prefix}{USER_SORT_FIELDS[sort_by]}", f"{prefix}id")

@@ -1,23 +1,8 @@
-from collections.abc import Mapping
-
 from rest_framework import serializers
 
-from shop.api.pagination import MAX_LIMIT
+from apps.accounts.selectors import USER_SORT_FIELDS
+from shop.api.inputs import SortedQuery, StrictInput
 from shop.api.sanitize import CleanCharField
-
-
-class StrictInput(serializers.Serializer):
-    """Unknown keys are a 400, not silently dropped: a client sending ``isStaff`` or ``id``
-    learns it cannot set them, and a field added to a model later cannot become writable by
-    accident (mass assignment)."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, Mapping):
-            writable = {name for name, field in self.fields.items() if not field.read_only}
-            unknown = sorted(set(data) - writable)
-            if unknown:
-                raise serializers.ValidationError({name: ["This field is not accepted."] for name in unknown})
-        return super().to_internal_value(data)
 
 
 class RegisterInput(StrictInput):
@@ -52,21 +37,12 @@ class TokenPairOut(serializers.Serializer):
     refresh = serializers.CharField(read_only=True)
 
 
-# The client-facing names of the sort keys, mapped to columns: only these reach order_by().
-USER_SORT_FIELDS = {"email": "email", "name": "name", "dateJoined": "date_joined"}
+class UserListQuery(SortedQuery):
+    """Query parameters of the staff user list."""
 
-
-class UserListQuery(StrictInput):
-    """Query parameters of the staff user list, named exactly as on the wire (camelCase)."""
+    SORT_FIELDS = USER_SORT_FIELDS
+    DEFAULT_SORT = "dateJoined"
 
     search = serializers.CharField(required=False, max_length=100, default="")
     isStaff = serializers.BooleanField(required=False, allow_null=True, default=None)
     isActive = serializers.BooleanField(required=False, allow_null=True, default=None)
-    sortBy = serializers.ChoiceField(choices=sorted(USER_SORT_FIELDS), required=False, default="dateJoined")
-    order = serializers.ChoiceField(choices=["asc", "desc"], required=False, default="desc")
-    page = serializers.IntegerField(required=False, min_value=1)
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT)
-
-    def ordering(self) -> str:
-        column = USER_SORT_FIELDS[self.validated_data["sortBy"]]
-        return column if self.validated_data["order"] == "asc" else f"-{column}"

@@ -6,7 +6,7 @@ The sign-in endpoints run without authentication classes, so a stale or broken
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics, serializers, status
+from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.views import APIView
 
@@ -22,6 +22,8 @@ from apps.accounts.serializers import (
     UserOut,
 )
 from shop.api.envelope import ok
+from shop.api.inputs import query_read
+from shop.api.pagination import PagePagination, page_get, page_response
 from shop.api.permissions import staff_permission
 from shop.security import staff
 
@@ -44,6 +46,7 @@ class RegisterView(_PublicAuthView):
         summary="Create an account",
     )
     def post(self, request, version=None):
+        query_read(request)
         data = RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -58,6 +61,7 @@ class TokenObtainView(_PublicAuthView):
 
     @extend_schema(request=TokenInput, responses={200: TokenPairOut, 503: _FAILS_CLOSED}, auth=[], summary="Sign in")
     def post(self, request, version=None):
+        query_read(request)
         data = TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.user_authenticate(**data.validated_data)
@@ -76,6 +80,7 @@ class TokenRefreshView(_PublicAuthView):
         "Presenting an already rotated token revokes every session of that user.",
     )
     def post(self, request, version=None):
+        query_read(request)
         data = RefreshInput(data=request.data)
         data.is_valid(raise_exception=True)
         pair = tokens.token_rotate(raw_refresh=data.validated_data["refresh"])
@@ -85,6 +90,7 @@ class TokenRefreshView(_PublicAuthView):
 class LogoutView(_PublicAuthView):
     @extend_schema(request=RefreshInput, responses={204: None}, auth=[], summary="Sign out (revoke a refresh token)")
     def post(self, request, version=None):
+        query_read(request)
         data = RefreshInput(data=request.data)
         data.is_valid(raise_exception=True)
         tokens.token_revoke(raw_refresh=data.validated_data["refresh"])
@@ -96,33 +102,33 @@ class MeView(APIView):
 
     @extend_schema(responses={200: UserOut}, summary="The signed-in user")
     def get(self, request, version=None):
+        query_read(request)
         return ok(UserOut(request.user).data)
 
     @extend_schema(request=MeUpdateInput, responses={200: UserOut}, summary="Update the signed-in user's profile")
     def patch(self, request, version=None):
+        query_read(request)
         data = MeUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.user_update_profile(user_id=request.user.pk, **data.validated_data)
         return ok(UserOut(user).data)
 
 
-class UserListView(generics.ListAPIView):
+class UserListView(APIView):
     """Staff search over accounts (support tooling); sorting and filters are allow-listed."""
 
     permission_classes = [staff_permission(staff.VIEW_CUSTOMERS)]
-    serializer_class = UserOut
+    pagination_class = PagePagination  # documents the list response
 
-    def get_queryset(self):
-        query = UserListQuery(data=self.request.query_params.dict())
-        query.is_valid(raise_exception=True)
-        params = query.validated_data
-        return selectors.user_list(
-            search=params["search"],
-            is_staff=params["isStaff"],
-            is_active=params["isActive"],
-            ordering=query.ordering(),
+    @extend_schema(parameters=[UserListQuery], responses=UserOut(many=True), summary="Search users (staff)")
+    def get(self, request, version=None):
+        query = query_read(request, UserListQuery)
+        users = selectors.user_list(
+            search=query["search"],
+            is_staff=query["isStaff"],
+            is_active=query["isActive"],
+            sort_by=query["sortBy"],
+            descending=query["order"] == "desc",
         )
-
-    @extend_schema(parameters=[UserListQuery], summary="Search users (staff)")
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
+        page = page_get(users, page=query["page"], limit=query["limit"])
+        return page_response(page.block(), UserOut(page.items, many=True).data)

@@ -7,6 +7,7 @@ from apps.bff import services
 from apps.bff.errors import ProductPageNotFound
 from apps.bff.serializers import ProductPageOutput
 from shop.api.envelope import ok
+from shop.api.inputs import query_read
 
 
 class ProductPageApi(APIView):
@@ -15,6 +16,7 @@ class ProductPageApi(APIView):
         responses={200: ProductPageOutput, 503: OpenApiResponse(description="CATALOG_UNAVAILABLE")},
     )
     def get(self, request, version, product_id):
+        query_read(request)
         page = services.product_page_get(product_id=product_id)
         if page is None:
             raise ProductPageNotFound(str(product_id))

@@ -5,6 +5,7 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from apps.catalog.selectors import SORT_FIELDS
+from shop.api.inputs import SortedQuery, StrictInput
 from shop.api.sanitize import CleanCharField
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -35,19 +36,23 @@ class ProductOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class ProductListQuery(serializers.Serializer):
-    category = serializers.CharField(required=False, max_length=140)
-    min_price = serializers.DecimalField(required=False, max_digits=12, decimal_places=2, min_value=Decimal("0"))
-    max_price = serializers.DecimalField(required=False, max_digits=12, decimal_places=2, min_value=Decimal("0"))
-    search = serializers.CharField(required=False, max_length=100)
-    active = serializers.BooleanField(required=False, default=True)
-    sort_by = serializers.ChoiceField(choices=sorted(SORT_FIELDS), required=False, default="createdAt")
-    order = serializers.ChoiceField(choices=["asc", "desc"], required=False, default="desc")
+class ProductListQuery(SortedQuery):
+    SORT_FIELDS = SORT_FIELDS
+
+    category = serializers.CharField(
+        required=False, max_length=140, help_text="Category id or slug (subcategories included)"
+    )
+    minPrice = serializers.DecimalField(required=False, max_digits=12, decimal_places=2, min_value=Decimal("0"))
+    maxPrice = serializers.DecimalField(required=False, max_digits=12, decimal_places=2, min_value=Decimal("0"))
+    search = serializers.CharField(
+        required=False, max_length=100, help_text="Case-insensitive match in name, SKU or description"
+    )
+    active = serializers.BooleanField(required=False, default=True, help_text="Default true; false is staff only")
 
     def validate(self, attrs):
-        low, high = attrs.get("min_price"), attrs.get("max_price")
+        low, high = attrs.get("minPrice"), attrs.get("maxPrice")
         if low is not None and high is not None and low > high:
-            raise serializers.ValidationError({"min_price": ["Must not be greater than maxPrice."]})
+            raise serializers.ValidationError({"minPrice": ["Must not be greater than maxPrice."]})
         return attrs
 
 
@@ -62,7 +67,7 @@ class PriceInput(serializers.DecimalField):
         return value if value else abs(value)
 
 
-class ProductCreateInput(serializers.Serializer):
+class ProductCreateInput(StrictInput):
     sku = serializers.RegexField(SKU_PATTERN, max_length=64)
     name = CleanCharField(max_length=200)
     description = CleanCharField(max_length=5000, multiline=True, required=False, allow_blank=True, default="")
@@ -72,7 +77,7 @@ class ProductCreateInput(serializers.Serializer):
     is_active = serializers.BooleanField(required=False, default=True)
 
 
-class ProductUpdateInput(serializers.Serializer):
+class ProductUpdateInput(StrictInput):
     sku = serializers.RegexField(SKU_PATTERN, max_length=64, required=False)
     name = CleanCharField(max_length=200, required=False)
     description = CleanCharField(max_length=5000, multiline=True, required=False, allow_blank=True)
@@ -91,6 +96,6 @@ class ReviewOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class ReviewCreateInput(serializers.Serializer):
+class ReviewCreateInput(StrictInput):
     rating = serializers.IntegerField(min_value=1, max_value=5)
     text = CleanCharField(max_length=2000, multiline=True, required=False, allow_blank=True, default="")

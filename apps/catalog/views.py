@@ -3,12 +3,9 @@
 import hashlib
 from urllib.parse import urlencode
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticatedOrReadOnly
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.catalog import caching, facade, selectors, services
@@ -23,51 +20,15 @@ from apps.catalog.serializers import (
     ReviewOutput,
 )
 from shop.api.envelope import ok
-from shop.api.pagination import PagePagination, PageParams
+from shop.api.inputs import PagedQuery, query_read
+from shop.api.pagination import PagePagination, page_get, page_response
 from shop.api.permissions import staff_permission
 from shop.security import staff
-
-PAGING = ("page", "limit")
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.capitalize() for part in rest)
-
-
-def read_query(request, serializer_class=None) -> dict:
-    """Validate query parameters against an allow-list of the spec's camelCase names: unknown
-    names (including snake_case spellings) are a 400, never silently ignored."""
-    fields = set(PAGING) | set(serializer_class().fields if serializer_class else ())
-    names = {_camel(field): field for field in fields}
-    unknown = sorted(key for key in request.query_params if key not in names)
-    if unknown:
-        raise serializers.ValidationError({key: ["Unknown query parameter."] for key in unknown})
-    raw = {names[key]: value for key, value in request.query_params.items()}
-    paging = PageParams(data={key: raw[key] for key in PAGING if key in raw})
-    paging.is_valid(raise_exception=True)
-    if serializer_class is None:
-        return dict(paging.validated_data)
-    query = serializer_class(data={key: value for key, value in raw.items() if key not in PAGING})
-    query.is_valid(raise_exception=True)
-    return {**query.validated_data, **paging.validated_data}
 
 
 def is_staff(request) -> bool:
     user = request.user
     return bool(user and user.is_authenticated and user.is_staff)
-
-
-def page_response(page: dict) -> Response:
-    block = page["pagination"]
-    headers = {"X-Total-Count": str(block["total"]), "X-Page-Count": str(block["pages"])}
-    return Response({"success": True, "data": page["data"], "pagination": block}, headers=headers)
-
-
-def paginate(request, view, queryset, output_class) -> dict:
-    paginator = PagePagination()
-    items = paginator.paginate_queryset(queryset, request, view=view)
-    return {"data": output_class(items, many=True).data, "pagination": paginator.pagination_block()}
 
 
 def visible_product(request, product_id) -> facade.ProductDetail:
@@ -78,43 +39,33 @@ def visible_product(request, product_id) -> facade.ProductDetail:
     return product
 
 
-LIST_PARAMETERS = [
-    OpenApiParameter("category", OpenApiTypes.STR, description="Category id or slug (subcategories included)"),
-    OpenApiParameter("minPrice", OpenApiTypes.DECIMAL),
-    OpenApiParameter("maxPrice", OpenApiTypes.DECIMAL),
-    OpenApiParameter("search", OpenApiTypes.STR, description="Case-insensitive match in name, SKU or description"),
-    OpenApiParameter("active", OpenApiTypes.BOOL, description="Default true; false is staff only"),
-    OpenApiParameter("sortBy", OpenApiTypes.STR, enum=sorted(selectors.SORT_FIELDS), default="createdAt"),
-    OpenApiParameter("order", OpenApiTypes.STR, enum=["asc", "desc"], default="desc"),
-]
-
-
 class ProductCollectionApi(APIView):
     permission_classes = [staff_permission(staff.EDIT_CATALOG, public_read=True)]
-    pagination_class = PagePagination  # documents the list response; paging is done in ``paginate``
+    pagination_class = PagePagination  # documents the list response
 
-    @extend_schema(operation_id="products_list", parameters=LIST_PARAMETERS, responses=ProductOutput(many=True))
+    @extend_schema(operation_id="products_list", parameters=[ProductListQuery], responses=ProductOutput(many=True))
     def get(self, request, version):
-        query = read_query(request, ProductListQuery)
+        query = query_read(request, ProductListQuery)
         if not query["active"] and not is_staff(request):
             raise PermissionDenied("Only staff can list inactive products.")
         filters = selectors.ProductFilters(
             category=query.get("category"),
-            min_price=query.get("min_price"),
-            max_price=query.get("max_price"),
+            min_price=query.get("minPrice"),
+            max_price=query.get("maxPrice"),
             search=query.get("search"),
             active=query["active"],
-            sort_by=query["sort_by"],
+            sort_by=query["sortBy"],
             order=query["order"],
         )
 
-        def build() -> dict:
-            return paginate(request, self, selectors.product_list(filters=filters), ProductOutput)
+        def build() -> tuple[dict, list]:
+            page = page_get(selectors.product_list(filters=filters), page=query["page"], limit=query["limit"])
+            return page.block(), ProductOutput(page.items, many=True).data
 
         if is_staff(request):  # staff see their own writes at once, and stay out of the public cache
-            return page_response(build())
+            return page_response(*build())
         canonical = urlencode(sorted((key, str(value)) for key, value in query.items() if value is not None))
-        return page_response(caching.product_page(hashlib.sha256(canonical.encode()).hexdigest()[:40], build))
+        return page_response(*caching.product_page(hashlib.sha256(canonical.encode()).hexdigest()[:40], build))
 
     @extend_schema(
         operation_id="products_create",
@@ -122,6 +73,7 @@ class ProductCollectionApi(APIView):
         responses={201: ProductOutput, 409: OpenApiResponse(description="SKU_TAKEN")},
     )
     def post(self, request, version):
+        query_read(request)
         data = ProductCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         product = services.product_create(**data.validated_data)
@@ -134,7 +86,7 @@ class ProductItemApi(APIView):
 
     @extend_schema(operation_id="products_retrieve", responses=ProductOutput)
     def get(self, request, version, product_id):
-        read_query(request)
+        query_read(request)
         return ok(ProductOutput(visible_product(request, product_id)).data)
 
     @extend_schema(
@@ -143,6 +95,7 @@ class ProductItemApi(APIView):
         responses={200: ProductOutput, 409: OpenApiResponse(description="SKU_TAKEN")},
     )
     def patch(self, request, version, product_id):
+        query_read(request)
         data = ProductUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
         product = services.product_update(product_id=product_id, data=data.validated_data)
@@ -151,6 +104,7 @@ class ProductItemApi(APIView):
     # A soft delete answers 200 with the deactivated product (a bare serializer would read as 204).
     @extend_schema(operation_id="products_deactivate", request=None, responses={200: ProductOutput})
     def delete(self, request, version, product_id):
+        query_read(request)
         product = services.product_deactivate(product_id=product_id)
         return ok(ProductOutput(product).data, message="Product deactivated.")
 
@@ -158,7 +112,7 @@ class ProductItemApi(APIView):
 class CategoryListApi(APIView):
     @extend_schema(operation_id="categories_list", responses=CategoryOutput(many=True))
     def get(self, request, version):
-        read_query(request)
+        query_read(request)
         return ok(CategoryOutput(selectors.category_list(), many=True).data)
 
 
@@ -166,11 +120,12 @@ class ProductReviewsApi(APIView):
     permission_classes = [IsAuthenticatedOrReadOnly]
     pagination_class = PagePagination
 
-    @extend_schema(operation_id="product_reviews_list", responses=ReviewOutput(many=True))
+    @extend_schema(operation_id="product_reviews_list", parameters=[PagedQuery], responses=ReviewOutput(many=True))
     def get(self, request, version, product_id):
-        read_query(request)
+        query = query_read(request, PagedQuery)
         visible_product(request, product_id)
-        return page_response(paginate(request, self, selectors.review_list(product_id=product_id), ReviewOutput))
+        page = page_get(selectors.review_list(product_id=product_id), page=query["page"], limit=query["limit"])
+        return page_response(page.block(), ReviewOutput(page.items, many=True).data)
 
     @extend_schema(
         operation_id="product_reviews_create",
@@ -178,6 +133,7 @@ class ProductReviewsApi(APIView):
         responses={201: ReviewOutput, 409: OpenApiResponse(description="REVIEW_EXISTS")},
     )
     def post(self, request, version, product_id):
+        query_read(request)
         data = ReviewCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         review = services.review_create(product_id=product_id, user_id=request.user.pk, **data.validated_data)

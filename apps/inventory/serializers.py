@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from shop.api.inputs import StrictInput
 from shop.api.sanitize import CleanCharField
 
 MAX_DELTA = 1_000_000
@@ -18,7 +19,7 @@ class StockLevelOutput(AvailabilityOutput):
     reserved = serializers.IntegerField()
 
 
-class AdjustmentInput(serializers.Serializer):
+class AdjustmentInput(StrictInput):
     delta = serializers.IntegerField(min_value=-MAX_DELTA, max_value=MAX_DELTA)
     reason = CleanCharField(max_length=255)
 

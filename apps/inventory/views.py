@@ -8,6 +8,7 @@ from apps.inventory import selectors, services
 from apps.inventory.errors import StockItemNotFound
 from apps.inventory.serializers import AdjustmentInput, AvailabilityOutput, StockLevelOutput
 from shop.api.envelope import ok
+from shop.api.inputs import query_read
 from shop.api.permissions import staff_permission
 from shop.security import staff
 
@@ -26,6 +27,7 @@ class AvailabilityApi(APIView):
     @extend_schema(operation_id="inventory_availability", responses=AvailabilityOutput)
     def get(self, request, version, product_id):
         """Stock of a product the caller may see: a deactivated product is 404 here as in the catalog."""
+        query_read(request)
         product = catalog.product_detail_get(product_id=product_id)
         if product is None or (not product.is_active and not request.user.is_staff):
             raise StockItemNotFound(str(product_id))
@@ -44,6 +46,7 @@ class AdjustmentCreateApi(APIView):
         responses={201: StockLevelOutput, 409: OpenApiResponse(description="STOCK_BELOW_RESERVED")},
     )
     def post(self, request, version, product_id):
+        query_read(request)
         data = AdjustmentInput(data=request.data)
         data.is_valid(raise_exception=True)
         item = services.stock_adjust(product_id=product_id, actor=str(request.user.pk), **data.validated_data)

@@ -1,7 +1,9 @@
 """Input and output shapes of the orders API.
 
 Input follows the spec's CreateOrderSchema (zod) strictly: a quantity must be a JSON integer
-(not "5", not 5.0) and text must be a JSON string, as zod would insist. Output: v1 carries
+(not "5", not 5.0) and text must be a JSON string, as zod would insist; unknown keys are a
+400 at every level, and free text (address, notes, tracking number) is cleaned like every
+other free text (``CleanCharField``: no markup, no control characters). Output: v1 carries
 money as decimal strings; v2 as ``{amount, currency}`` objects with the customer embedded.
 """
 
@@ -13,6 +15,8 @@ from rest_framework import serializers
 
 from apps.orders.models import Order, OrderItem, OrderStatus, OrderStatusHistory, ShippingMethod
 from apps.orders.selectors import SORT_FIELDS
+from shop.api.inputs import QueryParams, SortedQuery, StrictInput
+from shop.api.sanitize import CleanCharField
 
 ZIP_CODE = r"^\d{5}(-\d{4})?$"
 
@@ -35,29 +39,29 @@ class StrictRegexField(serializers.RegexField, StrictCharField):
     pass
 
 
-class OrderItemInput(serializers.Serializer):
+class OrderItemInput(StrictInput):
     product_id = serializers.UUIDField()
     quantity = StrictIntegerField(min_value=1, max_value=100)
 
 
-class ShippingAddressSerializer(serializers.Serializer):
-    street = StrictCharField(min_length=1, max_length=200)
-    city = StrictCharField(min_length=1, max_length=100)
-    state = StrictCharField(min_length=2, max_length=2)
+class ShippingAddressSerializer(StrictInput):
+    street = CleanCharField(min_length=1, max_length=200)
+    city = CleanCharField(min_length=1, max_length=100)
+    state = CleanCharField(min_length=2, max_length=2)
     zip_code = StrictRegexField(ZIP_CODE, max_length=10, error_messages={"invalid": "Must be 12345 or 12345-6789."})
-    country = StrictCharField(min_length=3, max_length=3)
+    country = CleanCharField(min_length=3, max_length=3)
 
 
-class PaymentInput(serializers.Serializer):
+class PaymentInput(StrictInput):
     method = serializers.ChoiceField(choices=["card"])
     token = StrictCharField(min_length=1, max_length=255, write_only=True)
 
 
-class OrderCreateInput(serializers.Serializer):
+class OrderCreateInput(StrictInput):
     items = serializers.ListField(child=OrderItemInput(), min_length=1, max_length=50)
     shipping_address = ShippingAddressSerializer()
     shipping_method = serializers.ChoiceField(choices=ShippingMethod.choices)
-    notes = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
+    notes = CleanCharField(max_length=500, multiline=True, required=False, allow_blank=True, default="")
     payment = PaymentInput()
 
     def validate_items(self, items):
@@ -67,8 +71,8 @@ class OrderCreateInput(serializers.Serializer):
         return items
 
 
-class OrderShipInput(serializers.Serializer):
-    tracking_number = StrictCharField(min_length=1, max_length=100)
+class OrderShipInput(StrictInput):
+    tracking_number = CleanCharField(min_length=1, max_length=100)
 
 
 class DateOrDateTimeField(serializers.DateTimeField):
@@ -90,24 +94,12 @@ class DateOrDateTimeField(serializers.DateTimeField):
         return parsed + timedelta(microseconds=1) if self.end_of_day else parsed
 
 
-class _OnlyKnownParams(serializers.Serializer):
-    """Query parameters by their wire names (camelCase, as the spec spells them); anything else is refused."""
+class OrderListParams(SortedQuery):
+    SORT_FIELDS = SORT_FIELDS
 
-    PAGING = frozenset({"page", "limit"})
-
-    def to_internal_value(self, data):
-        unknown = sorted(set(data) - set(self.fields) - self.PAGING)
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown query parameter."] for name in unknown})
-        return super().to_internal_value(data)
-
-
-class OrderListParams(_OnlyKnownParams):
     status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
     createdFrom = DateOrDateTimeField(required=False)
     createdTo = DateOrDateTimeField(required=False, end_of_day=True)
-    sortBy = serializers.ChoiceField(choices=list(SORT_FIELDS), default="createdAt")
-    order = serializers.ChoiceField(choices=["asc", "desc"], default="desc")
     userId = serializers.UUIDField(required=False, help_text="Staff only: one customer's orders.")
 
 
@@ -235,13 +227,7 @@ class OrderDetailV2(OrderV2):
 # --- event store (staff) -----------------------------------------------------------------------
 
 
-class OrderEventsParams(_OnlyKnownParams):
-    """Paging only."""
-
-
-class OrderReplayParams(_OnlyKnownParams):
-    PAGING = frozenset()
-
+class OrderReplayParams(QueryParams):
     at = serializers.DateTimeField(
         required=False, help_text="ISO 8601 moment to rebuild the order at (default: now). URL-encode a '+' offset."
     )

@@ -17,7 +17,6 @@ from apps.orders.serializers import (
     OrderDetailV1,
     OrderDetailV2,
     OrderEventOutput,
-    OrderEventsParams,
     OrderListParams,
     OrderReplayParams,
     OrderShipInput,
@@ -30,7 +29,8 @@ from shop.api.errors import ApiError
 from shop.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from shop.api.idempotency import KEY_SCHEMA as IDEMPOTENCY_KEY_SCHEMA
 from shop.api.idempotency import run_idempotent
-from shop.api.pagination import PagePagination
+from shop.api.inputs import PagedQuery, query_read
+from shop.api.pagination import PagePagination, page_get, page_response
 from shop.api.permissions import staff_permission
 from shop.security import staff
 
@@ -100,9 +100,7 @@ class OrderCollectionView(APIView):
     @extend_schema(operation_id="orders_list", tags=_TAGS, parameters=[OrderListParams])
     def get(self, request, version=None):
         """Your orders (staff: everyone's), newest first unless ``sortBy``/``order`` say otherwise."""
-        params = OrderListParams(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        query = params.validated_data
+        query = query_read(request, OrderListParams)
         sees_all = _sees_every_order(request)
         if query.get("userId") and not sees_all:
             raise ApiError("userId is a staff-only filter.", code="VALIDATION_ERROR")
@@ -115,13 +113,12 @@ class OrderCollectionView(APIView):
             sort_by=query["sortBy"],
             descending=query["order"] == "desc",
         )
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(orders, request, view=self)
+        page = page_get(orders, page=query["page"], limit=query["limit"])
         if _is_v2(request):
-            data = OrderV2(page, many=True, context={"customers": _customers(page)}).data
+            data = OrderV2(page.items, many=True, context={"customers": _customers(page.items)}).data
         else:
-            data = OrderV1(page, many=True).data
-        return paginator.get_paginated_response(data)
+            data = OrderV1(page.items, many=True).data
+        return page_response(page.block(), data)
 
     @_one_order_schema(
         operation_id="orders_create",
@@ -135,6 +132,7 @@ class OrderCollectionView(APIView):
     )
     def post(self, request, version=None):
         """Place an order (PENDING); the checkout confirms or cancels it. ``processing`` is true meanwhile."""
+        query_read(request)
         return run_idempotent(request, lambda: self._create(request), model=IdempotencyRecord, using="orders")
 
     def _create(self, request):
@@ -161,6 +159,7 @@ class OrderDetailView(APIView):
     @_one_order_schema(operation_id="orders_retrieve")
     def get(self, request, order_id, version=None):
         """One order with items and status history; ``processing`` is true while the checkout runs."""
+        query_read(request)
         return ok(order_representation(request, _visible_order(request, order_id)))
 
 
@@ -177,6 +176,7 @@ class _OrderCommandView(APIView):
         raise NotImplementedError
 
     def post(self, request, order_id, version=None):
+        query_read(request)
         order = _visible_order(request, order_id, with_history=False, any_owner=self.staff_command)
         body = {}
         if self.input_serializer is not None:
@@ -242,14 +242,18 @@ class OrderEventsView(APIView):
     permission_classes = [staff_permission(staff.VIEW_CUSTOMERS)]
     pagination_class = PagePagination
 
-    @extend_schema(operation_id="orders_events_list", tags=_TAGS, responses={200: OrderEventOutput(many=True)})
+    @extend_schema(
+        operation_id="orders_events_list",
+        tags=_TAGS,
+        parameters=[PagedQuery],
+        responses={200: OrderEventOutput(many=True)},
+    )
     def get(self, request, order_id, version=None):
         """Staff: the order's stored events, oldest first, as written (the audit trail; kept forever)."""
-        OrderEventsParams(data=request.query_params).is_valid(raise_exception=True)
+        query = query_read(request, PagedQuery)
         _known_order(order_id)
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(eventstore.order_events(order_id=order_id), request, view=self)
-        return paginator.get_paginated_response(OrderEventOutput(page, many=True).data)
+        page = page_get(eventstore.order_events(order_id=order_id), page=query["page"], limit=query["limit"])
+        return page_response(page.block(), OrderEventOutput(page.items, many=True).data)
 
 
 class OrderReplayView(APIView):
@@ -267,9 +271,7 @@ class OrderReplayView(APIView):
         404 ``ORDER_NOT_FOUND`` for an unknown order, 404 ``NO_EVENTS_AT`` when the order had
         no events yet at ``at``.
         """
-        params = OrderReplayParams(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        at = params.validated_data.get("at")
+        at = query_read(request, OrderReplayParams).get("at")
         _known_order(order_id)
         snapshot = eventstore.order_replay(order_id=order_id, until=at)
         return ok(OrderSnapshotOutput(snapshot).data)

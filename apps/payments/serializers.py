@@ -3,6 +3,8 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from apps.payments.models import Payment
+from shop.api.inputs import StrictInput
+from shop.api.sanitize import CleanCharField
 
 
 class PaymentOutput(serializers.ModelSerializer):
@@ -12,9 +14,9 @@ class PaymentOutput(serializers.ModelSerializer):
                   "decline_code", "created_at", "updated_at")  # fmt: skip
 
 
-class RefundInput(serializers.Serializer):
+class RefundInput(StrictInput):
     amount = serializers.DecimalField(
         max_digits=12, decimal_places=2, min_value=Decimal("0.01"), required=False, allow_null=True, default=None,
         help_text="Omit (or null) to refund everything still refundable.",
     )  # fmt: skip
-    reason = serializers.CharField(min_length=1, max_length=200, required=False, default="requested_by_customer")
+    reason = CleanCharField(min_length=1, max_length=200, required=False, default="requested_by_customer")

@@ -15,6 +15,7 @@ from shop.api.envelope import ok
 from shop.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from shop.api.idempotency import KEY_SCHEMA as IDEMPOTENCY_KEY_SCHEMA
 from shop.api.idempotency import run_idempotent
+from shop.api.inputs import query_read
 from shop.api.permissions import staff_permission
 from shop.security import staff
 
@@ -27,6 +28,7 @@ class OrderPaymentsView(APIView):
     @extend_schema(operation_id="orders_payments_list", tags=_TAGS, responses={200: PaymentOutput(many=True)})
     def get(self, request, order_id, version=None):
         """The payments of one of your orders (staff with view_customers: any order); others are 404."""
+        query_read(request)
         order = orders.order_summary_get(order_id=order_id)
         if order is None or (
             order.user_id != request.user.pk and not staff.staff_can(request.user, staff.VIEW_CUSTOMERS)
@@ -63,6 +65,7 @@ class PaymentRefundView(APIView):
     )
     def post(self, request, payment_id, version=None):
         """Staff: refund part or all of a captured payment (never more than captured: 409)."""
+        query_read(request)
         return run_idempotent(
             request, lambda: self._refund(request, payment_id), model=IdempotencyLog, using="payments", required=True
         )

@@ -56,6 +56,7 @@ class CleanCharField(serializers.CharField):
 
     ``max_length`` is mandatory so that no free-text field is unbounded; it applies to the
     cleaned value (what is stored). ``multiline=True`` keeps line breaks (notes, reviews).
+    Text must arrive as a JSON string: a number or a boolean is a client bug, not a name.
     """
 
     def __init__(self, *, max_length: int, multiline: bool = False, **kwargs):
@@ -63,6 +64,8 @@ class CleanCharField(serializers.CharField):
         super().__init__(max_length=max_length, **kwargs)
 
     def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
         value = super().to_internal_value(data)
         value = clean_text(value, multiline=self.multiline)
         if not value and not self.allow_blank:
