@@ -11,6 +11,7 @@ from shop.api.envelope import ok
 from shop.api.inputs import query_read
 from shop.api.permissions import staff_permission
 from shop.security import staff
+from shop.security.audit import staff_action_record
 
 
 def _levels(item) -> dict:
@@ -50,4 +51,12 @@ class AdjustmentCreateApi(APIView):
         data = AdjustmentInput(data=request.data)
         data.is_valid(raise_exception=True)
         item = services.stock_adjust(product_id=product_id, actor=str(request.user.pk), **data.validated_data)
+        body = data.validated_data
+        staff_action_record(
+            user=request.user,
+            obj=item,
+            action="Adjust stock",
+            outcome=f"{body['delta']:+d} units.",
+            reason=body["reason"],
+        )
         return ok(StockLevelOutput(_levels(item)).data, message="Stock adjusted.", status=201)

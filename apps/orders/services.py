@@ -36,6 +36,7 @@ from apps.orders.errors import (  # noqa: F401 (re-exported: callers name them s
 )
 from apps.orders.models import Order, OrderItem, OrderStatus, OrderStatusHistory, ShippingMethod
 from apps.orders.saga.models import CheckoutSaga, SagaStatus
+from apps.payments import facade as payments
 from shop.events import publish
 from shop.observability import metrics
 
@@ -250,7 +251,14 @@ def order_cancel_request(*, order_id: uuid.UUID, reason: str = CUSTOMER_REQUEST)
 def order_ship(*, order_id: uuid.UUID, tracking_number: str) -> Order:
     """Only once the checkout has captured the payment: an order is CONFIRMED on authorization,
     and a capture that fails afterwards unwinds the order (void, stock back, cancel), which a
-    shipped order cannot be. The saga row is locked first, in the saga's own lock order."""
+    shipped order cannot be. The saga row is locked first, in the saga's own lock order.
+
+    Nor once any of its money was refunded: goods leave only for an order that is still paid
+    (a refund after shipping is a return, which is fine; shipping after a refund is free goods)."""
+    if any(payment.refunded_amount > 0 for payment in payments.payments_for_order(order_id=order_id)):
+        order = Order.objects.filter(pk=order_id).first()
+        if order is not None:
+            raise InvalidTransition(order, OrderStatus.SHIPPED, " after its payment was refunded")
     with transaction.atomic(using=ALIAS):
         saga = CheckoutSaga.objects.select_for_update().filter(order_id=order_id).first()
         if saga is not None and saga.status != SagaStatus.COMPLETED:

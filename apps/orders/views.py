@@ -33,6 +33,7 @@ from shop.api.inputs import PagedQuery, query_read
 from shop.api.pagination import PagePagination, page_get, page_response
 from shop.api.permissions import staff_permission
 from shop.security import staff
+from shop.security.audit import staff_action_record
 
 _TAGS = ["orders"]
 _IDEMPOTENCY_PARAM = OpenApiParameter(
@@ -200,6 +201,10 @@ class OrderCancelView(_OrderCommandView):
             raise PermissionDenied("Your staff role does not allow cancelling customers' orders.")
         reason = services.CUSTOMER_REQUEST if own else services.STAFF_REQUEST
         services.order_cancel_request(order_id=order.id, reason=reason)
+        if not own:
+            staff_action_record(
+                user=request.user, obj=order, action="Cancel for the customer", outcome="Cancelled.", reason=reason
+            )
 
 
 class OrderShipView(_OrderCommandView):
@@ -213,7 +218,9 @@ class OrderShipView(_OrderCommandView):
         return super().post(request, order_id, version)
 
     def command(self, request, order, body):
-        services.order_ship(order_id=order.id, tracking_number=body["tracking_number"])
+        tracking = body["tracking_number"]
+        services.order_ship(order_id=order.id, tracking_number=tracking)
+        staff_action_record(user=request.user, obj=order, action="Ship", outcome=f"Tracking {tracking}.", reason="")
 
 
 class OrderDeliverView(_OrderCommandView):
@@ -227,6 +234,7 @@ class OrderDeliverView(_OrderCommandView):
 
     def command(self, request, order, body):
         services.order_deliver(order_id=order.id)
+        staff_action_record(user=request.user, obj=order, action="Deliver", outcome="Delivered.", reason="")
 
 
 # --- event store (staff) -----------------------------------------------------------------------

@@ -4,6 +4,7 @@ from apps.payments import services
 from apps.payments.models import Payment, PaymentEvent
 from shop.admin import ReadOnlyTabularInline, StaffPermissionsAdminMixin
 from shop.security import staff
+from shop.security.audit import staff_action_record
 
 
 class PaymentEventInline(ReadOnlyTabularInline):
@@ -57,5 +58,8 @@ class PaymentAdmin(StaffPermissionsAdminMixin, admin.ModelAdmin):
                 self.message_user(request, f"{payment.id}: {outcome.message}", messages.WARNING)
                 failed += 1
             else:
+                staff_action_record(
+                    user=request.user, obj=payment, action="Refund", outcome=outcome.message, reason="admin list action"
+                )
                 done += 1
         self.message_user(request, f"Refunded {done} payment(s); {failed} not refunded.")

@@ -18,6 +18,7 @@ from shop.api.idempotency import run_idempotent
 from shop.api.inputs import query_read
 from shop.api.permissions import staff_permission
 from shop.security import staff
+from shop.security.audit import staff_action_record
 
 _TAGS = ["payments"]
 
@@ -88,4 +89,6 @@ class PaymentRefundView(APIView):
                 raise RefundDeclined(outcome.message, decline_code=outcome.decline_code)
             raise ProviderUnavailable(outcome.message)
         payment = selectors.payment_get(payment_id=payment_id)
+        reason = data.validated_data["reason"]
+        staff_action_record(user=request.user, obj=payment, action="Refund", outcome=outcome.message, reason=reason)
         return ok(PaymentOutput(payment).data, message=outcome.message)

@@ -11,13 +11,17 @@ from django.db import connections
 from django.test import Client
 from rest_framework.test import APIClient
 
+from apps.inventory.models import StockItem
+from apps.orders.models import Order, OrderStatus
 from apps.payments import facade as payments
 from apps.payments.gateway.resilience import breaker
 from apps.payments.models import Payment, PaymentStatus
+from shop.events.testing import drain
 from shop.security import staff
+from shop.security.audit import staff_actions_for
 from tests.conftest import CONTEXT_DBS
 from tests.factories.accounts import UserFactory
-from tests.factories.orders import OrderFactory
+from tests.factories.orders import OrderFactory, order_payload, stocked_products
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
 
@@ -146,3 +150,56 @@ def test_every_staff_endpoint_refuses_staff_without_its_permission(path, payload
     client = _api(UserFactory(staff=True, perms=[]))
     response = client.get(path) if payload is None else client.post(path, payload, format="json")
     assert response.status_code == 403, (path, response.content)
+
+
+# --- a refunded order stays in the warehouse; money and stock moves are on record -----------
+
+
+def _paid_order() -> uuid.UUID:
+    customer = _api(UserFactory())
+    response = customer.post("/api/v1/orders", order_payload(stocked_products(1, price=Decimal("7.00"))), format="json")
+    order_id = uuid.UUID(response.json()["data"]["id"])
+    drain()
+    assert Order.objects.get(pk=order_id).status == OrderStatus.CONFIRMED
+    assert Payment.objects.get(order_id=order_id).status == PaymentStatus.CAPTURED
+    return order_id
+
+
+def test_a_refunded_order_cannot_be_shipped():
+    order_id = _paid_order()
+    payment = Payment.objects.get(order_id=order_id)
+    finance = UserFactory(staff=True, perms=[staff.REFUND_PAYMENT])
+    refund = _api(finance).post(
+        f"/api/v1/payments/{payment.id}/refund",
+        {"amount": "1.00", "reason": "goodwill"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="partial",
+    )
+    assert refund.status_code == 200, refund.content
+
+    warehouse = _api(UserFactory(staff=True, perms=[staff.SHIP_ORDER]))
+    response = warehouse.post(f"/api/v1/orders/{order_id}/ship", {"trackingNumber": "1Z999"}, format="json")
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "INVALID_STATE"
+    assert Order.objects.get(pk=order_id).status == OrderStatus.CONFIRMED
+
+
+def test_money_and_stock_moving_staff_actions_record_who_when_and_why():
+    order_id = _paid_order()
+    payment = Payment.objects.get(order_id=order_id)
+    finance = UserFactory(staff=True, perms=[staff.REFUND_PAYMENT])
+    _api(finance).post(
+        f"/api/v1/payments/{payment.id}/refund", {"reason": "parcel lost"}, format="json", HTTP_IDEMPOTENCY_KEY="k"
+    )
+    item = StockItem.objects.get(product_id=Order.objects.get(pk=order_id).items.get().product_id)
+    warehouse = UserFactory(staff=True, perms=[staff.ADJUST_STOCK])
+    _api(warehouse).post(
+        f"/api/v1/inventory/{item.product_id}/adjustments", {"delta": 3, "reason": "found in aisle 4"}, format="json"
+    )
+
+    (refund,) = staff_actions_for(payment)
+    assert refund.user_id == finance.pk and refund.action_time is not None
+    assert refund.change_message.startswith("Refund: ") and "Reason: parcel lost" in refund.change_message
+    (adjustment,) = staff_actions_for(item)
+    assert adjustment.user_id == warehouse.pk
+    assert "+3 units" in adjustment.change_message and "Reason: found in aisle 4" in adjustment.change_message
