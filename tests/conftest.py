@@ -68,3 +68,21 @@ def staff_client():
     client = APIClient()
     client.force_authenticate(UserFactory(staff=True))
     return client
+
+
+@pytest.fixture(autouse=True)
+def _forced_users_are_principals(monkeypatch):
+    """``force_authenticate(user)`` skips the authentication class; hand views the principal the
+    real one would, so tests see what production sees (``request.user`` is never a model)."""
+    from rest_framework.request import ForcedAuthentication
+
+    from apps.accounts.authentication import principal_of
+    from apps.accounts.models import User
+
+    original = ForcedAuthentication.authenticate
+
+    def authenticate(self, request):
+        user, token = original(self, request)
+        return (principal_of(user) if isinstance(user, User) else user), token
+
+    monkeypatch.setattr(ForcedAuthentication, "authenticate", authenticate)

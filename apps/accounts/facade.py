@@ -19,6 +19,36 @@ class UserProfile:
     is_staff: bool
 
 
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, as every other context sees it (``request.user`` in the API).
+
+    Duck-types the few ``User`` attributes permission checks read (``is_authenticated``,
+    ``is_active``, ``is_staff``, ``pk``, ``has_perm``); ``permissions`` holds the staff
+    permission names (``accounts.<codename>``) read once at authentication.
+    """
+
+    id: UUID
+    email: str
+    is_staff: bool
+    is_active: bool
+    is_superuser: bool
+    permissions: frozenset[str]
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def pk(self) -> UUID:
+        return self.id
+
+    def has_perm(self, perm: str, obj=None) -> bool:
+        return self.is_active and (self.is_superuser or perm in self.permissions)
+
+    def get_username(self) -> str:
+        return self.email
+
+
 def _profile(user) -> UserProfile:
     return UserProfile(id=user.id, email=user.email, name=user.name, is_staff=user.is_staff)
 

@@ -103,7 +103,7 @@ class MeView(APIView):
     @extend_schema(responses={200: UserOut}, summary="The signed-in user")
     def get(self, request, version=None):
         query_read(request)
-        return ok(UserOut(request.user).data)
+        return ok(UserOut(selectors.user_get(user_id=request.user.pk)).data)
 
     @extend_schema(request=MeUpdateInput, responses={200: UserOut}, summary="Update the signed-in user's profile")
     def patch(self, request, version=None):
