@@ -290,6 +290,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- REST framework / OpenAPI -----------------------------------------------------------------
+# Lists (API envelope and admin changelists) count at most this many rows; beyond it the
+# total is reported as a lower bound, flagged as such (shop/counting.py).
+PAGINATION_COUNT_LIMIT = env.int("PAGINATION_COUNT_LIMIT", default=10_000)
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": [
         "shop.api.renderers.EnvelopeJSONRenderer",

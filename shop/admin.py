@@ -7,11 +7,44 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.functional import cached_property
 
+from shop.counting import count_bounded
 from shop.security.staff import PERMISSIONS, staff_can
+
+
+class AtLeast(int):
+    """A lower bound that reads as one: the changelist prints "10000+ orders", not "10000"."""
+
+    def __str__(self):
+        return f"{int(self)}+"
+
+
+class BoundedCountPaginator(Paginator):
+    """The changelist paginator of big tables: counts at most ``PAGINATION_COUNT_LIMIT`` rows.
+
+    Django's counts the whole (filtered) queryset on every changelist page, a full scan of a
+    million orders each time staff open the list. Beyond the limit the count is a lower bound
+    (``AtLeast``) and the last pages are not linked: staff narrow the list with a filter or a
+    search instead of paging to row 500,000.
+    """
+
+    @cached_property
+    def count(self):
+        counted = count_bounded(self.object_list)
+        return counted.value if counted.exact else AtLeast(counted.value)
+
+
+class LargeTableAdminMixin:
+    """For changelists over tables that grow without bound (orders, events, ledgers): the
+    bounded paginator, and no second ``COUNT(*)`` of the unfiltered table for "N total"."""
+
+    paginator = BoundedCountPaginator
+    show_full_result_count = False
 
 
 class ReadOnlyAdminMixin:

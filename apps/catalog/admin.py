@@ -5,7 +5,7 @@ from django.contrib import admin
 
 from apps.catalog import services
 from apps.catalog.models import Category, Product, Review
-from shop.admin import StaffPermissionsAdminMixin
+from shop.admin import LargeTableAdminMixin, StaffPermissionsAdminMixin
 from shop.security import staff
 
 PRODUCT_FIELDS = ("sku", "name", "description", "price", "currency", "category", "is_active")
@@ -32,7 +32,7 @@ class CategoryAdmin(StaffPermissionsAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(StaffPermissionsAdminMixin, admin.ModelAdmin):
+class ProductAdmin(LargeTableAdminMixin, StaffPermissionsAdminMixin, admin.ModelAdmin):
     list_display = ("sku", "name", "price", "currency", "category", "is_active", "updated_at")
     list_filter = ("is_active", "category")
     search_fields = ("sku", "name")

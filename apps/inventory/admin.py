@@ -17,7 +17,14 @@ from apps.catalog import facade as catalog
 from apps.inventory import services
 from apps.inventory.errors import InventoryError
 from apps.inventory.models import Reservation, StockItem, StockMovement
-from shop.admin import ActionForm, ActionRefused, ReadOnlyAdminMixin, StaffAction, StaffActionsMixin
+from shop.admin import (
+    ActionForm,
+    ActionRefused,
+    LargeTableAdminMixin,
+    ReadOnlyAdminMixin,
+    StaffAction,
+    StaffActionsMixin,
+)
 from shop.security import staff
 
 MOVEMENTS_SHOWN = 50
@@ -170,7 +177,7 @@ class ReservationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class StockMovementAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "product_id", "reason", "on_hand_delta", "reserved_delta", "reference", "note")
     list_filter = ("reason",)
     search_fields = ("=product_id", "reference")

@@ -19,6 +19,7 @@ from apps.payments import facade as payments
 from shop.admin import (
     ActionForm,
     ActionRefused,
+    LargeTableAdminMixin,
     ReadOnlyAdminMixin,
     ReadOnlyTabularInline,
     StaffAction,
@@ -129,7 +130,7 @@ ORDER_ACTIONS = (
 
 
 @admin.register(Order)
-class OrderAdmin(StaffActionsMixin, CheckoutAdminMixin, admin.ModelAdmin):
+class OrderAdmin(LargeTableAdminMixin, StaffActionsMixin, CheckoutAdminMixin, admin.ModelAdmin):
     list_display = ("id", "customer_email", "status", "total", "currency", "shipping_method", "created_at")
     list_filter = ("status", "shipping_method", ("created_at", admin.DateFieldListFilter))
     search_fields = ("customer_email", "items__sku", "items__product_name")
@@ -234,7 +235,7 @@ class OrderAdmin(StaffActionsMixin, CheckoutAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(OrderEventRecord)
-class OrderEventRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class OrderEventRecordAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The order event store, view only: events are appended by the services and never changed."""
 
     admin_section = "operations"

@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from apps.payments import services
 from apps.payments.models import Payment, PaymentEvent
-from shop.admin import ReadOnlyTabularInline, StaffPermissionsAdminMixin
+from shop.admin import LargeTableAdminMixin, ReadOnlyTabularInline, StaffPermissionsAdminMixin
 from shop.security import staff
 from shop.security.audit import staff_action_record
 
@@ -13,7 +13,7 @@ class PaymentEventInline(ReadOnlyTabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(StaffPermissionsAdminMixin, admin.ModelAdmin):
+class PaymentAdmin(LargeTableAdminMixin, StaffPermissionsAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "order_id",
