@@ -43,6 +43,6 @@ class UserListQuery(SortedQuery):
     SORT_FIELDS = USER_SORT_FIELDS
     DEFAULT_SORT = "dateJoined"
 
-    search = serializers.CharField(required=False, max_length=100, default="")
+    search = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
     isStaff = serializers.BooleanField(required=False, allow_null=True, default=None)
     isActive = serializers.BooleanField(required=False, allow_null=True, default=None)

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from openapi_spec_validator import OpenAPIV30SpecValidator
 
 from tests.conftest import CONTEXT_DBS
 
@@ -55,3 +56,13 @@ def test_swagger_ui_pages_render(client):
         response = client.get(url)
         assert response.status_code == 200
         assert b"swagger-ui" in response.content
+
+
+@pytest.mark.parametrize("url", ["/api/schema/", "/api/schema/v2/"])
+def test_the_published_document_validates_against_the_openapi_specification(client, url):
+    schema = _schema(client, url)
+    assert schema["openapi"].startswith("3.0.")
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in OpenAPIV30SpecValidator(schema).iter_errors()
+    ]
+    assert errors == []
