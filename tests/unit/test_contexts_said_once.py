@@ -59,3 +59,9 @@ def test_the_python_side_derives_from_the_module():
     assert set(settings.DATABASES) == {"default", *CONTEXTS}
     assert {f"apps.{context}" for context in CONTEXTS} <= set(settings.INSTALLED_APPS)
     assert all(alias_for_app(context) == context for context in CONTEXTS)
+
+
+def test_the_dependency_graph_contract_places_every_context():
+    (graph,) = [c for c in _contracts().values() if c["type"] == "layers"]
+    placed = {name.strip().removeprefix("apps.") for layer in graph["layers"] for name in layer.split("|")}
+    assert placed - NON_DATABASE_CONTEXTS == set(CONTEXTS)
