@@ -31,3 +31,7 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.support.eventprobe"]  # noqa: F405
 _suffix = os.environ.get("TEST_DB_SUFFIX", "")
 for _alias in CONTEXTS:
     DATABASES[_alias].setdefault("TEST", {})["NAME"] = f"test_shop_{_alias}{_suffix}"  # noqa: F405
+
+# A worker subprocess of a tracing test writes its spans where the test can read them.
+if os.environ.get("SHOP_TEST_SPAN_DIR"):
+    OTEL_EXPORTER_FACTORY = "tests.support.spanfile.JsonLinesExporter"

@@ -36,6 +36,11 @@ def document(spec: registry.EventSpec) -> dict[str, Any]:
             "correlationId": {"type": ["string", "null"]},
             "causationId": {"type": ["string", "null"]},
             "data": spec.schema,
+            "metadata": {
+                "type": "object",
+                "description": "Optional delivery metadata, e.g. the W3C trace context of the publisher",
+                "properties": {"traceparent": {"type": "string"}, "tracestate": {"type": "string"}},
+            },
         },
     }
 

@@ -24,11 +24,14 @@ class Envelope:
     occurred_at: str = field(default_factory=_now_iso)
     correlation_id: str | None = None
     causation_id: str | None = None
+    # Optional, about the delivery rather than the fact: the W3C trace context of the
+    # publishing span (``traceparent``, ``tracestate``; shop.observability.tracing).
+    metadata: dict[str, str] | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """camelCase keys, as documented for the event contract."""
         raw = asdict(self)
-        return {
+        wire = {
             "id": raw["id"],
             "type": raw["type"],
             "version": raw["version"],
@@ -38,6 +41,9 @@ class Envelope:
             "causationId": raw["causation_id"],
             "data": raw["data"],
         }
+        if raw["metadata"]:
+            wire["metadata"] = raw["metadata"]
+        return wire
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> "Envelope":
@@ -51,6 +57,7 @@ class Envelope:
                 correlation_id=wire.get("correlationId"),
                 causation_id=wire.get("causationId"),
                 data=wire["data"],
+                metadata=wire.get("metadata") if isinstance(wire.get("metadata"), dict) else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise MalformedEnvelope(f"not an event envelope: {exc!r}") from exc

@@ -17,7 +17,7 @@ from django.utils import timezone
 from shop.events import bus, registry
 from shop.events.envelope import Envelope
 from shop.events.store import dead_letter_model, inbox_model
-from shop.observability import metrics
+from shop.observability import metrics, tracing
 from shop.observability.context import causation_id_var, correlation_id_var
 
 logger = structlog.get_logger("shop.events.inbox")
@@ -35,8 +35,13 @@ def handle(consumer: str, wire: dict) -> bool:
     cid_token = correlation_id_var.set(envelope.correlation_id)
     cause_token = causation_id_var.set(envelope.id)
     # Bound for the handler's log lines in every mode (eager delivery has no task headers).
-    with structlog.contextvars.bound_contextvars(
-        correlation_id=envelope.correlation_id, event_id=envelope.id, event_type=envelope.type, consumer=consumer
+    with (
+        structlog.contextvars.bound_contextvars(
+            correlation_id=envelope.correlation_id, event_id=envelope.id, event_type=envelope.type, consumer=consumer
+        ),
+        tracing.delivery_span(
+            f"deliver {envelope.type} to {consumer}", envelope.metadata, consumer=consumer, event_id=envelope.id
+        ),
     ):
         try:
             with transaction.atomic(using=alias):

@@ -12,11 +12,12 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from opentelemetry.trace import SpanKind
 
 from shop.events import registry
 from shop.events.envelope import Envelope
 from shop.events.store import outbox_model
-from shop.observability import metrics
+from shop.observability import metrics, tracing
 from shop.observability.context import get_causation_id, get_correlation_id
 
 
@@ -37,21 +38,23 @@ def publish(
     version = version or registry.latest_version(event_type)
     plain = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
     registry.validate(event_type, version, plain)
-    envelope = Envelope(
-        type=event_type,
-        version=version,
-        aggregate_id=str(aggregate_id),
-        data=plain,
-        correlation_id=get_correlation_id(),
-        causation_id=get_causation_id(),
-    )
-    outbox_model(using).objects.using(using).create(
-        id=envelope.id,
-        event_type=event_type,
-        version=version,
-        aggregate_id=envelope.aggregate_id,
-        envelope=envelope.to_wire(),
-    )
+    with tracing.span(f"publish {event_type}", kind=SpanKind.PRODUCER, **{"messaging.destination.name": using}):
+        envelope = Envelope(
+            type=event_type,
+            version=version,
+            aggregate_id=str(aggregate_id),
+            data=plain,
+            correlation_id=get_correlation_id(),
+            causation_id=get_causation_id(),
+            metadata=tracing.context_for_envelope(),
+        )
+        outbox_model(using).objects.using(using).create(
+            id=envelope.id,
+            event_type=event_type,
+            version=version,
+            aggregate_id=envelope.aggregate_id,
+            envelope=envelope.to_wire(),
+        )
     # robust: nothing that happens after the commit may fail the caller (the row is safe).
     transaction.on_commit(partial(_committed, using, envelope.id, event_type), using=using, robust=True)
     return envelope

@@ -1,7 +1,7 @@
 """Structured JSON logging with structlog; stdlib loggers (Django, Celery) share the format.
 
 Every line carries the correlation id bound in ``structlog.contextvars`` by the HTTP
-middleware or the Celery task prerun hook.
+middleware or the Celery task prerun hook, and (tracing on) the current trace and span ids.
 """
 
 import logging
@@ -23,6 +23,16 @@ def _add_correlation(logger, method_name, event_dict):
     return event_dict
 
 
+def _add_trace(logger, method_name, event_dict):
+    """The current span's ids (tracing on), so a log line leads to its trace and back."""
+    from shop.observability.tracing import current_ids
+
+    ids = current_ids()
+    if ids and "trace_id" not in event_dict:
+        event_dict["trace_id"], event_dict["span_id"] = ids
+    return event_dict
+
+
 def configure() -> None:
     global _configured
     if _configured:
@@ -31,6 +41,7 @@ def configure() -> None:
     shared = [
         structlog.contextvars.merge_contextvars,
         _add_correlation,
+        _add_trace,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

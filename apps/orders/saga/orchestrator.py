@@ -23,7 +23,7 @@ from apps.orders.models import Order, OrderStatus
 from apps.orders.saga import commands
 from apps.orders.saga.models import CheckoutSaga, SagaStatus, SagaStep, SagaStepLog
 from shop.events import publish
-from shop.observability import metrics
+from shop.observability import metrics, tracing
 
 ALIAS = "orders"
 logger = structlog.get_logger("orders.saga")
@@ -131,7 +131,8 @@ def _enter(saga: CheckoutSaga, order: Order, step: str) -> None:
     saga.current_step = step
     saga.step_attempts = 1
     saga.deadline = timezone.now() + _step_timeout()
-    _send_step_command(saga, order)
+    with tracing.span(f"saga.step {step}", order_id=str(saga.order_id)):  # the command's deliveries nest here
+        _send_step_command(saga, order)
     _save(saga)
 
 

@@ -20,7 +20,6 @@ import redis
 import structlog
 import tenacity
 from django.conf import settings
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from apps.payments.gateway.base import (
@@ -29,11 +28,10 @@ from apps.payments.gateway.base import (
     PermanentGatewayError,
     TransientGatewayError,
 )
-from shop.observability import metrics
+from shop.observability import metrics, tracing
 from shop.observability.metrics import scrape_gauge
 
 logger = structlog.get_logger("apps.payments.gateway")
-tracer = trace.get_tracer("shop.payments.gateway")
 BREAKER_NAME = "payment-gateway"
 _local = threading.local()
 _memory_storage = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
@@ -105,7 +103,7 @@ def _measured(fn):
     def call(**kwargs):
         started = time.perf_counter()
         outcome = "ok"
-        with tracer.start_as_current_span(f"payment.{operation}", kind=SpanKind.CLIENT) as span:
+        with tracing.span(f"payment.{operation}", kind=SpanKind.CLIENT) as span:
             span.set_attribute("payment.provider", provider)
             try:
                 return fn(**kwargs)
