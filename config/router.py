@@ -16,6 +16,9 @@ APP_TO_ALIAS = {context: context for context in CONTEXTS} | {
     "contenttypes": "accounts",
     "sessions": "accounts",
     "token_blacklist": "accounts",
+    "axes": "accounts",
+    "otp_totp": "accounts",
+    "otp_static": "accounts",
 }
 
 

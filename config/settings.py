@@ -66,6 +66,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "corsheaders",
     "csp",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "shop",
     *(f"apps.{context}" for context in CONTEXTS if context != "accounts"),
 ]
@@ -81,10 +85,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "shop.api.ratelimit.RateLimitMiddleware",
     "shop.observability.middleware.RequestLogMiddleware",
+    # Last, as django-axes requires: turns a locked-out admin login into its 429 response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -171,6 +178,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# The admin's sign-in (shop/security/admin_login.py): django-axes throttles it, django-otp adds
+# TOTP two-factor, required in production (ADMIN_REQUIRE_OTP).
+AUTHENTICATION_BACKENDS = [
+    "shop.security.admin_login.AdminLoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "shop.security.admin_login.AdminLoginHandler"
+AXES_ONLY_ADMIN_SITE = True
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+# Locked: one client IP, or one account from one client IP (a stranger cannot lock the owner out).
+AXES_LOCKOUT_PARAMETERS = ["ip_address", ["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "shop.security.admin_login.admin_username"
+AXES_CLIENT_IP_CALLABLE = "shop.api.ratelimit.client_ip"
+AXES_VERBOSE = False
+ADMIN_REQUIRE_OTP = env.bool("ADMIN_REQUIRE_OTP", default=IS_PRODUCTION)
+OTP_TOTP_ISSUER = "Shop admin"
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),

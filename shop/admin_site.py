@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from shop.events import inbox, relay
 from shop.events.store import dead_letter_model, outbox_model
 from shop.security import staff
+from shop.security.admin_login import TwoFactorAdminSiteMixin
 
 OPERATIONS = "operations"
 # Business sections first, in the order staff use them; anything else follows alphabetically.
@@ -43,7 +44,7 @@ class ContextLag:
     failed_dead_letters: int
 
 
-class ShopAdminSite(admin.AdminSite):
+class ShopAdminSite(TwoFactorAdminSiteMixin, admin.AdminSite):
     site_header = "Shop administration"
     site_title = "Shop admin"
     index_title = "Shop"
