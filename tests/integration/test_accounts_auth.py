@@ -154,9 +154,10 @@ def test_expired_access_token_is_401():
     assert error_code(bearer(APIClient(), str(token)).get(ME), 401) == "UNAUTHORIZED"
 
 
-def test_access_token_lifetime_is_minutes_not_hours(settings):
-    token = AccessToken.for_user(UserFactory())
-    assert 60 <= token["exp"] - token["iat"] <= 60 * 60
+def test_signing_in_issues_an_access_token_that_lives_exactly_15_minutes(api_client):
+    UserFactory(email="ann@example.com")
+    access = AccessToken(sign_in(api_client, "ann@example.com")["access"])
+    assert access["exp"] - access["iat"] == 15 * 60
 
 
 def _b64(data: dict) -> str:
