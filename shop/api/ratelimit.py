@@ -254,7 +254,9 @@ def _count(request: HttpRequest, rule: Rule, key: str) -> Usage | None:
         usage = None
     if usage is None:
         return None
-    return Usage(rule, limit, window, usage["count"], max(usage["time_left"], 0))
+    # django-ratelimit's window still counts at its end second (time_left 0): the next one starts a
+    # second later, which is when a client may retry.
+    return Usage(rule, limit, window, usage["count"], max(usage["time_left"], 0) + 1)
 
 
 def _headers(usages: list[Usage]) -> dict[str, str]:
@@ -266,7 +268,7 @@ def _headers(usages: list[Usage]) -> dict[str, str]:
 
 def _too_many(usages: list[Usage], exceeded: list[Usage]) -> JsonResponse:
     worst = max(exceeded, key=lambda u: u.reset)
-    retry_after = max(worst.reset, 1)
+    retry_after = worst.reset
     for usage in exceeded:
         rate_limited_total.labels(usage.rule.name).inc()
     logger.info("rate_limited", policy=worst.rule.name, retry_after=retry_after)

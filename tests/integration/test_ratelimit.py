@@ -64,9 +64,10 @@ ME = "/api/v1/auth/me"
 @pytest.fixture(autouse=True)
 def fixed_window_clock(monkeypatch):
     """Pin the clock django-ratelimit uses to place fixed windows, so that no test can straddle a
-    window boundary. Counting still happens in Redis."""
-    now = int(time.time())
-    monkeypatch.setattr(django_ratelimit.core, "time", types.SimpleNamespace(time=lambda: now))
+    window boundary; a test moves it on by setting ``.now``. Counting still happens in Redis."""
+    clock = types.SimpleNamespace(now=int(time.time()))
+    monkeypatch.setattr(django_ratelimit.core, "time", types.SimpleNamespace(time=lambda: clock.now))
+    return clock
 
 
 def login(client, email="ann@example.com", password="wrong-password!", ip="10.0.0.1"):
@@ -171,6 +172,22 @@ def test_order_and_payment_writes_have_their_own_stricter_limits(settings):
     limited = client.post("/api/v1/probe/payments", {}, format="json")
     assert_limited(limited, "payments")
     assert '"user";q=' in limited["RateLimit-Policy"]  # the default limit is evaluated too
+
+
+def test_the_window_rolls_over_when_retry_after_says_and_the_budget_is_whole_again(settings, fixed_window_clock):
+    settings.RATELIMIT_ORDERS = "2/m"
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(UserFactory())}")
+    for _ in range(2):
+        assert client.post("/api/v1/probe/orders", {}, format="json").status_code == 201
+    retry_after = assert_limited(client.post("/api/v1/probe/orders", {}, format="json"), "orders")
+
+    fixed_window_clock.now += retry_after - 1  # still the old window: still limited
+    assert_limited(client.post("/api/v1/probe/orders", {}, format="json"), "orders")
+    fixed_window_clock.now += 1  # the announced moment: a new window with a whole budget
+    for _ in range(2):
+        assert client.post("/api/v1/probe/orders", {}, format="json").status_code == 201
+    assert_limited(client.post("/api/v1/probe/orders", {}, format="json"), "orders")
 
 
 def test_an_unknown_scope_is_a_configuration_error(api_client):
