@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 
 from tests.conftest import CONTEXT_DBS
 
-pytestmark = [pytest.mark.urls("tests.unit.error_urls"), pytest.mark.django_db(databases=CONTEXT_DBS)]
+pytestmark = [pytest.mark.urls("tests.support.error_urls"), pytest.mark.django_db(databases=CONTEXT_DBS)]
 
 
 @pytest.fixture
