@@ -61,8 +61,14 @@ class ReadOnlyAdminMixin:
 
 
 class ReadOnlyTabularInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """Rows that are part of their parent's page (an order's items, a payment's ledger): whoever
+    may view the parent sees them, without a separate view permission per child model."""
+
     extra = 0
     can_delete = False
+
+    def has_view_permission(self, request, obj=None):
+        return True  # only ever rendered inside the parent's page, which checks its own permission
 
 
 class StaffPermissionsAdminMixin:

@@ -48,6 +48,7 @@ class ShopAdminSite(TwoFactorAdminSiteMixin, admin.AdminSite):
     site_header = "Shop administration"
     site_title = "Shop admin"
     index_title = "Shop"
+    site_url = None  # no public HTML site: the storefronts are other applications
 
     def get_urls(self):
         return [
@@ -114,6 +115,7 @@ class ShopAdminSite(TwoFactorAdminSiteMixin, admin.AdminSite):
         for alias in [shown] if shown in aliases else aliases:
             for letter in _failed(alias).order_by("-created_at")[:DEAD_LETTERS_SHOWN]:
                 letter.context = alias
+                letter.summary, _, letter.trace = letter.error.partition("\n\n")  # "Class: message", traceback
                 letter.replayable = can_replay_dead_letters(request.user)
                 letters.append(letter)
         letters.sort(key=lambda letter: letter.created_at, reverse=True)

@@ -13,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from apps.inventory import facade as inventory
 from apps.orders import services
+from apps.orders.errors import OrderError
 from apps.orders.models import Order, OrderEventRecord, OrderItem, OrderStatus, OrderStatusHistory
 from apps.orders.saga.admin import CHECKOUT_ACTIONS, CheckoutAdminMixin
 from apps.payments import facade as payments
@@ -56,7 +57,7 @@ class RefundForm(ActionForm):
 def _refusing(call):
     try:
         return call()
-    except (services.OrderError, payments.PaymentError) as exc:
+    except (OrderError, payments.PaymentError) as exc:
         raise ActionRefused(str(exc))
 
 
@@ -139,6 +140,9 @@ class OrderAdmin(LargeTableAdminMixin, StaffActionsMixin, CheckoutAdminMixin, ad
     inlines = (OrderItemInline, OrderStatusHistoryInline)
     fieldsets = (
         (None, {"fields": ("id", "status", "customer_email", "user_id", "created_at", "updated_at")}),
+        ("Checkout saga", {"fields": ("checkout",)}),
+        ("Payments", {"fields": ("payments",)}),
+        ("Stock reservations", {"fields": ("reservations",)}),
         ("Totals", {"fields": ("currency", "subtotal", "shipping_cost", "total", "payment_method")}),
         (
             "Shipping",
@@ -156,9 +160,6 @@ class OrderAdmin(LargeTableAdminMixin, StaffActionsMixin, CheckoutAdminMixin, ad
                 )
             },
         ),  # fmt: skip
-        ("Payments", {"fields": ("payments",)}),
-        ("Stock reservations", {"fields": ("reservations",)}),
-        ("Checkout saga", {"fields": ("checkout",)}),
     )
     # The card token is write-only: it is in no fieldset, so it never appears here.
     readonly_fields = (
