@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 CONTEXT_QUEUES = $(shell $(PYTHON) -m shop.contexts --queues)
 
-.PHONY: run test venv services prometheus-tools migrate seed web worker beat lint format bench bench-events schema clean
+.PHONY: run test venv services prometheus-tools browser migrate seed web worker beat lint format bench bench-events schema clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,15 @@ prometheus-tools:
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq prometheus; }
 
+## Debian's chromium + chromium-driver for the staff browser tests (tests/browser); only when missing.
+## Nothing downloads a browser at test time; CHROMIUM_BIN/CHROMEDRIVER_BIN may point at another Chrome.
+export CHROMIUM_BIN ?= /usr/bin/chromium
+export CHROMEDRIVER_BIN ?= /usr/bin/chromedriver
+browser:
+	@[ -x "$(CHROMIUM_BIN)" ] && [ -x "$(CHROMEDRIVER_BIN)" ] || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; }
+
 migrate: venv
 	$(PY) manage.py migrate_all
 
@@ -34,8 +43,8 @@ seed: migrate
 run: seed
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
-## make test: lint, architecture, migrations and the whole suite against PostgreSQL + Redis
-test: venv services prometheus-tools
+## make test: lint, architecture, migrations and the whole suite (staff flows in Chromium included) against PostgreSQL + Redis
+test: venv services prometheus-tools browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
