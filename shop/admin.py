@@ -14,6 +14,7 @@ from django.urls import path, reverse
 from django.utils.functional import cached_property
 
 from shop.counting import count_bounded
+from shop.security.audit import staff_action_record
 from shop.security.staff import PERMISSIONS, staff_can
 
 
@@ -158,7 +159,9 @@ class StaffActionsMixin(StaffPermissionsAdminMixin):
             except ActionRefused as exc:
                 form.add_error(None, str(exc))
             else:
-                self.log_change(request, obj, f"{chosen.label}: {outcome} Reason: {form.cleaned_data['reason']}")
+                staff_action_record(
+                    user=request.user, obj=obj, action=chosen.label, outcome=outcome, reason=form.cleaned_data["reason"]
+                )
                 self.message_user(request, f"{chosen.label}: {outcome}", messages.SUCCESS)
                 change_url = f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_change"
                 return HttpResponseRedirect(reverse(change_url, args=[quote(obj.pk)]))

@@ -88,7 +88,7 @@ def _product_search(queryset, search_term):
 
 
 @admin.register(StockItem)
-class StockItemAdmin(StaffActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class StockItemAdmin(LargeTableAdminMixin, StaffActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("product_name", "sku", "on_hand", "reserved", "available", "low_stock", "updated_at")
     list_filter = (StockLevelFilter,)
     search_fields = ("product_id",)  # see get_search_results
@@ -169,7 +169,7 @@ class StockItemAdmin(StaffActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReservationAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("order_id", "product_id", "quantity", "status", "expires_at")
     list_filter = ("status",)
     search_fields = ("=order_id", "=product_id")

@@ -8,7 +8,13 @@ from django.utils.html import format_html, format_html_join
 
 from apps.orders.saga import orchestrator
 from apps.orders.saga.models import ACTIVE_STATUSES, CheckoutSaga, SagaStatus, SagaStepLog
-from shop.admin import ReadOnlyAdminMixin, ReadOnlyTabularInline, StaffAction, StaffPermissionsAdminMixin
+from shop.admin import (
+    LargeTableAdminMixin,
+    ReadOnlyAdminMixin,
+    ReadOnlyTabularInline,
+    StaffAction,
+    StaffPermissionsAdminMixin,
+)
 from shop.admin_site import OPERATIONS, page_link
 from shop.security import staff
 
@@ -64,7 +70,7 @@ class SagaStepLogInline(ReadOnlyTabularInline):
 
 
 @admin.register(CheckoutSaga)
-class CheckoutSagaAdmin(StaffPermissionsAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class CheckoutSagaAdmin(LargeTableAdminMixin, StaffPermissionsAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     admin_section = OPERATIONS
     list_display = ("order_link", "status", "current_step", "step_attempts", "cancel_reason", "deadline", "updated_at")
     list_filter = (OverdueFilter, "status", "current_step", "cancel_reason")
