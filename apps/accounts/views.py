@@ -130,5 +130,5 @@ class UserListView(APIView):
             sort_by=query["sortBy"],
             descending=query["order"] == "desc",
         )
-        page = page_get(users, page=query["page"], limit=query["limit"])
+        page = page_get(users, query)
         return page_response(page.block(), UserOut(page.items, many=True).data)

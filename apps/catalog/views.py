@@ -59,7 +59,7 @@ class ProductCollectionApi(APIView):
         )
 
         def build() -> tuple[dict, list]:
-            page = page_get(selectors.product_list(filters=filters), page=query["page"], limit=query["limit"])
+            page = page_get(selectors.product_list(filters=filters), query)
             return page.block(), ProductOutput(page.items, many=True).data
 
         if is_staff(request):  # staff see their own writes at once, and stay out of the public cache
@@ -124,7 +124,7 @@ class ProductReviewsApi(APIView):
     def get(self, request, version, product_id):
         query = query_read(request, PagedQuery)
         visible_product(request, product_id)
-        page = page_get(selectors.review_list(product_id=product_id), page=query["page"], limit=query["limit"])
+        page = page_get(selectors.review_list(product_id=product_id), query)
         return page_response(page.block(), ReviewOutput(page.items, many=True).data)
 
     @extend_schema(

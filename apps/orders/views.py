@@ -114,7 +114,7 @@ class OrderCollectionView(APIView):
             sort_by=query["sortBy"],
             descending=query["order"] == "desc",
         )
-        page = page_get(orders, page=query["page"], limit=query["limit"])
+        page = page_get(orders, query)
         if _is_v2(request):
             data = OrderV2(page.items, many=True, context={"customers": _customers(page.items)}).data
         else:
@@ -260,7 +260,7 @@ class OrderEventsView(APIView):
         """Staff: the order's stored events, oldest first, as written (the audit trail; kept forever)."""
         query = query_read(request, PagedQuery)
         _known_order(order_id)
-        page = page_get(eventstore.order_events(order_id=order_id), page=query["page"], limit=query["limit"])
+        page = page_get(eventstore.order_events(order_id=order_id), query)
         return page_response(page.block(), OrderEventOutput(page.items, many=True).data)
 
 

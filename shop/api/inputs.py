@@ -4,8 +4,8 @@
   named, so a field added to a model later cannot become writable by accident (mass
   assignment), and a client learns at once that its field is ignored.
 * ``QueryParams`` for query strings, fields named exactly as on the wire (camelCase, as the
-  spec spells them): ``QueryParams`` itself accepts none, ``PagedQuery`` adds ``page`` and
-  ``limit``, ``SortedQuery`` adds the allow-listed ``sortBy`` and ``order``
+  spec spells them): ``QueryParams`` itself accepts none, ``PagedQuery`` adds ``page``,
+  ``limit`` and ``cursor``, ``SortedQuery`` adds the allow-listed ``sortBy`` and ``order``
   (the selector owns the wire name → column map; only those columns reach ``order_by``).
 * ``query_read(request, ParamsClass)`` validates ``request.query_params`` and returns the
   clean values; the paging values then go to ``shop.api.pagination.page_get``.
@@ -43,6 +43,12 @@ class QueryParams(StrictInput):
 class PagedQuery(QueryParams):
     page = serializers.IntegerField(min_value=1, default=1)
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
+    cursor = serializers.CharField(
+        required=False,
+        max_length=1000,
+        help_text="Keyset paging: pagination.nextCursor of the previous page (page is then ignored); "
+        "reaches any depth at the cost of the first page.",
+    )
 
 
 class SortedQuery(PagedQuery):

@@ -55,7 +55,7 @@ class UserList(generics.ListAPIView):
     serializer_class = UserOut
 
     def get_queryset(self):
-        return get_user_model().objects.order_by("email")
+        return get_user_model().objects.order_by("email", "id")
 
 
 api = [
