@@ -464,7 +464,11 @@ OTEL_ENABLED = env.bool("OTEL_ENABLED", default=False)
 # Who may read /metrics and the per-dependency readiness report (docs/operations.md).
 OPS_ALLOWED_NETWORKS = env.list("OPS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
 HEALTH_READY_CACHE_SECONDS = env.float("HEALTH_READY_CACHE_SECONDS", default=2.0)
+# Sentry starts in ShopConfig.ready (shop.observability.errors), after every check below passed.
 SENTRY_DSN = env("SENTRY_DSN", default="")
+SENTRY_RELEASE = env("SENTRY_RELEASE", default=env("VERSION", default="1.0.0"))
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+SENTRY_TRANSPORT = None  # dotted path of a sentry_sdk Transport class (tests); None: HTTP to the DSN
 
 # --- Production refusals (the missing-secrets check runs first, at the top) -------------------
 if IS_PRODUCTION:
@@ -490,15 +494,3 @@ if IS_PRODUCTION:
         _unsafe.append("STRIPE_API_BASE must be an https:// URL")
     if _unsafe:
         raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(_unsafe) + ".")
-
-# Last: only a configuration that passed every check above reports to Sentry.
-if SENTRY_DSN:
-    import sentry_sdk
-
-    # The Django and Celery integrations switch themselves on; no personal data is sent.
-    sentry_sdk.init(
-        dsn=SENTRY_DSN,
-        environment=DJANGO_ENV,
-        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
-        send_default_pii=False,
-    )

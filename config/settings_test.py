@@ -35,3 +35,6 @@ for _alias in CONTEXTS:
 # A worker subprocess of a tracing test writes its spans where the test can read them.
 if os.environ.get("SHOP_TEST_SPAN_DIR"):
     OTEL_EXPORTER_FACTORY = "tests.support.spanfile.JsonLinesExporter"
+# ... and its Sentry events, through a local transport (never the network).
+if os.environ.get("SHOP_TEST_SENTRY_FILE"):
+    SENTRY_TRANSPORT = "tests.support.sentryfile.FileTransport"

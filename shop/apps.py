@@ -9,9 +9,10 @@ class ShopConfig(AppConfig):
 
     def ready(self):
         from shop.events import gauges  # noqa: F401 - registers the outbox and dead-letter gauges
-        from shop.observability import celery_signals, logging, tracing, worker_metrics
+        from shop.observability import celery_signals, errors, logging, tracing, worker_metrics
 
         logging.configure()
         celery_signals.connect()
         worker_metrics.connect()
         tracing.configure()
+        errors.configure()

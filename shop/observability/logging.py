@@ -69,6 +69,10 @@ def configure() -> None:
             "loggers": {
                 "django.server": {"level": "WARNING"},
                 "django.db.backends": {"level": "WARNING"},
+                # "Task ... received" is written by the worker's main process before any task
+                # context exists (no correlation or trace id); the child's "succeeded"/"failed"
+                # line, with both ids, says the same and more.
+                "celery.worker.strategy": {"level": "WARNING"},
             },
         }
     )

@@ -5,7 +5,8 @@ of the span that publishes an event travels inside the event envelope (``metadat
 ``traceparent``/``tracestate``), so a delivery continues the publisher's trace whichever
 path carried it (the on-commit fast path, the beat sweeper, a replay); the Celery task span
 that carried it is linked. Spans go over OTLP/HTTP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is
-set (the compose collector, Jaeger, Tempo), else to the console in DEBUG. Off by default:
+set (the compose collector, Jaeger, Tempo), to stdout with ``OTEL_TRACES_EXPORTER=console``,
+else nowhere (ids still reach the log lines). Off by default:
 the API's no-op tracer costs next to nothing on the hot path.
 """
 
@@ -38,7 +39,7 @@ def default_exporter() -> SpanExporter | None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         return OTLPSpanExporter()
-    return ConsoleSpanExporter() if settings.DEBUG else None
+    return ConsoleSpanExporter() if os.environ.get("OTEL_TRACES_EXPORTER") == "console" else None
 
 
 def build_provider(exporter: SpanExporter | None, processor_class=BatchSpanProcessor) -> TracerProvider:

@@ -28,6 +28,15 @@ class BoomView(APIView):
         raise RuntimeError("secret internal detail")
 
 
+class BoomWithSecretsView(APIView):
+    """Fails while holding a customer's secrets (request body, local variables, message)."""
+
+    def post(self, request, version=None):
+        password = request.data["password"]
+        card_token = request.data["payment"]["token"]
+        raise RuntimeError(f"provider refused {card_token} (password {password})")
+
+
 class PrivateView(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -61,6 +70,7 @@ class UserList(generics.ListAPIView):
 api = [
     path("echo", EchoView.as_view()),
     path("boom", BoomView.as_view()),
+    path("boom-with-secrets", BoomWithSecretsView.as_view()),
     path("private", PrivateView.as_view()),
     path("staff", StaffView.as_view()),
     path("throttled", ThrottledView.as_view()),

@@ -4,7 +4,7 @@
 """
 
 import structlog
-from celery import current_task
+from celery import current_task, shared_task
 from django.db import transaction
 
 from shop.events import publish, subscriber
@@ -73,3 +73,10 @@ def on_ponged(envelope):
 @subscriber(BENCHED, consumer=BENCHED_CONSUMER, context="orders")
 def on_benched(envelope):
     """Nothing but the inbox row: the benchmark measures the plumbing, not a handler."""
+
+
+@shared_task(name="eventprobe.explode", ignore_result=True)
+def explode(card_token: str, password: str) -> None:
+    """A task that fails with secrets in its arguments and message (the Sentry test)."""
+    logger.info("about_to_explode")
+    raise ProbeFailure(f"provider refused {card_token} for a customer whose password is {password}")
