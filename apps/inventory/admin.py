@@ -151,8 +151,8 @@ class StockItemAdmin(LargeTableAdminMixin, StaffActionsMixin, ReadOnlyAdminMixin
                 (
                     m.created_at.strftime("%Y-%m-%d %H:%M:%S"),
                     m.reason,
-                    m.on_hand_delta,
-                    m.reserved_delta,
+                    f"{m.on_hand_delta:+d}",
+                    f"{m.reserved_delta:+d}",
                     m.reference,
                     m.note,
                 )

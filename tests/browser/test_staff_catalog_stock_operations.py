@@ -41,7 +41,7 @@ def test_warehouse_finds_low_stock_and_adjusts_it_with_a_reason(staff_browser, s
 
     _confirm(staff_browser, "Adjust stock", delta="20", reason="delivery note 4711")
     assert staff_browser.messages() == ["Adjust stock: +20 units; now 23 on hand, 23 available."]
-    assert "delivery note 4711" in staff_browser.text_of("#stock-movements")
+    assert "ADJUSTMENT +20 +0 warehouse@shop.example delivery note 4711" in staff_browser.rows("#stock-movements")[0]
 
     _confirm(staff_browser, "Adjust stock", delta="-30", reason="count")  # refused: below zero
     assert "would fall below" in staff_browser.text_of(".errornote")
