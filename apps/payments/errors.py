@@ -66,3 +66,17 @@ class ProviderUnavailable(PaymentError):
 
     code = "PAYMENT_PROVIDER_UNAVAILABLE"
     http_status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class WebhookRejected(DomainError):
+    """A webhook delivery that is not verifiably the provider's (bad or missing signature)."""
+
+    code = "INVALID_WEBHOOK"
+    http_status = HTTPStatus.BAD_REQUEST
+    public_message = "Not a verified provider event."
+
+
+class WebhookNotConfigured(DomainError):
+    code = "WEBHOOK_NOT_CONFIGURED"
+    http_status = HTTPStatus.SERVICE_UNAVAILABLE
+    public_message = "Provider webhooks are not configured."

@@ -52,6 +52,10 @@ class PaymentEvent(models.Model):
         CAPTURED = "CAPTURED"
         VOIDED = "VOIDED"
         REFUNDED = "REFUNDED"
+        # Reported by the provider's webhooks (ledger only: no domain event of their own).
+        DISPUTED = "DISPUTED"
+        DISPUTE_WON = "DISPUTE_WON"
+        DISPUTE_LOST = "DISPUTE_LOST"
 
     id = models.BigAutoField(primary_key=True)
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="events")
@@ -66,6 +70,23 @@ class PaymentEvent(models.Model):
 
     def __str__(self):
         return f"{self.type} {self.amount}"
+
+
+class ProviderWebhookEvent(models.Model):
+    """One row per provider event handled: a redelivered or replayed event id is a no-op."""
+
+    id = models.BigAutoField(primary_key=True)
+    provider = models.CharField(max_length=20)
+    event_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=100)
+    outcome = models.CharField(max_length=200, blank=True, default="")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["provider", "event_id"], name="payments_webhook_event_once")]
+
+    def __str__(self):
+        return f"{self.provider} {self.type} {self.event_id}"
 
 
 class IdempotencyLog(IdempotencyRecordBase):

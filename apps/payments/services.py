@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import structlog
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from apps.payments import events
 from apps.payments.errors import (
@@ -39,7 +39,7 @@ from apps.payments.gateway import (
     get_gateway,
     guarded,
 )
-from apps.payments.models import IdempotencyLog, Payment, PaymentEvent, PaymentStatus
+from apps.payments.models import IdempotencyLog, Payment, PaymentEvent, PaymentStatus, ProviderWebhookEvent
 from shop.api import idempotency
 from shop.events import publish
 
@@ -219,9 +219,16 @@ def payment_capture(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
                 )  # fmt: skip
                 if isinstance(result, Outcome):
                     return result
-                payment.status, payment.captured_amount = PaymentStatus.CAPTURED, payment.amount
+                # The provider's figure, not ours: what it received is what can be refunded.
+                received = payment.amount if result.amount is None else _money(result.amount)
+                if received != payment.amount:
+                    logger.warning(
+                        "payment_captured_amount_differs",
+                        payment_id=str(payment.id), requested=str(payment.amount), received=str(received),
+                    )  # fmt: skip
+                payment.status, payment.captured_amount = PaymentStatus.CAPTURED, received
                 payment.save()
-                _record(payment, PaymentEvent.Type.CAPTURED, payment.amount, result)
+                _record(payment, PaymentEvent.Type.CAPTURED, received, result)
                 outcome = _current(payment, "Payment captured.")
             remember(outcome)
         return outcome
@@ -298,3 +305,73 @@ def refundable_payment_for_order(order_id: uuid.UUID) -> uuid.UUID:
     if payment is None:
         raise PaymentStateError(_latest_for_order(order_id), "refund")
     return payment.id
+
+
+# --- the provider's own reports (webhooks) ------------------------------------------------------
+
+DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class ProviderReport:
+    """What a provider's webhook says happened to one of its payments, in our terms."""
+
+    event_id: str
+    type: str  # the provider's event type, e.g. "charge.refunded"
+    reference: str  # the provider's payment id (our Payment.provider_reference)
+    ledger_type: str | None  # PaymentEvent.Type to record; None: nothing to record
+    amount: Decimal  # refunds: the provider's running total refunded; disputes: the disputed amount
+    details: dict
+
+
+def provider_report_record(*, provider: str, report: ProviderReport) -> str:
+    """Record a provider-side refund or dispute once per provider event id; returns the outcome.
+
+    Refunds are reconciled by the provider's running total: a refund made through our API is
+    already counted (its webhook is a no-op), one made in the provider's dashboard adds the
+    difference to the ledger and to ``refunded_amount`` and publishes ``payment.refunded``.
+    Disputes go to the ledger for staff; the payment's status is left as it is.
+    """
+    with transaction.atomic(using=ALIAS):
+        try:
+            with transaction.atomic(using=ALIAS):
+                seen = ProviderWebhookEvent.objects.create(
+                    provider=provider, event_id=report.event_id, type=report.type
+                )
+        except IntegrityError:
+            return DUPLICATE
+        payment = (
+            Payment.objects.select_for_update().filter(provider=provider, provider_reference=report.reference).first()
+            if report.reference
+            else None
+        )
+        if report.ledger_type is None:
+            outcome = "ignored"
+        elif payment is None:
+            outcome = "unknown payment"
+            logger.warning("provider_event_unknown_payment", event_id=report.event_id, reference=report.reference)
+        elif report.ledger_type == PaymentEvent.Type.REFUNDED:
+            outcome = _provider_refund(payment, report)
+        else:
+            PaymentEvent.objects.create(
+                payment=payment, type=report.ledger_type, amount=_money(report.amount),
+                data={"source": provider, "event": report.event_id, **report.details},
+            )  # fmt: skip
+            outcome = f"recorded {report.ledger_type}"
+        seen.outcome = outcome
+        seen.save(update_fields=["outcome"])
+    return outcome
+
+
+def _provider_refund(payment: Payment, report: ProviderReport) -> str:
+    total = min(_money(report.amount), payment.captured_amount)
+    missing = total - payment.refunded_amount
+    if missing <= 0:
+        return "already recorded"
+    payment.refunded_amount = total
+    fully = payment.refunded_amount == payment.captured_amount
+    payment.status = PaymentStatus.REFUNDED if fully else PaymentStatus.PARTIALLY_REFUNDED
+    payment.save()
+    _record(payment, PaymentEvent.Type.REFUNDED, missing, None, source=payment.provider, event=report.event_id)
+    logger.warning("payment_refunded_at_provider", payment_id=str(payment.id), amount=str(missing))
+    return f"refunded {missing}"

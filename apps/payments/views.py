@@ -2,13 +2,17 @@
 
 import hashlib
 
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.permissions import IsAuthenticated
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.views import APIView
 
 from apps.orders import facade as orders
 from apps.payments import selectors, services
-from apps.payments.errors import ProviderUnavailable, RefundDeclined
+from apps.payments.errors import ProviderUnavailable, RefundDeclined, WebhookNotConfigured, WebhookRejected
+from apps.payments.gateway.stripe_webhooks import InvalidWebhook, stripe_report
 from apps.payments.models import IdempotencyLog
 from apps.payments.serializers import PaymentOutput, RefundInput
 from shop.api.envelope import ok
@@ -92,3 +96,48 @@ class PaymentRefundView(APIView):
         reason = data.validated_data["reason"]
         staff_action_record(user=request.user, obj=payment, action="Refund", outcome=outcome.message, reason=reason)
         return ok(PaymentOutput(payment).data, message=outcome.message)
+
+
+class WebhookOutput(serializers.Serializer):
+    outcome = serializers.CharField(help_text="What the event changed: refunded …, recorded …, duplicate, ignored…")
+
+
+class StripeWebhookView(APIView):
+    """Stripe's deliveries: provider-side refunds and disputes reach the payment ledger.
+
+    No user authentication: the ``Stripe-Signature`` header, verified against
+    ``STRIPE_WEBHOOK_SECRET``, is the credential; anything else is 400 ``INVALID_WEBHOOK``.
+    Each event id is applied once (a redelivery answers 200 ``duplicate``).
+    """
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="payments_webhook_stripe",
+        tags=_TAGS,
+        auth=[],
+        request=OpenApiTypes.OBJECT,
+        responses={
+            200: WebhookOutput,
+            400: OpenApiResponse(description="INVALID_WEBHOOK"),
+            503: OpenApiResponse(description="WEBHOOK_NOT_CONFIGURED"),
+        },
+        parameters=[
+            OpenApiParameter("Stripe-Signature", str, OpenApiParameter.HEADER, required=True),
+        ],
+    )
+    def post(self, request, version=None):
+        """Stripe: a signed event (``charge.refunded``, ``charge.dispute.created`` / ``.closed``)."""
+        if not settings.STRIPE_WEBHOOK_SECRET:
+            raise WebhookNotConfigured("STRIPE_WEBHOOK_SECRET is not set")
+        try:
+            report = stripe_report(
+                payload=request.body,
+                signature=request.headers.get("Stripe-Signature", ""),
+                secret=settings.STRIPE_WEBHOOK_SECRET,
+            )
+        except InvalidWebhook as exc:
+            raise WebhookRejected(str(exc))
+        outcome = services.provider_report_record(provider="stripe", report=report)
+        return ok(WebhookOutput({"outcome": outcome}).data)

@@ -12,8 +12,10 @@ import pytest
 from django.test import override_settings
 
 from apps.payments import facade
+from apps.payments.errors import RefundExceedsCaptured
 from apps.payments.gateway import get_gateway
 from apps.payments.gateway.resilience import breaker
+from apps.payments.models import Payment
 from tests.conftest import CONTEXT_DBS
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
@@ -28,6 +30,7 @@ CARD_ERRORS = {
 class StubStripe(BaseHTTPRequestHandler):
     requests: list[dict] = []
     slow_seconds = 0.0
+    received_cents: int | None = None  # the capture's amount_received; None: what was asked
 
     def log_message(self, *args):
         pass
@@ -54,9 +57,12 @@ class StubStripe(BaseHTTPRequestHandler):
                 return self._reply(402, {"error": error})
             return self._reply(200, {"id": f"pi_{uuid.uuid4().hex[:8]}", "object": "payment_intent",
                                      "status": "requires_capture", "amount": int(form["amount"])})  # fmt: skip
-        if parts[:2] == ["v1", "payment_intents"] and parts[3] in ("capture", "cancel"):
-            status = "succeeded" if parts[3] == "capture" else "canceled"
-            return self._reply(200, {"id": parts[2], "object": "payment_intent", "status": status})
+        if parts[:2] == ["v1", "payment_intents"] and parts[3] == "capture":
+            received = self.received_cents if self.received_cents is not None else int(form["amount_to_capture"])
+            return self._reply(200, {"id": parts[2], "object": "payment_intent", "status": "succeeded",
+                                     "amount_received": received})  # fmt: skip
+        if parts[:2] == ["v1", "payment_intents"] and parts[3] == "cancel":
+            return self._reply(200, {"id": parts[2], "object": "payment_intent", "status": "canceled"})
         if parts == ["v1", "refunds"]:
             return self._reply(200, {"id": f"re_{uuid.uuid4().hex[:8]}", "object": "refund", "status": "succeeded"})
         return self._reply(404, {"error": {"type": "invalid_request_error", "message": "No such route"}})
@@ -66,6 +72,7 @@ class StubStripe(BaseHTTPRequestHandler):
 def stripe_stub():
     StubStripe.requests = []
     StubStripe.slow_seconds = 0.0
+    StubStripe.received_cents = None
     server = ThreadingHTTPServer(("127.0.0.1", 0), StubStripe)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -106,6 +113,21 @@ def test_full_cycle_passes_amounts_in_cents_and_idempotency_keys(stripe_stub):
     assert create["form"]["currency"] == "usd"
     assert capture["path"].endswith("/capture") and capture["key"] == "cap-1"
     assert refund_request["form"]["amount"] == "234" and refund_request["key"] == "ref-1"
+
+
+def test_the_ledger_records_the_amount_stripe_received_not_the_amount_requested(stripe_stub):
+    """Finding 7: the adapter recorded the requested amount as captured. Stripe captured less
+    (10.00 of 12.34): the payment says 10.00, and no more than that can be refunded."""
+    stripe_stub.received_cents = 1000
+    order_id = uuid.uuid4()
+    _authorize(order_id)
+    assert facade.capture(order_id=order_id, idempotency_key="cap").status == "CAPTURED"
+
+    payment = Payment.objects.get(order_id=order_id)
+    assert payment.captured_amount == Decimal("10.00")
+    assert payment.events.get(type="CAPTURED").amount == Decimal("10.00")
+    with pytest.raises(RefundExceedsCaptured):
+        facade.refund(order_id=order_id, amount=Decimal("12.34"), reason="x", idempotency_key="r")
 
 
 def test_repeated_refund_with_the_same_key_calls_stripe_once(stripe_stub):

@@ -16,6 +16,10 @@ from typing import Protocol
 class ProviderResult:
     reference: str  # the provider's id of the payment (or of the refund)
     status: str  # the provider's own status word, kept for the ledger
+    # The money the provider reports for this step (a capture: the amount it actually
+    # received), in major units; None when it reported none. The ledger trusts this figure
+    # over the amount we asked for.
+    amount: Decimal | None = None
 
 
 class GatewayError(Exception):

@@ -53,13 +53,15 @@ class FakeGateway:
         if stored is None:
             try:
                 result = work()
-                stored = {"result": [result.reference, result.status]}
+                amount = None if result.amount is None else str(result.amount)
+                stored = {"result": [result.reference, result.status, amount]}
             except PaymentDeclined as declined:
                 stored = {"declined": [declined.code, declined.message]}
             cache.set(f"fakegw:key:{idempotency_key}", stored, _KEEP)
         if "declined" in stored:
             raise PaymentDeclined(*stored["declined"])
-        return ProviderResult(*stored["result"])
+        reference, status, amount = stored["result"]
+        return ProviderResult(reference, status, None if amount is None else Decimal(amount))
 
     def _charge(self, reference: str) -> dict:
         """The charge with its money as Decimals (the cache holds JSON, so strings)."""
@@ -98,7 +100,7 @@ class FakeGateway:
                 raise PermanentGatewayError(f"Payment {reference} is {charge['status']}", code="unexpected_state")
             charge.update(captured=amount, status="succeeded")
             self._save(reference, charge)
-            return ProviderResult(reference=reference, status="succeeded")
+            return ProviderResult(reference=reference, status="succeeded", amount=amount)
 
         return self._once(idempotency_key, work)
 

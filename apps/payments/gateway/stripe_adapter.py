@@ -19,6 +19,12 @@ def minor_units(amount: Decimal, currency: str) -> int:
     return int(amount if currency.upper() in ZERO_DECIMAL else (amount * 100).to_integral_value())
 
 
+def major_units(amount: int | None, currency: str) -> Decimal | None:
+    if amount is None:
+        return None
+    return Decimal(amount) if currency.upper() in ZERO_DECIMAL else (Decimal(amount) / 100).quantize(Decimal("0.01"))
+
+
 class StripeGateway:
     name = "stripe"
 
@@ -70,7 +76,8 @@ class StripeGateway:
             params={"amount_to_capture": minor_units(amount, currency)},
             options={"idempotency_key": idempotency_key},
         )
-        return ProviderResult(reference=intent.id, status=intent.status)
+        received = major_units(getattr(intent, "amount_received", None), currency)
+        return ProviderResult(reference=intent.id, status=intent.status, amount=received)
 
     def void(self, *, reference, idempotency_key) -> ProviderResult:
         intent = self._call(
@@ -84,4 +91,6 @@ class StripeGateway:
             params={"payment_intent": reference, "amount": minor_units(amount, currency)},
             options={"idempotency_key": idempotency_key},
         )
-        return ProviderResult(reference=refund.id, status=refund.status)
+        return ProviderResult(
+            reference=refund.id, status=refund.status, amount=major_units(getattr(refund, "amount", None), currency)
+        )
