@@ -40,7 +40,7 @@ def assert_clean(event: dict) -> None:
     assert not leaked, f"leaked into the Sentry event: {leaked}"
 
 
-@pytest.mark.urls("tests.unit.error_urls")
+@pytest.mark.urls("tests.support.error_urls")
 @pytest.mark.django_db(databases=CONTEXT_DBS)
 def test_a_view_exception_is_reported_with_correlation_release_environment_and_no_secrets(sentry_file, customer):
     from rest_framework_simplejwt.tokens import AccessToken
