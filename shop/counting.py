@@ -24,7 +24,9 @@ class Count:
 
 
 def count_bounded(queryset, limit: int | None = None) -> Count:
-    """``SELECT count(*) FROM (SELECT 1 ... LIMIT limit + 1)``: reads at most ``limit + 1`` rows."""
+    """``SELECT count(*) FROM (SELECT pk ... ORDER BY <the list's order> LIMIT limit + 1)``: reads at
+    most ``limit + 1`` rows, along the same index as the page itself (the ordering is kept on
+    purpose: without it the planner may pick a sequential scan of the whole table)."""
     limit = count_limit() if limit is None else limit
-    seen = queryset.order_by().values("pk")[: limit + 1].count()
+    seen = queryset.values("pk")[: limit + 1].count()
     return Count(value=seen, exact=True) if seen <= limit else Count(value=limit, exact=False)

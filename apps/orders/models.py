@@ -1,6 +1,7 @@
 import uuid
 
 from django.db import models
+from django.db.models.functions import Upper
 
 from shop.api.idempotency import IdempotencyRecordBase
 from shop.events.models import DeadLetterBase, InboxMessageBase, OutboxMessageBase
@@ -49,11 +50,14 @@ class Order(models.Model):
 
     class Meta:
         ordering = ("-created_at",)
+        # Each list the API serves walks one of these in its sort order (a page is an index
+        # range, the bounded count too): a customer's orders, a status, everyone's; plus the
+        # staff's exact e-mail look-up. Checked by tests/integration/test_read_plans.py.
         indexes = [
-            models.Index(fields=["user_id"], name="orders_order_user"),
-            models.Index(fields=["status"], name="orders_order_status"),
-            models.Index(fields=["created_at"], name="orders_order_created"),
-            models.Index(fields=["user_id", "status"], name="orders_order_user_status"),
+            models.Index(fields=["user_id", "created_at", "id"], name="orders_order_user_created"),
+            models.Index(fields=["status", "created_at", "id"], name="orders_order_status_created"),
+            models.Index(fields=["created_at", "id"], name="orders_order_created_id"),
+            models.Index(Upper("customer_email"), "created_at", name="orders_order_email_ci"),
         ]
 
     def __str__(self):

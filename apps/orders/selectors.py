@@ -30,6 +30,7 @@ def orders_list(
     status: str | None = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
+    customer_email: str | None = None,
     sort_by: str = "createdAt",
     descending: bool = True,
 ) -> QuerySet[Order]:
@@ -43,6 +44,8 @@ def orders_list(
         orders = orders.filter(created_at__gte=created_from)
     if created_to:
         orders = orders.filter(created_at__lt=created_to)
+    if customer_email:
+        orders = orders.filter(customer_email__iexact=customer_email)
     field = SORT_FIELDS[sort_by]
     prefix = "-" if descending else ""
     return orders.order_by(f"{prefix}{field}", f"{prefix}id")

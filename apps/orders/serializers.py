@@ -101,6 +101,9 @@ class OrderListParams(SortedQuery):
     createdFrom = DateOrDateTimeField(required=False)
     createdTo = DateOrDateTimeField(required=False, end_of_day=True)
     userId = serializers.UUIDField(required=False, help_text="Staff only: one customer's orders.")
+    email = serializers.EmailField(
+        required=False, help_text="Staff only: orders placed with this e-mail address (exact, any case)."
+    )
 
 
 # --- v1 output ---------------------------------------------------------------------------------

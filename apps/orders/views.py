@@ -103,14 +103,16 @@ class OrderCollectionView(APIView):
         """Your orders (staff: everyone's), newest first unless ``sortBy``/``order`` say otherwise."""
         query = query_read(request, OrderListParams)
         sees_all = _sees_every_order(request)
-        if query.get("userId") and not sees_all:
-            raise ApiError("userId is a staff-only filter.", code="VALIDATION_ERROR")
+        for staff_only in ("userId", "email"):
+            if query.get(staff_only) and not sees_all:
+                raise ApiError(f"{staff_only} is a staff-only filter.", code="VALIDATION_ERROR")
         owner = query.get("userId") if sees_all else request.user.pk
         orders = selectors.orders_list(
             user_id=owner,
             status=query.get("status"),
             created_from=query.get("createdFrom"),
             created_to=query.get("createdTo"),
+            customer_email=query.get("email"),
             sort_by=query["sortBy"],
             descending=query["order"] == "desc",
         )

@@ -312,3 +312,12 @@ def test_staff_sees_any_order_and_can_filter_by_customer(staff_client, customer)
     assert staff_client.get(f"/api/v1/orders/{order.id}").status_code == 200
     assert staff_client.get("/api/v1/orders").json()["pagination"]["total"] == 2
     assert [o["id"] for o in staff_client.get(f"/api/v1/orders?userId={customer.id}").json()["data"]] == [str(order.id)]
+
+
+def test_staff_find_orders_by_customer_email_in_any_case_and_customers_may_not(client, staff_client):
+    mine = OrderFactory(customer_email="ada@example.com")
+    OrderFactory(customer_email="bob@example.com")
+    found = staff_client.get("/api/v1/orders", {"email": "ADA@example.com"}).json()["data"]
+    assert [o["id"] for o in found] == [str(mine.id)]
+    refused = client.get("/api/v1/orders", {"email": "ada@example.com"})
+    assert refused.status_code == 400 and "email" in refused.json()["error"]["message"]
