@@ -169,11 +169,3 @@ def test_declines_do_not_trip_the_breaker():
     for _ in range(4):
         assert authorize(token="tok_chargeDeclined").declined is True
     assert breaker().current_state == "closed" and breaker().fail_counter == 0
-
-
-@override_settings(PAYMENT_FAKE_LATENCY_MS=50, PAYMENT_TIMEOUT_SECONDS=0.01, PAYMENT_RETRY_ATTEMPTS=2)
-def test_a_call_slower_than_the_timeout_is_a_transient_failure():
-    before = calls("authorize")
-    result = authorize()
-    assert (result.status, result.declined) == ("FAILED", False)
-    assert calls("authorize") == before + 2

@@ -1,12 +1,7 @@
 """StripeGateway through the official library against a local stub of the Stripe API (never the internet)."""
 
-import json
-import threading
-import time
 import uuid
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
 
 import pytest
 from django.test import override_settings
@@ -17,79 +12,28 @@ from apps.payments.gateway import get_gateway
 from apps.payments.gateway.resilience import breaker
 from apps.payments.models import Payment
 from tests.conftest import CONTEXT_DBS
+from tests.support.stripe_stub import stripe_stub_running
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
-
-CARD_ERRORS = {
-    "tok_chargeDeclined": {"code": "card_declined", "decline_code": "generic_decline"},
-    "tok_chargeDeclinedInsufficientFunds": {"code": "card_declined", "decline_code": "insufficient_funds"},
-    "tok_chargeDeclinedProcessingError": {"code": "processing_error"},
-}
-
-
-class StubStripe(BaseHTTPRequestHandler):
-    requests: list[dict] = []
-    slow_seconds = 0.0
-    received_cents: int | None = None  # the capture's amount_received; None: what was asked
-
-    def log_message(self, *args):
-        pass
-
-    def _reply(self, status: int, body: dict) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def do_POST(self):
-        raw = self.rfile.read(int(self.headers["Content-Length"] or 0)).decode()
-        form = {key: values[0] for key, values in parse_qs(raw).items()}
-        self.requests.append({"path": self.path, "key": self.headers.get("Idempotency-Key"), "form": form})
-        if self.slow_seconds:
-            time.sleep(self.slow_seconds)
-        parts = self.path.strip("/").split("/")
-        if parts == ["v1", "payment_intents"]:
-            token = form["payment_method_data[card][token]"]
-            if token in CARD_ERRORS:
-                error = {"type": "card_error", "message": "Your card was declined.", **CARD_ERRORS[token]}
-                return self._reply(402, {"error": error})
-            return self._reply(200, {"id": f"pi_{uuid.uuid4().hex[:8]}", "object": "payment_intent",
-                                     "status": "requires_capture", "amount": int(form["amount"])})  # fmt: skip
-        if parts[:2] == ["v1", "payment_intents"] and parts[3] == "capture":
-            received = self.received_cents if self.received_cents is not None else int(form["amount_to_capture"])
-            return self._reply(200, {"id": parts[2], "object": "payment_intent", "status": "succeeded",
-                                     "amount_received": received})  # fmt: skip
-        if parts[:2] == ["v1", "payment_intents"] and parts[3] == "cancel":
-            return self._reply(200, {"id": parts[2], "object": "payment_intent", "status": "canceled"})
-        if parts == ["v1", "refunds"]:
-            return self._reply(200, {"id": f"re_{uuid.uuid4().hex[:8]}", "object": "refund", "status": "succeeded"})
-        return self._reply(404, {"error": {"type": "invalid_request_error", "message": "No such route"}})
 
 
 @pytest.fixture
 def stripe_stub():
-    StubStripe.requests = []
-    StubStripe.slow_seconds = 0.0
-    StubStripe.received_cents = None
-    server = ThreadingHTTPServer(("127.0.0.1", 0), StubStripe)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    with override_settings(
-        PAYMENT_GATEWAY="stripe",
-        STRIPE_API_KEY="sk_test_stub",
-        STRIPE_API_BASE=f"http://127.0.0.1:{server.server_port}",
-        PAYMENT_TIMEOUT_SECONDS=0.5,
-        PAYMENT_RETRY_ATTEMPTS=2,
-        PAYMENT_RETRY_BASE_SECONDS=0.001,
-        PAYMENT_RETRY_MAX_SECONDS=0.002,
+    with (
+        stripe_stub_running() as (stub, url),
+        override_settings(
+            PAYMENT_GATEWAY="stripe",
+            STRIPE_API_KEY="sk_test_stub",
+            STRIPE_API_BASE=url,
+            PAYMENT_TIMEOUT_SECONDS=0.5,
+            PAYMENT_RETRY_ATTEMPTS=2,
+            PAYMENT_RETRY_BASE_SECONDS=0.001,
+            PAYMENT_RETRY_MAX_SECONDS=0.002,
+        ),
     ):
         breaker().close()
-        yield StubStripe
+        yield stub
         breaker().close()
-    server.shutdown()
-    server.server_close()
 
 
 def _authorize(order_id, token="tok_visa", key="auth"):

@@ -29,6 +29,18 @@ _KEEP = 7 * 24 * 3600
 _MONEY = ("amount", "captured", "refunded")
 
 
+def _log(operation: str, idempotency_key: str, event: str) -> None:
+    key = f"fakegw:log:{operation}:{idempotency_key}:{event}"
+    cache.add(key, 0, _KEEP)
+    cache.incr(key)
+
+
+def call_log(operation: str, idempotency_key: str) -> dict[str, int]:
+    """The provider's call log, shared by every process (the cache): how many calls with this key
+    started and how many ended. A call that started and never ended died with its process."""
+    return {event: cache.get(f"fakegw:log:{operation}:{idempotency_key}:{event}", 0) for event in ("started", "ended")}
+
+
 class FakeGateway:
     name = "fake"
 
@@ -38,14 +50,18 @@ class FakeGateway:
         self.timeout = timeout
         self.calls: Counter[str] = Counter()  # per-process call counts, for drills and tests
 
-    def _network(self, operation: str) -> None:
+    def _network(self, operation: str, idempotency_key: str) -> None:
         self.calls[operation] += 1
-        if self.latency:
-            time.sleep(min(self.latency, self.timeout))
-            if self.latency > self.timeout:
-                raise TransientGatewayError(f"{operation} timed out after {self.timeout}s")
-        if self.failure_rate and random.random() < self.failure_rate:  # fault injection, not crypto
-            raise TransientGatewayError(f"{operation}: injected provider failure")
+        _log(operation, idempotency_key, "started")
+        try:
+            if self.latency:
+                time.sleep(min(self.latency, self.timeout))
+                if self.latency > self.timeout:
+                    raise TransientGatewayError(f"{operation} timed out after {self.timeout}s")
+            if self.failure_rate and random.random() < self.failure_rate:  # fault injection, not crypto
+                raise TransientGatewayError(f"{operation}: injected provider failure")
+        finally:
+            _log(operation, idempotency_key, "ended")
 
     def _once(self, idempotency_key: str, work) -> ProviderResult:
         """The provider's own idempotency: the same key returns the first result (or decline)."""
@@ -75,7 +91,7 @@ class FakeGateway:
         cache.set(f"fakegw:charge:{reference}", {**charge, **{f: str(charge[f]) for f in _MONEY}}, _KEEP)
 
     def authorize(self, *, amount, currency, token, idempotency_key, metadata) -> ProviderResult:
-        self._network("authorize")
+        self._network("authorize", idempotency_key)
 
         def work():
             if token in TRANSIENT_TOKENS:
@@ -92,7 +108,7 @@ class FakeGateway:
         return self._once(idempotency_key, work)
 
     def capture(self, *, reference, amount, currency, idempotency_key) -> ProviderResult:
-        self._network("capture")
+        self._network("capture", idempotency_key)
 
         def work():
             charge = self._charge(reference)
@@ -105,7 +121,7 @@ class FakeGateway:
         return self._once(idempotency_key, work)
 
     def void(self, *, reference, idempotency_key) -> ProviderResult:
-        self._network("void")
+        self._network("void", idempotency_key)
 
         def work():
             charge = self._charge(reference)
@@ -118,7 +134,7 @@ class FakeGateway:
         return self._once(idempotency_key, work)
 
     def refund(self, *, reference, amount, currency, idempotency_key) -> ProviderResult:
-        self._network("refund")
+        self._network("refund", idempotency_key)
 
         def work():
             charge = self._charge(reference)

@@ -1,0 +1,78 @@
+"""A local stand-in for the Stripe API (never the internet), for StripeGateway tests in this
+process and for a worker subprocess pointed at it (``STRIPE_API_BASE``).
+
+``slow_seconds`` holds every answer back: a client timeout shorter than that is a real socket
+timeout. ``requests`` lists what arrived (path, idempotency key, form), counted on arrival.
+"""
+
+import contextlib
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+CARD_ERRORS = {
+    "tok_chargeDeclined": {"code": "card_declined", "decline_code": "generic_decline"},
+    "tok_chargeDeclinedInsufficientFunds": {"code": "card_declined", "decline_code": "insufficient_funds"},
+    "tok_chargeDeclinedProcessingError": {"code": "processing_error"},
+}
+
+
+class StubStripe(BaseHTTPRequestHandler):
+    requests: list[dict] = []
+    slow_seconds = 0.0
+    received_cents: int | None = None  # the capture's amount_received; None: what was asked
+
+    def log_message(self, *args):
+        pass
+
+    def _reply(self, status: int, body: dict) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_POST(self):
+        raw = self.rfile.read(int(self.headers["Content-Length"] or 0)).decode()
+        form = {key: values[0] for key, values in parse_qs(raw).items()}
+        self.requests.append({"path": self.path, "key": self.headers.get("Idempotency-Key"), "form": form})
+        if self.slow_seconds:
+            time.sleep(self.slow_seconds)
+        parts = self.path.strip("/").split("/")
+        if parts == ["v1", "payment_intents"]:
+            token = form["payment_method_data[card][token]"]
+            if token in CARD_ERRORS:
+                error = {"type": "card_error", "message": "Your card was declined.", **CARD_ERRORS[token]}
+                return self._reply(402, {"error": error})
+            return self._reply(200, {"id": f"pi_{uuid.uuid4().hex[:8]}", "object": "payment_intent",
+                                     "status": "requires_capture", "amount": int(form["amount"])})  # fmt: skip
+        if parts[:2] == ["v1", "payment_intents"] and parts[3] == "capture":
+            received = self.received_cents if self.received_cents is not None else int(form["amount_to_capture"])
+            return self._reply(200, {"id": parts[2], "object": "payment_intent", "status": "succeeded",
+                                     "amount_received": received})  # fmt: skip
+        if parts[:2] == ["v1", "payment_intents"] and parts[3] == "cancel":
+            return self._reply(200, {"id": parts[2], "object": "payment_intent", "status": "canceled"})
+        if parts == ["v1", "refunds"]:
+            return self._reply(200, {"id": f"re_{uuid.uuid4().hex[:8]}", "object": "refund", "status": "succeeded"})
+        return self._reply(404, {"error": {"type": "invalid_request_error", "message": "No such route"}})
+
+
+@contextlib.contextmanager
+def stripe_stub_running():
+    """Serve the stub on a free port; yields (the handler class, its base URL)."""
+    StubStripe.requests = []
+    StubStripe.slow_seconds = 0.0
+    StubStripe.received_cents = None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StubStripe)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield StubStripe, f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
