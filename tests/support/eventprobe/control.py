@@ -1,7 +1,8 @@
 """How tests steer and observe the probe subscribers: through Redis, shared with the worker process.
 
 A consumer's *mode* decides what its handler does on each attempt:
-``ok`` (default), ``fail:N`` (raise on the first N attempts of each event), ``always`` (always raise).
+``ok`` (default), ``fail:N`` (raise on the first N attempts of each event), ``always`` (always raise),
+``sleep:S`` (take S seconds, then succeed: an in-flight delivery for shutdown tests).
 """
 
 import json
@@ -49,6 +50,11 @@ def should_fail(consumer: str, attempt: int) -> bool:
     if current.startswith("fail:"):
         return attempt <= int(current.split(":", 1)[1])
     return False
+
+
+def sleep_seconds(consumer: str) -> float:
+    current = mode(consumer)
+    return float(current.split(":", 1)[1]) if current.startswith("sleep:") else 0.0
 
 
 def reset() -> None:

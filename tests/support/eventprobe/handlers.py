@@ -3,6 +3,8 @@
 ``on_pinged`` is a v2-only handler: it requires ``tier``, which v1 events lack until upcast.
 """
 
+import time
+
 import structlog
 from celery import current_task, shared_task
 from django.db import transaction
@@ -68,6 +70,7 @@ def audit_pinged(envelope):
 @subscriber(PONGED, consumer=PONGED_CONSUMER, context="orders")
 def on_ponged(envelope):
     control.count_attempt(PONGED_CONSUMER, envelope.id)
+    time.sleep(control.sleep_seconds(PONGED_CONSUMER))
 
 
 @subscriber(BENCHED, consumer=BENCHED_CONSUMER, context="orders")
