@@ -61,6 +61,35 @@ def customer():
 
 
 @pytest.fixture
+def customer_api(api_client, customer):
+    """The shared ``api_client``, authenticated as ``customer``."""
+    api_client.force_authenticate(customer)
+    return api_client
+
+
+@pytest.fixture
+def admin_browser():
+    """A Django test client logged in to the admin as a superuser."""
+    from django.test import Client
+
+    from tests.factories.accounts import UserFactory
+
+    client = Client()
+    client.force_login(UserFactory(superuser=True))
+    return client
+
+
+@pytest.fixture
+def fresh_readiness():
+    """Tests that break a dependency on purpose never reuse another test's readiness verdict."""
+    from shop.health import checks
+
+    checks.forget()
+    yield
+    checks.forget()
+
+
+@pytest.fixture
 def staff_client():
     """An API client of its own, authenticated as a staff user."""
     from tests.factories.accounts import UserFactory

@@ -22,12 +22,6 @@ def _refused(response, field: str) -> None:
     assert field in str(body["error"]["details"]), body
 
 
-@pytest.fixture
-def client(api_client, customer):
-    api_client.force_authenticate(customer)
-    return api_client
-
-
 @pytest.mark.parametrize(
     ("where", "field"),
     [
@@ -37,30 +31,30 @@ def client(api_client, customer):
         ("item", "unitPrice"),  # nor its own price
     ],
 )
-def test_order_body_with_an_unknown_field_at_any_level_is_refused(client, where, field):
+def test_order_body_with_an_unknown_field_at_any_level_is_refused(customer_api, where, field):
     payload = order_payload(stocked_products(1, price=Decimal("5.00")))
     target = {"top": payload, "item": payload["items"][0]}.get(where) or payload[where]
     target[field] = "1"
-    _refused(client.post("/api/v1/orders", payload, format="json"), field)
+    _refused(customer_api.post("/api/v1/orders", payload, format="json"), field)
     assert not Order.objects.exists()
 
 
-def test_order_notes_and_address_are_stripped_of_markup_like_catalog_text(client):
+def test_order_notes_and_address_are_stripped_of_markup_like_catalog_text(customer_api):
     payload = order_payload(
         stocked_products(1, price=Decimal("5.00")),
         notes="<script>alert(1)</script>Ring <b>twice</b>\x00",
     )
     payload["shippingAddress"]["street"] = "1 <img src=x onerror=alert(1)>Main St"
-    response = client.post("/api/v1/orders", payload, format="json")
+    response = customer_api.post("/api/v1/orders", payload, format="json")
     assert response.status_code == 201, response.content
     order = Order.objects.get()
     assert order.notes == "Ring twice"
     assert order.shipping_street == "1 Main St"
 
 
-def test_order_text_must_be_a_json_string(client):
+def test_order_text_must_be_a_json_string(customer_api):
     payload = order_payload(stocked_products(1, price=Decimal("5.00")), notes=12345)
-    _refused(client.post("/api/v1/orders", payload, format="json"), "notes")
+    _refused(customer_api.post("/api/v1/orders", payload, format="json"), "notes")
 
 
 @pytest.mark.parametrize(
@@ -90,10 +84,10 @@ def test_staff_bodies_with_unknown_fields_are_refused(staff_client, method, path
         "/api/v1/orders/{uuid}",
     ],
 )
-def test_unknown_query_parameters_are_refused_on_every_read(client, path):
+def test_unknown_query_parameters_are_refused_on_every_read(customer_api, path):
     product = ProductFactory()
     url = path.format(product=product.id, uuid=uuid.uuid4())
-    _refused(client.get(url, {"expand": "everything"}), "expand")
+    _refused(customer_api.get(url, {"expand": "everything"}), "expand")
 
 
 def test_anonymous_reads_refuse_unknown_query_parameters_too():

@@ -18,12 +18,6 @@ pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
 URL = "/api/v1/products"
 
 
-@pytest.fixture
-def staff_client(api_client):
-    api_client.force_authenticate(UserFactory(staff=True))
-    return api_client
-
-
 def skus(response) -> list[str]:
     assert response.status_code == 200, response.json()
     return [p["sku"] for p in response.json()["data"]]

@@ -4,7 +4,6 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 
 from apps.orders.models import Order, OrderStatus
 from apps.orders.saga.models import CheckoutSaga, SagaStatus, SagaStep
@@ -15,13 +14,6 @@ from tests.factories.orders import order_payload, stocked_products
 from tests.support.saga import drain_holding
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
-
-
-@pytest.fixture
-def staff():
-    client = Client()
-    client.force_login(UserFactory(superuser=True))
-    return client
 
 
 @pytest.fixture
@@ -37,16 +29,16 @@ def stuck_order(api_client):
     return order_id
 
 
-def test_order_page_shows_the_saga_and_its_step_log(staff, stuck_order):
-    page = staff.get(f"/admin/orders/order/{stuck_order}/change/")
+def test_order_page_shows_the_saga_and_its_step_log(admin_browser, stuck_order):
+    page = admin_browser.get(f"/admin/orders/order/{stuck_order}/change/")
     assert page.status_code == 200
     html = page.content.decode()
     assert "STARTED / AUTHORIZE_PAYMENT" in html
     assert "RESERVE_STOCK" in html and "SUCCEEDED" in html
 
 
-def test_retry_step_action_resends_the_command(staff, stuck_order):
-    response = staff.post(
+def test_retry_step_action_resends_the_command(admin_browser, stuck_order):
+    response = admin_browser.post(
         "/admin/orders/order/", {"action": "retry_checkout_step", "_selected_action": [str(stuck_order)]}, follow=True
     )
     assert response.status_code == 200
@@ -55,9 +47,9 @@ def test_retry_step_action_resends_the_command(staff, stuck_order):
     assert CheckoutSaga.objects.get(order_id=stuck_order).status == SagaStatus.COMPLETED
 
 
-def test_compensate_now_action_cancels_the_checkout(staff, stuck_order):
+def test_compensate_now_action_cancels_the_checkout(admin_browser, stuck_order):
     saga = CheckoutSaga.objects.get(order_id=stuck_order)
-    response = staff.post(
+    response = admin_browser.post(
         "/admin/orders/checkoutsaga/", {"action": "compensate_now", "_selected_action": [str(saga.pk)]}, follow=True
     )
     assert response.status_code == 200

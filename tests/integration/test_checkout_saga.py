@@ -25,19 +25,13 @@ pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
 
 
 @pytest.fixture
-def client(api_client, customer):
-    api_client.force_authenticate(customer)
-    return api_client
-
-
-@pytest.fixture
 def products():
     return stocked_products(2, price=Decimal("10.00"), on_hand=5)
 
 
-def place(client, products, *, token="tok_visa", quantity=2) -> uuid.UUID:
+def place(customer_api, products, *, token="tok_visa", quantity=2) -> uuid.UUID:
     body = order_payload(products, quantity=quantity, payment={"method": "card", "token": token})
-    response = client.post("/api/v1/orders", body, format="json")
+    response = customer_api.post("/api/v1/orders", body, format="json")
     assert response.status_code == 201, response.json()
     return uuid.UUID(response.json()["data"]["id"])
 
@@ -54,8 +48,8 @@ def payments_of(order_id) -> list[Payment]:
     return list(Payment.objects.filter(order_id=order_id))
 
 
-def test_happy_path_confirms_captures_and_commits(client, products):
-    order_id = place(client, products)
+def test_happy_path_confirms_captures_and_commits(customer_api, products):
+    order_id = place(customer_api, products)
     drain()
     order = Order.objects.get(pk=order_id)
     assert order.status == OrderStatus.CONFIRMED
@@ -80,10 +74,10 @@ def test_happy_path_confirms_captures_and_commits(client, products):
         ("tok_chargeDeclinedProcessingError", "PAYMENT_FAILED"),
     ],
 )
-def test_failed_payment_releases_stock_and_cancels(client, products, token, reason, settings):
+def test_failed_payment_releases_stock_and_cancels(customer_api, products, token, reason, settings):
     settings.PAYMENT_RETRY_BASE_SECONDS = 0.001
     settings.PAYMENT_RETRY_MAX_SECONDS = 0.002
-    order_id = place(client, products, token=token)
+    order_id = place(customer_api, products, token=token)
     drain()
     order = Order.objects.get(pk=order_id)
     assert (order.status, order.cancellation_reason) == (OrderStatus.CANCELLED, reason)
@@ -94,8 +88,8 @@ def test_failed_payment_releases_stock_and_cancels(client, products, token, reas
         assert (item.on_hand, item.reserved) == (5, 0)
 
 
-def test_out_of_stock_cancels_without_touching_payment(client, products):
-    order_id = place(client, products, quantity=3)
+def test_out_of_stock_cancels_without_touching_payment(customer_api, products):
+    order_id = place(customer_api, products, quantity=3)
     # Someone else takes the stock between the API's availability check and the reservation.
     from apps.inventory import services as inventory_services
 
@@ -110,10 +104,10 @@ def test_out_of_stock_cancels_without_touching_payment(client, products):
     assert stock(products[1]).reserved == 0
 
 
-def test_customer_cancel_after_confirmation_refunds_and_returns_stock(client, products):
-    order_id = place(client, products)
+def test_customer_cancel_after_confirmation_refunds_and_returns_stock(customer_api, products):
+    order_id = place(customer_api, products)
     drain()
-    response = client.post(f"/api/v1/orders/{order_id}/cancel", format="json")
+    response = customer_api.post(f"/api/v1/orders/{order_id}/cancel", format="json")
     assert response.status_code == 200, response.json()
     drain()
     order = Order.objects.get(pk=order_id)
@@ -126,9 +120,9 @@ def test_customer_cancel_after_confirmation_refunds_and_returns_stock(client, pr
     assert saga_of(order_id).status == SagaStatus.COMPENSATED
 
 
-def test_cancel_while_the_saga_runs_unwinds_at_the_next_reply(client, products):
-    order_id = place(client, products)
-    assert client.post(f"/api/v1/orders/{order_id}/cancel", format="json").status_code == 200
+def test_cancel_while_the_saga_runs_unwinds_at_the_next_reply(customer_api, products):
+    order_id = place(customer_api, products)
+    assert customer_api.post(f"/api/v1/orders/{order_id}/cancel", format="json").status_code == 200
     drain()
     order = Order.objects.get(pk=order_id)
     assert (order.status, order.cancellation_reason) == (OrderStatus.CANCELLED, "CUSTOMER_REQUEST")
@@ -138,8 +132,8 @@ def test_cancel_while_the_saga_runs_unwinds_at_the_next_reply(client, products):
     assert saga_of(order_id).status == SagaStatus.COMPENSATED
 
 
-def test_duplicate_replies_change_nothing(client, products):
-    order_id = place(client, products)
+def test_duplicate_replies_change_nothing(customer_api, products):
+    order_id = place(customer_api, products)
     delivered = []
 
     def deliver_twice(sub, wire):
@@ -155,9 +149,9 @@ def test_duplicate_replies_change_nothing(client, products):
     assert len(delivered) >= 8
 
 
-def test_resent_commands_never_charge_twice(client, products):
+def test_resent_commands_never_charge_twice(customer_api, products):
     """A timed-out step is re-sent as a new command; receivers' idempotency absorbs it."""
-    order_id = place(client, products)
+    order_id = place(customer_api, products)
     drain()
     saga = saga_of(order_id)
     # Pretend the replies were lost: step back and let recovery re-send the payment commands
@@ -174,9 +168,9 @@ def test_resent_commands_never_charge_twice(client, products):
     assert saga_of(order_id).status == SagaStatus.COMPLETED
 
 
-def test_lost_payment_messages_time_out_then_compensate(client, products, settings):
+def test_lost_payment_messages_time_out_then_compensate(customer_api, products, settings):
     settings.SAGA_MAX_STEP_ATTEMPTS = 2
-    order_id = place(client, products)
+    order_id = place(customer_api, products)
     drain_holding("checkout.payment_authorization_requested")
     assert saga_of(order_id).current_step == SagaStep.AUTHORIZE_PAYMENT
     expire_saga_deadlines()
@@ -191,9 +185,9 @@ def test_lost_payment_messages_time_out_then_compensate(client, products, settin
     assert all(stock(p).reserved == 0 for p in products)
 
 
-def test_late_authorization_after_compensation_is_voided(client, products, settings):
+def test_late_authorization_after_compensation_is_voided(customer_api, products, settings):
     settings.SAGA_MAX_STEP_ATTEMPTS = 1
-    order_id = place(client, products)
+    order_id = place(customer_api, products)
     drain_holding("payment.authorization_succeeded")  # the provider answered, the reply got lost
     expire_saga_deadlines()
     assert orchestrator.sagas_recover() == {"compensating": 1}
@@ -204,9 +198,9 @@ def test_late_authorization_after_compensation_is_voided(client, products, setti
     assert all(stock(p).reserved == 0 for p in products)
 
 
-def test_compensation_that_keeps_timing_out_ends_failed_and_staff_can_retry(client, products, settings):
+def test_compensation_that_keeps_timing_out_ends_failed_and_staff_can_retry(customer_api, products, settings):
     settings.SAGA_MAX_STEP_ATTEMPTS = 1
-    order_id = place(client, products, token="tok_chargeDeclined")
+    order_id = place(customer_api, products, token="tok_chargeDeclined")
     drain_holding("checkout.stock_release_requested")
     assert saga_of(order_id).current_step == SagaStep.RELEASE_STOCK
     expire_saga_deadlines()
@@ -218,8 +212,8 @@ def test_compensation_that_keeps_timing_out_ends_failed_and_staff_can_retry(clie
     assert Order.objects.get(pk=order_id).cancellation_reason == "PAYMENT_DECLINED"
 
 
-def test_staff_compensate_now_stops_a_running_checkout(client, products):
-    order_id = place(client, products)
+def test_staff_compensate_now_stops_a_running_checkout(customer_api, products):
+    order_id = place(customer_api, products)
     drain_holding("checkout.payment_authorization_requested")
     assert orchestrator.saga_admin_compensate(order_id=order_id) == "compensating"
     drain()
@@ -227,8 +221,8 @@ def test_staff_compensate_now_stops_a_running_checkout(client, products):
     assert saga_of(order_id).status == SagaStatus.COMPENSATED
 
 
-def test_saga_start_is_idempotent(client, products):
-    order_id = place(client, products)
+def test_saga_start_is_idempotent(customer_api, products):
+    order_id = place(customer_api, products)
     with transaction.atomic(using="orders"):
         first = orchestrator.saga_start(order_id=order_id)
         again = orchestrator.saga_start(order_id=order_id)

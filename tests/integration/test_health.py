@@ -1,18 +1,9 @@
 import pytest
 
-from shop.health import checks
 from tests.conftest import CONTEXT_DBS
 from tests.support.queries import assert_max_queries
 
-pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
-
-
-@pytest.fixture(autouse=True)
-def fresh_readiness():
-    """Each test breaks a dependency on purpose: never reuse another test's verdict."""
-    checks.forget()
-    yield
-    checks.forget()
+pytestmark = [pytest.mark.django_db(databases=CONTEXT_DBS), pytest.mark.usefixtures("fresh_readiness")]
 
 
 def test_live_touches_nothing(client):

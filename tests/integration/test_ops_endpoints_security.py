@@ -4,20 +4,12 @@ import uuid
 
 import pytest
 
-from shop.health import checks
 from tests.conftest import CONTEXT_DBS
 from tests.support.queries import assert_max_queries
 
-pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
+pytestmark = [pytest.mark.django_db(databases=CONTEXT_DBS), pytest.mark.usefixtures("fresh_readiness")]
 
 OUTSIDER = "203.0.113.7"  # TEST-NET-3: not in OPS_ALLOWED_NETWORKS
-
-
-@pytest.fixture(autouse=True)
-def fresh_readiness():
-    checks.forget()
-    yield
-    checks.forget()
 
 
 def test_metrics_is_not_found_for_a_client_outside_the_ops_networks_even_with_a_forged_forwarded_for(client):

@@ -19,22 +19,16 @@ def customer():
 
 
 @pytest.fixture
-def client(api_client, customer):
-    api_client.force_authenticate(customer)
-    return api_client
-
-
-@pytest.fixture
 def products():
     return stocked_products(2, price=Decimal("19.99"))
 
 
-def place(client, products, version="v1", **overrides):
-    return client.post(f"/api/{version}/orders", order_payload(products, **overrides), format="json")
+def place(customer_api, products, version="v1", **overrides):
+    return customer_api.post(f"/api/{version}/orders", order_payload(products, **overrides), format="json")
 
 
-def test_create_order_snapshots_prices_and_writes_everything_in_one_go(client, customer, products):
-    response = place(client, products, quantity=2)
+def test_create_order_snapshots_prices_and_writes_everything_in_one_go(customer_api, customer, products):
+    response = place(customer_api, products, quantity=2)
 
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -58,22 +52,22 @@ def test_create_order_snapshots_prices_and_writes_everything_in_one_go(client, c
     assert "tok_visa" not in str(event.envelope)
 
 
-def test_price_snapshot_survives_a_later_price_change(client, products):
-    order_id = place(client, products).json()["data"]["id"]
+def test_price_snapshot_survives_a_later_price_change(customer_api, products):
+    order_id = place(customer_api, products).json()["data"]["id"]
     Product.objects.filter(pk=products[0].pk).update(price=Decimal("99.00"), name="Renamed")
 
-    data = client.get(f"/api/v1/orders/{order_id}").json()["data"]
+    data = customer_api.get(f"/api/v1/orders/{order_id}").json()["data"]
     item = next(i for i in data["items"] if i["productId"] == str(products[0].id))
     assert item["unitPrice"] == "19.99" and item["productName"] == products[0].name
 
 
-def test_unknown_or_inactive_product_is_400_naming_it(client, products):
+def test_unknown_or_inactive_product_is_400_naming_it(customer_api, products):
     inactive = stocked_products(1, is_active=False)[0]
     unknown = uuid.uuid4()
     payload = order_payload(products)
     payload["items"] += [{"productId": str(inactive.id), "quantity": 1}, {"productId": str(unknown), "quantity": 1}]
 
-    response = client.post("/api/v1/orders", payload, format="json")
+    response = customer_api.post("/api/v1/orders", payload, format="json")
 
     assert response.status_code == 400
     error = response.json()["error"]
@@ -83,10 +77,10 @@ def test_unknown_or_inactive_product_is_400_naming_it(client, products):
     assert not Order.objects.exists()
 
 
-def test_obvious_stock_shortage_is_409_in_the_spec_shape(client):
+def test_obvious_stock_shortage_is_409_in_the_spec_shape(customer_api):
     product = stocked_products(1, on_hand=3)[0]
 
-    response = place(client, [product], quantity=5)
+    response = place(customer_api, [product], quantity=5)
 
     assert response.status_code == 409
     error = response.json()["error"]
@@ -142,8 +136,8 @@ def _with(path: str, value):
         (_with("payment", None), "payment"),
     ],
 )
-def test_validation_edge_cases_are_400_with_the_field(client, products, mutation, field):
-    response = client.post("/api/v1/orders", mutation(products), format="json")
+def test_validation_edge_cases_are_400_with_the_field(customer_api, products, mutation, field):
+    response = customer_api.post("/api/v1/orders", mutation(products), format="json")
 
     assert response.status_code == 400, response.json()
     error = response.json()["error"]
@@ -151,20 +145,20 @@ def test_validation_edge_cases_are_400_with_the_field(client, products, mutation
     assert field in error["details"]
 
 
-def test_validation_limits_are_inclusive(client):
+def test_validation_limits_are_inclusive(customer_api):
     many = stocked_products(50, on_hand=200)
     payload = order_payload(many, quantity=100, notes="x" * 500)
     payload["shippingAddress"]["zipCode"] = "62701-1234"
 
-    assert client.post("/api/v1/orders", payload, format="json").status_code == 201
+    assert customer_api.post("/api/v1/orders", payload, format="json").status_code == 201
 
 
-def test_more_than_50_items_and_duplicate_products_are_refused(client):
+def test_more_than_50_items_and_duplicate_products_are_refused(customer_api):
     many = stocked_products(51)
-    assert client.post("/api/v1/orders", order_payload(many), format="json").status_code == 400
+    assert customer_api.post("/api/v1/orders", order_payload(many), format="json").status_code == 400
     payload = order_payload(many[:1])
     payload["items"] *= 2
-    response = client.post("/api/v1/orders", payload, format="json")
+    response = customer_api.post("/api/v1/orders", payload, format="json")
     assert response.status_code == 400 and "items" in response.json()["error"]["details"]
 
 
@@ -172,10 +166,10 @@ def test_anonymous_cannot_order(api_client, products):
     assert place(api_client, products).status_code == 401
 
 
-def test_another_users_order_is_404_not_403(client, products):
+def test_another_users_order_is_404_not_403(customer_api, products):
     from rest_framework.test import APIClient
 
-    order_id = place(client, products).json()["data"]["id"]
+    order_id = place(customer_api, products).json()["data"]["id"]
     intruder = APIClient()
     intruder.force_authenticate(UserFactory())
 
@@ -189,30 +183,30 @@ def test_another_users_order_is_404_not_403(client, products):
     assert Order.objects.get(pk=order_id).status == OrderStatus.PENDING
 
 
-def test_processing_flag_follows_the_checkout(client, customer):
+def test_processing_flag_follows_the_checkout(customer_api, customer):
     pending = OrderFactory(user_id=customer.id)
     confirmed = OrderFactory(user_id=customer.id, status=OrderStatus.CONFIRMED)
 
-    assert client.get(f"/api/v1/orders/{pending.id}").json()["data"]["processing"] is True
-    assert client.get(f"/api/v1/orders/{confirmed.id}").json()["data"]["processing"] is False
+    assert customer_api.get(f"/api/v1/orders/{pending.id}").json()["data"]["processing"] is True
+    assert customer_api.get(f"/api/v1/orders/{confirmed.id}").json()["data"]["processing"] is False
 
 
-def test_list_shows_only_own_orders_with_filters_and_sorting(client, customer):
+def test_list_shows_only_own_orders_with_filters_and_sorting(customer_api, customer):
     mine = [OrderFactory(user_id=customer.id, total=Decimal(t)) for t in ("10.00", "30.00", "20.00")]
     OrderFactory(user_id=customer.id, status=OrderStatus.CANCELLED)
     OrderFactory()  # someone else's
 
-    body = client.get("/api/v1/orders?status=PENDING&sortBy=total&order=asc").json()
+    body = customer_api.get("/api/v1/orders?status=PENDING&sortBy=total&order=asc").json()
 
     assert [o["total"] for o in body["data"]] == ["10.00", "20.00", "30.00"]
     assert body["pagination"] == {"page": 1, "limit": 10, "total": 3, "totalExact": True, "pages": 1,
                                   "hasNext": False, "hasPrev": False, "nextCursor": None}  # fmt: skip
-    newest_first = client.get("/api/v1/orders?limit=2").json()
+    newest_first = customer_api.get("/api/v1/orders?limit=2").json()
     assert newest_first["pagination"]["total"] == 4 and newest_first["pagination"]["hasNext"] is True
     assert {o["id"] for o in body["data"]} == {str(o.id) for o in mine}
 
 
-def test_list_date_filters(client, customer):
+def test_list_date_filters(customer_api, customer):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -223,32 +217,32 @@ def test_list_date_filters(client, customer):
     since = (timezone.now() - timedelta(days=1)).date().isoformat()
     until = (timezone.now() - timedelta(days=5)).date().isoformat()
 
-    assert [o["id"] for o in client.get(f"/api/v1/orders?createdFrom={since}").json()["data"]] == [str(recent.id)]
-    assert [o["id"] for o in client.get(f"/api/v1/orders?createdTo={until}").json()["data"]] == [str(old.id)]
+    assert [o["id"] for o in customer_api.get(f"/api/v1/orders?createdFrom={since}").json()["data"]] == [str(recent.id)]
+    assert [o["id"] for o in customer_api.get(f"/api/v1/orders?createdTo={until}").json()["data"]] == [str(old.id)]
 
 
 @pytest.mark.parametrize(
     "query", ["status=LOST", "sortBy=password", "order=sideways", "createdFrom=yesterday", "color=red", "userId=1"]
 )
-def test_list_refuses_unknown_parameters_and_values(client, query):
-    response = client.get(f"/api/v1/orders?{query}")
+def test_list_refuses_unknown_parameters_and_values(customer_api, query):
+    response = customer_api.get(f"/api/v1/orders?{query}")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "VALIDATION_ERROR"
 
 
 @pytest.mark.parametrize(("version", "queries"), [("v1", 3), ("v2", 4)])
-def test_list_query_count_does_not_grow_with_orders(client, customer, version, queries):
+def test_list_query_count_does_not_grow_with_orders(customer_api, customer, version, queries):
     # count + page + all items (+ one accounts look-up for every customer on the page in v2)
     OrderFactory.create_batch(2, user_id=customer.id, items=3)
     with assert_max_queries(queries):
-        assert len(client.get(f"/api/{version}/orders").json()["data"]) == 2
+        assert len(customer_api.get(f"/api/{version}/orders").json()["data"]) == 2
     OrderFactory.create_batch(8, user_id=customer.id, items=3)
     with assert_max_queries(queries):
-        assert len(client.get(f"/api/{version}/orders").json()["data"]) == 10
+        assert len(customer_api.get(f"/api/{version}/orders").json()["data"]) == 10
 
 
-def test_v2_money_objects_customer_and_item_pricing(client, customer, products):
-    data = place(client, products, version="v2", quantity=3).json()["data"]
+def test_v2_money_objects_customer_and_item_pricing(customer_api, customer, products):
+    data = place(customer_api, products, version="v2", quantity=3).json()["data"]
 
     assert data["customer"] == {"id": str(customer.id), "name": "Ada Lovelace"}
     assert data["total"] == {"amount": "124.94", "currency": "USD"}
@@ -258,17 +252,17 @@ def test_v2_money_objects_customer_and_item_pricing(client, customer, products):
     assert item["lineTotal"] == {"amount": "59.97", "currency": "USD"}
     assert "userId" not in data and "shippingCost" not in data
 
-    listed = client.get("/api/v2/orders").json()["data"][0]
+    listed = customer_api.get("/api/v2/orders").json()["data"][0]
     assert listed["customer"]["name"] == "Ada Lovelace" and listed["subtotal"]["amount"] == "119.94"
-    v1 = client.get(f"/api/v1/orders/{data['id']}").json()["data"]
+    v1 = customer_api.get(f"/api/v1/orders/{data['id']}").json()["data"]
     assert v1["total"] == "124.94" and v1["userId"] == str(customer.id) and "customer" not in v1
 
 
 @pytest.mark.parametrize("status", [OrderStatus.PENDING, OrderStatus.CONFIRMED])
-def test_cancel_allowed_states(client, customer, status):
+def test_cancel_allowed_states(customer_api, customer, status):
     order = OrderFactory(user_id=customer.id, status=status)
 
-    response = client.post(f"/api/v1/orders/{order.id}/cancel")
+    response = customer_api.post(f"/api/v1/orders/{order.id}/cancel")
 
     assert response.status_code == 200
     data = response.json()["data"]
@@ -279,20 +273,23 @@ def test_cancel_allowed_states(client, customer, status):
 
 
 @pytest.mark.parametrize("status", [OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED])
-def test_cancel_other_states_is_409_invalid_state(client, customer, status):
+def test_cancel_other_states_is_409_invalid_state(customer_api, customer, status):
     order = OrderFactory(user_id=customer.id, status=status)
 
-    response = client.post(f"/api/v1/orders/{order.id}/cancel")
+    response = customer_api.post(f"/api/v1/orders/{order.id}/cancel")
 
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "INVALID_STATE"
     assert not OutboxMessage.objects.exists()
 
 
-def test_staff_ship_and_deliver(client, staff_client, customer):
+def test_staff_ship_and_deliver(customer_api, staff_client, customer):
     order = OrderFactory(user_id=customer.id, status=OrderStatus.CONFIRMED)
 
-    assert client.post(f"/api/v1/orders/{order.id}/ship", {"trackingNumber": "1Z999"}, format="json").status_code == 403
+    assert (
+        customer_api.post(f"/api/v1/orders/{order.id}/ship", {"trackingNumber": "1Z999"}, format="json").status_code
+        == 403
+    )
     assert staff_client.post(f"/api/v1/orders/{order.id}/ship", {}, format="json").status_code == 400
     shipped = staff_client.post(f"/api/v1/orders/{order.id}/ship", {"trackingNumber": "1Z999"}, format="json")
     assert shipped.status_code == 200
@@ -314,10 +311,10 @@ def test_staff_sees_any_order_and_can_filter_by_customer(staff_client, customer)
     assert [o["id"] for o in staff_client.get(f"/api/v1/orders?userId={customer.id}").json()["data"]] == [str(order.id)]
 
 
-def test_staff_find_orders_by_customer_email_in_any_case_and_customers_may_not(client, staff_client):
+def test_staff_find_orders_by_customer_email_in_any_case_and_customers_may_not(customer_api, staff_client):
     mine = OrderFactory(customer_email="ada@example.com")
     OrderFactory(customer_email="bob@example.com")
     found = staff_client.get("/api/v1/orders", {"email": "ADA@example.com"}).json()["data"]
     assert [o["id"] for o in found] == [str(mine.id)]
-    refused = client.get("/api/v1/orders", {"email": "ada@example.com"})
+    refused = customer_api.get("/api/v1/orders", {"email": "ada@example.com"})
     assert refused.status_code == 400 and "email" in refused.json()["error"]["message"]

@@ -28,19 +28,13 @@ pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
 
 
 @pytest.fixture
-def client(api_client, customer):
-    api_client.force_authenticate(customer)
-    return api_client
-
-
-@pytest.fixture
 def products():
     return stocked_products(2, price=Decimal("12.50"), on_hand=5)
 
 
-def place(client, products, *, token="tok_visa") -> uuid.UUID:
+def place(customer_api, products, *, token="tok_visa") -> uuid.UUID:
     body = order_payload(products, quantity=2, payment={"method": "card", "token": token})
-    response = client.post("/api/v1/orders", body, format="json")
+    response = customer_api.post("/api/v1/orders", body, format="json")
     assert response.status_code == 201, response.json()
     return uuid.UUID(response.json()["data"]["id"])
 
@@ -80,24 +74,24 @@ def stream(order_id) -> list[tuple[int, str]]:
     return list(eventstore.order_events(order_id=order_id).values_list("sequence", "event_type"))
 
 
-def _delivered(client, staff_client, products):
-    order_id = place(client, products)
+def _delivered(customer_api, staff_client, products):
+    order_id = place(customer_api, products)
     drain()
     staff_post(staff_client, order_id, "ship", {"trackingNumber": "1Z999AA10123456784"})
     staff_post(staff_client, order_id, "deliver")
     return order_id
 
 
-def _declined(client, staff_client, products):
-    order_id = place(client, products, token="tok_chargeDeclined")
+def _declined(customer_api, staff_client, products):
+    order_id = place(customer_api, products, token="tok_chargeDeclined")
     drain()
     return order_id
 
 
-def _cancelled_by_customer(client, staff_client, products):
-    order_id = place(client, products)
+def _cancelled_by_customer(customer_api, staff_client, products):
+    order_id = place(customer_api, products)
     drain()
-    assert client.post(f"/api/v1/orders/{order_id}/cancel", format="json").status_code == 200
+    assert customer_api.post(f"/api/v1/orders/{order_id}/cancel", format="json").status_code == 200
     drain()
     return order_id
 
@@ -121,10 +115,12 @@ def _cancelled_by_customer(client, staff_client, products):
     ],
     ids=["delivered", "payment-declined", "customer-cancel"],
 )
-def test_replay_of_a_real_flow_equals_the_order_row(client, staff_client, products, settings, flow, status, types):
+def test_replay_of_a_real_flow_equals_the_order_row(
+    customer_api, staff_client, products, settings, flow, status, types
+):
     settings.PAYMENT_RETRY_BASE_SECONDS = 0.001
     settings.PAYMENT_RETRY_MAX_SECONDS = 0.002
-    order_id = flow(client, staff_client, products)
+    order_id = flow(customer_api, staff_client, products)
 
     assert Order.objects.get(pk=order_id).status == status
     assert replayed_state(order_id) == row_state(order_id)
@@ -141,8 +137,8 @@ def change_to(order_id, status) -> OrderEventRecord:
     return OrderEventRecord.objects.get(aggregate_id=order_id, event_type="order.status_changed", data__to=status)
 
 
-def test_time_travel_before_the_confirmation_sees_a_pending_order(client, staff_client, products):
-    order_id = _delivered(client, staff_client, products)
+def test_time_travel_before_the_confirmation_sees_a_pending_order(customer_api, staff_client, products):
+    order_id = _delivered(customer_api, staff_client, products)
     created = OrderEventRecord.objects.get(aggregate_id=order_id, event_type="order.created")
     confirming = change_to(order_id, OrderStatus.CONFIRMED)
     shipping = change_to(order_id, OrderStatus.SHIPPED)
@@ -162,8 +158,8 @@ def test_time_travel_before_the_confirmation_sees_a_pending_order(client, staff_
         eventstore.order_replay(order_id=order_id, until=created.occurred_at - timedelta(seconds=1))
 
 
-def test_time_travel_never_splits_a_change(client, staff_client, products):
-    order_id = _cancelled_by_customer(client, staff_client, products)
+def test_time_travel_never_splits_a_change(customer_api, staff_client, products):
+    order_id = _cancelled_by_customer(customer_api, staff_client, products)
     cancelling = change_to(order_id, OrderStatus.CANCELLED)
 
     at = eventstore.order_replay(order_id=order_id, until=cancelling.occurred_at)
@@ -171,8 +167,8 @@ def test_time_travel_never_splits_a_change(client, staff_client, products):
     assert replayed_state(order_id, until=cancelling.occurred_at) == row_state(order_id)
 
 
-def test_a_rolled_back_order_change_leaves_no_event(client, products):
-    order_id = place(client, products)
+def test_a_rolled_back_order_change_leaves_no_event(customer_api, products):
+    order_id = place(customer_api, products)
     assert stream(order_id) == [(1, "order.created")]
 
     with pytest.raises(RuntimeError, match="after the change"), transaction.atomic(using="orders"):
@@ -195,8 +191,8 @@ def _envelope(order_id, event_type="order.delivered") -> Envelope:
     return Envelope(type=event_type, version=1, aggregate_id=str(order_id), data={"orderId": str(order_id)})
 
 
-def test_an_append_with_a_stale_sequence_is_refused(client, products):
-    order_id = place(client, products)  # sequence 1 exists
+def test_an_append_with_a_stale_sequence_is_refused(customer_api, products):
+    order_id = place(customer_api, products)  # sequence 1 exists
 
     with pytest.raises(eventstore.StaleSequence) as refused, transaction.atomic(using="orders"):
         eventstore.append(_envelope(order_id), expected_sequence=0)
@@ -271,8 +267,8 @@ def test_old_event_versions_are_upcast_before_folding():
     assert [(i.product_id, i.quantity, i.unit_price) for i in snapshot.items] == [(product_id, 3, None)]
 
 
-def test_stored_events_cannot_be_changed_or_deleted(client, products):
-    order_id = place(client, products)
+def test_stored_events_cannot_be_changed_or_deleted(customer_api, products):
+    order_id = place(customer_api, products)
     record = OrderEventRecord.objects.get(aggregate_id=order_id)
 
     record.event_type = "order.delivered"
@@ -299,8 +295,8 @@ def test_stored_events_cannot_be_changed_or_deleted(client, products):
 # --- HTTP ----------------------------------------------------------------------------------------
 
 
-def test_staff_lists_the_stored_events_paginated(client, staff_client, products):
-    order_id = _cancelled_by_customer(client, staff_client, products)
+def test_staff_lists_the_stored_events_paginated(customer_api, staff_client, products):
+    order_id = _cancelled_by_customer(customer_api, staff_client, products)
 
     body = staff_client.get(f"/api/v1/orders/{order_id}/events?limit=4").json()
     assert body["success"] is True
@@ -315,8 +311,8 @@ def test_staff_lists_the_stored_events_paginated(client, staff_client, products)
     assert second_page[1]["type"] == "order.cancel_requested"
 
 
-def test_staff_replays_an_order_at_a_moment(client, staff_client, products):
-    order_id = _delivered(client, staff_client, products)
+def test_staff_replays_an_order_at_a_moment(customer_api, staff_client, products):
+    order_id = _delivered(customer_api, staff_client, products)
     confirming = change_to(order_id, OrderStatus.CONFIRMED)
 
     now = staff_client.get(f"/api/v1/orders/{order_id}/replay").json()["data"]
@@ -338,10 +334,10 @@ def test_staff_replays_an_order_at_a_moment(client, staff_client, products):
 
 
 @pytest.mark.parametrize("path", ["events", "replay"])
-def test_event_endpoints_are_staff_only_and_refuse_bad_input(client, staff_client, products, path):
-    order_id = place(client, products)
+def test_event_endpoints_are_staff_only_and_refuse_bad_input(customer_api, staff_client, products, path):
+    order_id = place(customer_api, products)
 
-    forbidden = client.get(f"/api/v1/orders/{order_id}/{path}")  # the order's own customer
+    forbidden = customer_api.get(f"/api/v1/orders/{order_id}/{path}")  # the order's own customer
     assert forbidden.status_code == 403 and forbidden.json()["success"] is False
     assert APIClient().get(f"/api/v1/orders/{order_id}/{path}").status_code == 401
 
@@ -352,8 +348,8 @@ def test_event_endpoints_are_staff_only_and_refuse_bad_input(client, staff_clien
 
 
 @pytest.mark.parametrize("at", ["yesterday", "2024-13-01T00:00:00Z", "1700000000", "2024-05-01T10:00:00 00:00"])
-def test_replay_refuses_a_bad_moment(client, staff_client, products, at):
-    order_id = place(client, products)
+def test_replay_refuses_a_bad_moment(customer_api, staff_client, products, at):
+    order_id = place(customer_api, products)
     response = staff_client.get(f"/api/v1/orders/{order_id}/replay", {"at": at})
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "VALIDATION_ERROR"

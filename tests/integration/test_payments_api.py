@@ -23,11 +23,6 @@ def _client(user) -> APIClient:
 
 
 @pytest.fixture
-def customer():
-    return UserFactory()
-
-
-@pytest.fixture
 def staff():
     return _client(UserFactory(staff=True))
 

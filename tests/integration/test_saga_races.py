@@ -19,7 +19,6 @@ from apps.payments.models import Payment
 from shop.events import inbox, relay
 from shop.events.testing import drain
 from tests.conftest import CONTEXT_DBS
-from tests.factories.accounts import UserFactory
 from tests.factories.orders import order_payload, stocked_products
 from tests.support.saga import deliver, drain_holding, expire_saga_deadlines
 
@@ -27,19 +26,13 @@ pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
 
 
 @pytest.fixture
-def client(api_client):
-    api_client.force_authenticate(UserFactory())
-    return api_client
-
-
-@pytest.fixture
 def products():
     return stocked_products(2, price=Decimal("10.00"), on_hand=5)
 
 
-def place(client, products, *, quantity=2) -> uuid.UUID:
+def place(customer_api, products, *, quantity=2) -> uuid.UUID:
     body = order_payload(products, quantity=quantity, payment={"method": "card", "token": "tok_visa"})
-    response = client.post("/api/v1/orders", body, format="json")
+    response = customer_api.post("/api/v1/orders", body, format="json")
     assert response.status_code == 201, response.json()
     return uuid.UUID(response.json()["data"]["id"])
 
@@ -68,11 +61,11 @@ def on_hand_reserved(product) -> tuple[int, int]:
     return item.on_hand, item.reserved
 
 
-def test_reservation_expired_during_slow_payment_is_not_oversold(client, products):
+def test_reservation_expired_during_slow_payment_is_not_oversold(customer_api, products):
     """The reservation expires while the authorization is slow; the order is then confirmed and
     captured. Its units must still leave the shelf: before the fix the commit was skipped with a
     log, so the sold units stayed available and could be sold again."""
-    order_id = place(client, products)
+    order_id = place(customer_api, products)
     drain_with_hook({"payment.authorization_succeeded": expire_all_reservations})
     order = Order.objects.get(pk=order_id)
     assert order.status == OrderStatus.CONFIRMED
@@ -82,16 +75,16 @@ def test_reservation_expired_during_slow_payment_is_not_oversold(client, product
     assert set(Reservation.objects.filter(order_id=order_id).values_list("status", flat=True)) == {"COMMITTED"}
 
 
-def test_expired_then_confirmed_then_cancelled_returns_exactly_once(client, products):
+def test_expired_then_confirmed_then_cancelled_returns_exactly_once(customer_api, products):
     """Expiry, confirmation, then a customer cancel whose release runs before the late commit:
     the commit must not take the units again after the order was unwound."""
-    order_id = place(client, products)
+    order_id = place(customer_api, products)
     drain_with_hook({"payment.authorization_succeeded": expire_all_reservations})
     order = Order.objects.get(pk=order_id)
     assert order.status == OrderStatus.CONFIRMED
     for product in products:
         assert on_hand_reserved(product) == (3, 0)
-    response = client.post(f"/api/v1/orders/{order_id}/cancel", format="json")
+    response = customer_api.post(f"/api/v1/orders/{order_id}/cancel", format="json")
     assert response.status_code == 200, response.json()
     drain()
     for product in products:
@@ -124,11 +117,11 @@ def test_commit_of_an_expired_reservation_without_stock_left_takes_nothing(produ
 
 
 @pytest.mark.parametrize("slow_reply", ["payment.authorization_succeeded", "payment.capture_succeeded"])
-def test_slow_payment_reply_after_completion_does_not_refund(client, products, slow_reply):
+def test_slow_payment_reply_after_completion_does_not_refund(customer_api, products, slow_reply):
     """A payment step times out and is re-sent; the re-sent command's reply completes the saga,
     then the first (slow) reply arrives. It is a duplicate of a step that succeeded: before the
     fix the COMPLETED saga treated it as a late payment and refunded a fulfilled order."""
-    order_id = place(client, products)
+    order_id = place(customer_api, products)
     held = drain_holding(slow_reply)
     assert len(held) == 1
     expire_saga_deadlines(order_id)
@@ -142,13 +135,13 @@ def test_slow_payment_reply_after_completion_does_not_refund(client, products, s
     assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPLETED
 
 
-def test_authorization_that_lands_after_compensation_is_voided(client, products, settings):
+def test_authorization_that_lands_after_compensation_is_voided(customer_api, products, settings):
     """The authorize command waits in a backlog past the saga's timeout; the saga compensates
     (nothing to void yet) and ends. When the command is finally run the card is authorized, and
     the late reply must void it. Before the fix logging that reply overflowed the step log's
     ``outcome`` column, so the handler failed every time and the hold stayed on the card."""
     settings.SAGA_MAX_STEP_ATTEMPTS = 1
-    order_id = place(client, products)
+    order_id = place(customer_api, products)
     held = drain_holding("checkout.payment_authorization_requested")
     assert len(held) == 1
     expire_saga_deadlines(order_id)
@@ -160,9 +153,9 @@ def test_authorization_that_lands_after_compensation_is_voided(client, products,
     assert Payment.objects.get(order_id=order_id).status == "VOIDED"
 
 
-def test_reservation_that_lands_after_compensation_is_released(client, products, settings):
+def test_reservation_that_lands_after_compensation_is_released(customer_api, products, settings):
     settings.SAGA_MAX_STEP_ATTEMPTS = 1
-    order_id = place(client, products)
+    order_id = place(customer_api, products)
     held = drain_holding("checkout.stock_reservation_requested")
     expire_saga_deadlines(order_id)
     assert orchestrator.sagas_recover() == {"compensating": 1}
@@ -174,12 +167,12 @@ def test_reservation_that_lands_after_compensation_is_released(client, products,
         assert on_hand_reserved(product) == (5, 0)
 
 
-def test_slow_reservation_reply_after_completion_keeps_the_sold_stock(client, products):
+def test_slow_reservation_reply_after_completion_keeps_the_sold_stock(customer_api, products):
     """The reserve step times out and is re-sent; its second reply drives the saga to the end,
     then the first (slow) reply arrives. Before the fix the finished saga took it for a late
     reservation and asked inventory to release, which put the confirmed order's committed
     units back on sale."""
-    order_id = place(client, products)
+    order_id = place(customer_api, products)
     held = drain_holding("inventory.stock_reserved")
     assert len(held) == 1
     expire_saga_deadlines(order_id)
@@ -193,12 +186,12 @@ def test_slow_reservation_reply_after_completion_keeps_the_sold_stock(client, pr
         assert on_hand_reserved(product) == (3, 0)
 
 
-def test_recovery_skips_a_saga_that_moved_on_after_it_was_listed(client, products, settings):
+def test_recovery_skips_a_saga_that_moved_on_after_it_was_listed(customer_api, products, settings):
     """``sagas_recover`` lists overdue sagas, then handles them one by one; a reply (or an
     overlapping recovery run) may advance a saga in between. Before the fix the stale entry
     still counted as a timeout: with the last attempt it compensated a healthy checkout."""
     settings.SAGA_MAX_STEP_ATTEMPTS = 1
-    order_id = place(client, products)
+    order_id = place(customer_api, products)
     held = drain_holding("payment.authorization_succeeded")
     saga = CheckoutSaga.objects.get(order_id=order_id)
     assert saga.deadline > timezone.now()  # the step has just been (re)entered: not due
@@ -210,12 +203,12 @@ def test_recovery_skips_a_saga_that_moved_on_after_it_was_listed(client, product
     assert Payment.objects.get(order_id=order_id).status == "CAPTURED"
 
 
-def test_staff_cannot_ship_before_the_payment_is_captured(client, products, settings):
+def test_staff_cannot_ship_before_the_payment_is_captured(customer_api, products, settings):
     """An order is CONFIRMED once authorized, before capture. Before the fix staff could ship it
     then; when the capture then failed (here: timed out) the saga voided the money, returned
     the shipped units to stock and got stuck on cancelling a SHIPPED order."""
     settings.SAGA_MAX_STEP_ATTEMPTS = 1
-    order_id = place(client, products)
+    order_id = place(customer_api, products)
     drain_holding("checkout.payment_capture_requested")
     assert Order.objects.get(pk=order_id).status == OrderStatus.CONFIRMED
     with pytest.raises(order_services.InvalidTransition):
@@ -230,17 +223,17 @@ def test_staff_cannot_ship_before_the_payment_is_captured(client, products, sett
         assert on_hand_reserved(product) == (5, 0)
 
 
-def test_staff_ships_once_the_checkout_completed(client, products):
-    order_id = place(client, products)
+def test_staff_ships_once_the_checkout_completed(customer_api, products):
+    order_id = place(customer_api, products)
     drain()
     shipped = order_services.order_ship(order_id=order_id, tracking_number="1Z")
     assert shipped.status == OrderStatus.SHIPPED
 
 
-def test_confirmed_order_whose_expired_units_were_sold_is_refunded_and_cancelled(client, products):
+def test_confirmed_order_whose_expired_units_were_sold_is_refunded_and_cancelled(customer_api, products):
     """The reservation expires during a slow checkout and another order takes the units before
     ``order.confirmed`` reaches inventory: the customer gets the money back, nobody is oversold."""
-    order_id = place(client, products[:1])
+    order_id = place(customer_api, products[:1])
     held = drain_holding("order.confirmed")
     assert Order.objects.get(pk=order_id).status == OrderStatus.CONFIRMED
     assert Payment.objects.get(order_id=order_id).status == "CAPTURED"
