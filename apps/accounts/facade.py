@@ -53,11 +53,6 @@ def _profile(user) -> UserProfile:
     return UserProfile(id=user.id, email=user.email, name=user.name, is_staff=user.is_staff)
 
 
-def user_profile_get(*, user_id: UUID) -> UserProfile | None:
-    user = selectors.user_get(user_id=user_id)
-    return _profile(user) if user is not None else None
-
-
 def user_profiles_get(*, user_ids: Iterable[UUID]) -> dict[UUID, UserProfile]:
     """One query for any number of ids; unknown ids are simply absent from the result."""
     return {user.id: _profile(user) for user in selectors.users_by_ids(user_ids=user_ids)}

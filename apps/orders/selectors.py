@@ -49,8 +49,3 @@ def orders_list(
     field = SORT_FIELDS[sort_by]
     prefix = "-" if descending else ""
     return orders.order_by(f"{prefix}{field}", f"{prefix}id")
-
-
-def order_payment_token_get(*, order_id: uuid.UUID) -> str:
-    """The card token for the saga's authorization ("" once used or unknown order)."""
-    return Order.objects.filter(pk=order_id).values_list("payment_token", flat=True).first() or ""

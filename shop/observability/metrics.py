@@ -148,18 +148,6 @@ def forget_scrape_cache() -> None:
     _scrape_collector._cached = (0.0, [])
 
 
-def scraped_value(name: str, **labels) -> float | None:
-    """One sample from this process's exposition, as Prometheus would read it (tests, commands)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    forget_scrape_cache()
-    for family in text_string_to_metric_families(render()[0].decode()):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return sample.value
-    return None
-
-
 def render(*, include_shared_state: bool = True) -> tuple[bytes, str]:
     """The exposition of this process group (multiprocess folder when set), plus scrape gauges."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

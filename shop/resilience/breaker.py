@@ -67,11 +67,6 @@ def guard(name: str, **options) -> Iterator[None]:
         yield
 
 
-def is_open(name: str) -> bool:
-    breaker = _breakers.get(name)
-    return breaker is not None and breaker.current_state == pybreaker.STATE_OPEN
-
-
 def reset_all() -> None:
     """Close every breaker (tests, or an operator after fixing a dependency)."""
     for breaker in list(_breakers.values()):

@@ -153,11 +153,10 @@ def test_createsuperuser_noinput_lands_in_the_accounts_database(monkeypatch):
 
 def test_facade_returns_frozen_profiles_not_models():
     user = UserFactory(email="ann@example.com", name="Ann", staff=True)
-    profile = facade.user_profile_get(user_id=user.id)
-    assert profile == facade.UserProfile(id=user.id, email="ann@example.com", name="Ann", is_staff=True)
+    profiles = facade.user_profiles_get(user_ids=[user.id, uuid.uuid4()])
+    assert profiles == {user.id: facade.UserProfile(id=user.id, email="ann@example.com", name="Ann", is_staff=True)}
     with pytest.raises(AttributeError):
-        profile.is_staff = False  # type: ignore[misc]
-    assert facade.user_profile_get(user_id=uuid.uuid4()) is None
+        profiles[user.id].is_staff = False  # type: ignore[misc]
 
 
 def test_facade_bulk_lookup_is_one_query_and_skips_unknown_ids():

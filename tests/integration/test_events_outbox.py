@@ -18,12 +18,12 @@ from shop.events import inbox, publish, registry, relay
 from shop.events.outbox import NotInTransaction
 from shop.events.tasks import deliver
 from shop.events.testing import drain
-from shop.observability import metrics
 from shop.observability.context import correlation_id_var
 from tests.conftest import CONTEXT_DBS
 from tests.support.eventprobe import control
 from tests.support.eventprobe.events import PINGED, PONGED
 from tests.support.eventprobe.handlers import AUDIT_CONSUMER, PINGED_CONSUMER, PONGED_CONSUMER
+from tests.support.metrics import scraped_value
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
 
@@ -248,8 +248,8 @@ def test_sweep_skips_fresh_rows_and_scrape_reports_the_outbox_lag():
     sent = relay.sweep(min_age_seconds=3600)  # too young for this sweep: left alone, but measured
 
     assert sent["orders"] == 0
-    assert 120 <= metrics.scraped_value("events_outbox_lag_seconds", context="orders") < 200
-    assert metrics.scraped_value("events_outbox_lag_seconds", context="catalog") == 0
+    assert 120 <= scraped_value("events_outbox_lag_seconds", context="orders") < 200
+    assert scraped_value("events_outbox_lag_seconds", context="catalog") == 0
 
 
 def test_dispatch_sends_each_row_to_each_subscriber_and_marks_it():
