@@ -252,6 +252,9 @@ EVENTS_SWEEP_BUDGET_SECONDS = env.float("EVENTS_SWEEP_BUDGET_SECONDS", default=3
 # --- Catalog and inventory --------------------------------------------------------------------
 CATALOG_PRODUCT_CACHE_TTL = env.int("CATALOG_PRODUCT_CACHE_TTL", default=86_400)  # seconds a product stays cached
 CATALOG_LIST_CACHE_TTL = env.int("CATALOG_LIST_CACHE_TTL", default=60)  # seconds a product list page stays cached
+# Seconds an anonymous BFF product page is served from its rendered bytes: stock and rating
+# shown may lag this much (checkout reserves against the real stock; degraded pages never cached).
+BFF_PAGE_CACHE_TTL = env.float("BFF_PAGE_CACHE_TTL", default=5.0)
 INVENTORY_RESERVATION_TTL_MINUTES = env.int("INVENTORY_RESERVATION_TTL_MINUTES", default=15)
 INVENTORY_LOW_STOCK_THRESHOLD = env.int("INVENTORY_LOW_STOCK_THRESHOLD", default=5)
 INVENTORY_EXPIRY_SWEEP_SECONDS = env.float("INVENTORY_EXPIRY_SWEEP_SECONDS", default=60.0)

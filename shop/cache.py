@@ -200,3 +200,33 @@ def _wait_for_winner(key: str, build: Callable[[], T]) -> T:
         if entry is not None:
             return entry[1]
     return build()
+
+
+# --- whole entries, one round trip (shop.api.responsecache) ------------------------------------
+
+
+def lookup(key: str, *, namespace: str | None = None) -> Any | None:
+    """The value stored by ``store`` under ``key``, or None (missing, stale family, cache down).
+
+    With a ``namespace`` the entry carries the family version it was stored under, and one
+    ``MGET`` reads it together with the current version: a hit costs a single round trip.
+    """
+    try:
+        if namespace is None:
+            return _call("get", key)
+        found = _call("get_many", [_version_key(namespace), key])
+    except CacheUnavailable:
+        return None
+    current, entry = found.get(_version_key(namespace)), found.get(key)
+    if current is None or entry is None or entry[0] != int(current):
+        return None
+    return entry[1]
+
+
+def store(key: str, value: Any, *, ttl: float, namespace: str | None = None) -> None:
+    """Store ``value`` for ``lookup`` (best effort: a cache outage only costs the next miss)."""
+    try:
+        entry = value if namespace is None else (version(namespace), value)
+        _call("set", key, entry, timeout=ttl)
+    except CacheUnavailable:
+        pass

@@ -20,4 +20,6 @@ class ProductPageApi(APIView):
         page = services.product_page_get(product_id=product_id)
         if page is None:
             raise ProductPageNotFound(str(product_id))
-        return ok(ProductPageOutput(page).data)
+        # A degraded page must not be replayed from the response cache once the part is back.
+        headers = {"Cache-Control": "no-store"} if page.degraded else None
+        return ok(ProductPageOutput(page).data, headers=headers)

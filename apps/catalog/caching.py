@@ -1,15 +1,20 @@
 """The catalog's cache keys and their invalidation (the mechanics live in ``shop.cache``).
 
 Product detail entries are deleted by key; list pages are a family invalidated by bumping
-the ``catalog:products`` version, so no key scan is ever needed.
+the ``catalog:products`` version, so no key scan is ever needed. Each has two layers: the
+data the views build from (``product_detail``, ``product_page``) and, for anonymous GETs,
+the rendered response (``PRODUCT_HTTP``, ``PRODUCTS_HTTP``, see ``shop.api.responsecache``);
+one invalidation drops both.
 """
 
+import hashlib
 from collections.abc import Callable
 from typing import TypeVar
 
 from django.conf import settings
 
 from shop import cache
+from shop.api.responsecache import PublicCache
 
 T = TypeVar("T")
 
@@ -35,5 +40,32 @@ def invalidate_lists(*, strict: bool = False) -> None:
 
 
 def invalidate_product(product_id, *, strict: bool = False) -> None:
-    cache.invalidate(product_key(product_id), strict=strict)
+    http_keys = [_product_http_key(product_id, version) for version in settings.REST_FRAMEWORK["ALLOWED_VERSIONS"]]
+    cache.invalidate(product_key(product_id), *http_keys, strict=strict)
     invalidate_lists(strict=strict)
+
+
+# --- rendered responses of anonymous GETs ------------------------------------------------------
+
+
+def _product_http_key(product_id, version: str) -> str:
+    return f"{product_key(product_id)}:http:{version}"
+
+
+def _product_request_key(request, *, version: str, product_id) -> str | None:
+    return None if request.GET else _product_http_key(product_id, version)
+
+
+def _products_request_key(request, *, version: str) -> str:
+    return "http:" + hashlib.sha256(request.get_full_path().encode()).hexdigest()[:40]
+
+
+PRODUCT_HTTP = PublicCache(
+    name="product_http", key=_product_request_key, ttl=lambda: settings.CATALOG_PRODUCT_CACHE_TTL
+)
+PRODUCTS_HTTP = PublicCache(
+    name="product_list_http",
+    key=_products_request_key,
+    ttl=lambda: settings.CATALOG_LIST_CACHE_TTL,
+    namespace=LIST_NAMESPACE,
+)

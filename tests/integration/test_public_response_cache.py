@@ -1,0 +1,59 @@
+"""Anonymous GETs of public reads are replayed from their rendered bytes (shop/api/responsecache.py):
+the same status, headers and body as the view's, without the view, and never for anyone else."""
+
+import pytest
+from prometheus_client import REGISTRY
+from rest_framework.test import APIClient
+
+from tests.conftest import CONTEXT_DBS
+from tests.factories.catalog import ProductFactory
+from tests.factories.inventory import StockItemFactory
+from tests.support.queries import assert_max_queries
+
+pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
+
+PER_REQUEST = {"X-Correlation-ID", "RateLimit", "RateLimit-Policy"}  # set by middleware for each request
+
+
+def _hits(name: str) -> float:
+    return REGISTRY.get_sample_value("cache_requests_total", {"cache": name, "result": "hit"}) or 0.0
+
+
+def _shape(response) -> tuple:
+    headers = {k: v for k, v in response.headers.items() if k not in PER_REQUEST}
+    return response.status_code, headers, response.content
+
+
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [
+        ("product_http", "/api/v1/products/{id}"),
+        ("product_list_http", "/api/v1/products?limit=5&sortBy=price"),
+        ("bff_page_http", "/api/v1/bff/products/{id}/complete"),
+    ],
+)
+def test_a_hit_replays_what_the_view_answered_without_running_it(name, path):
+    product = ProductFactory()
+    StockItemFactory(product_id=product.id, on_hand=3)
+    url = path.format(id=product.id)
+    first = APIClient().get(url)
+    hits = _hits(name)
+    with assert_max_queries(0):
+        again = APIClient().get(url)
+    assert _hits(name) == hits + 1
+    assert _shape(again) == _shape(first)
+    assert again["X-Correlation-ID"] != first["X-Correlation-ID"]  # the middleware still ran
+
+
+def test_unknown_query_parameters_still_reach_the_view_and_its_400():
+    product = ProductFactory()
+    APIClient().get(f"/api/v1/products/{product.id}")
+    response = APIClient().get(f"/api/v1/products/{product.id}", {"expand": "all"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_requests_with_credentials_never_read_or_fill_the_public_copy(staff_client):
+    hidden = ProductFactory(is_active=False)
+    assert APIClient().get(f"/api/v1/products/{hidden.id}").status_code == 404
+    assert staff_client.get(f"/api/v1/products/{hidden.id}").status_code == 200  # staff see inactive ones
+    assert APIClient().get(f"/api/v1/products/{hidden.id}").status_code == 404  # and nobody else, after
