@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -175,3 +176,37 @@ class StaffActionsMixin(StaffPermissionsAdminMixin):
             "form": form,
         }
         return TemplateResponse(request, "admin/shop/staff_action.html", context)
+
+
+def confirm_for_each(modeladmin, request, queryset, *, label: str, perform, explanation: str = ""):
+    """A list action that asks for confirmation and a reason first (the admin's own
+    intermediate-page pattern, as for "delete selected"). The first POST shows the selection and
+    the reason field; the confirming POST runs ``perform(obj, reason)`` on each row, which returns
+    what happened or raises ``ActionRefused``, and records each outcome in the admin log."""
+    form = ActionForm(request.POST if "confirm" in request.POST else None)
+    if form.is_bound and form.is_valid():
+        reason = form.cleaned_data["reason"]
+        results = []
+        for obj in queryset:
+            try:
+                outcome = perform(obj, reason)
+            except ActionRefused as exc:
+                results.append(f"{obj}: refused ({exc})")
+                continue
+            staff_action_record(user=request.user, obj=obj, action=label, outcome=outcome, reason=reason)
+            results.append(f"{obj}: {outcome}")
+        modeladmin.message_user(request, f"{label}: " + "; ".join(results))
+        return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": f"{label}: confirm",
+        "subtitle": None,
+        "opts": modeladmin.opts,
+        "objects": list(queryset),
+        "form": form,
+        "label": label,
+        "explanation": explanation,
+        "action_name": request.POST["action"],
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/shop/bulk_action.html", context)

@@ -1,10 +1,15 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 
 from apps.payments import services
 from apps.payments.models import Payment, PaymentEvent
-from shop.admin import LargeTableAdminMixin, ReadOnlyTabularInline, StaffPermissionsAdminMixin
+from shop.admin import (
+    ActionRefused,
+    LargeTableAdminMixin,
+    ReadOnlyTabularInline,
+    StaffPermissionsAdminMixin,
+    confirm_for_each,
+)
 from shop.security import staff
-from shop.security.audit import staff_action_record
 
 
 class PaymentEventInline(ReadOnlyTabularInline):
@@ -42,24 +47,25 @@ class PaymentAdmin(LargeTableAdminMixin, StaffPermissionsAdminMixin, admin.Model
 
     @admin.action(description="Refund everything still refundable", permissions=[staff.REFUND_PAYMENT])
     def refund_remaining(self, request, queryset):
-        done = failed = 0
-        for payment in queryset:
-            # Keyed by the state the admin saw: a double submit refunds once.
-            key = f"admin:{payment.id}:{payment.refunded_amount}"
-            try:
-                outcome = services.payment_refund(
-                    payment_id=payment.id, amount=None, reason=f"admin refund by {request.user}", idempotency_key=key
-                )
-            except services.PaymentError as exc:
-                self.message_user(request, f"{payment.id}: {exc}", messages.WARNING)
-                failed += 1
-                continue
-            if outcome.status == services.FAILED:
-                self.message_user(request, f"{payment.id}: {outcome.message}", messages.WARNING)
-                failed += 1
-            else:
-                staff_action_record(
-                    user=request.user, obj=payment, action="Refund", outcome=outcome.message, reason="admin list action"
-                )
-                done += 1
-        self.message_user(request, f"Refunded {done} payment(s); {failed} not refunded.")
+        return confirm_for_each(
+            self,
+            request,
+            queryset,
+            label="Refund",
+            explanation="Refunds what is still refundable of each selected payment, through the payment provider.",
+            perform=lambda payment, reason: _refund_remaining(request, payment, reason),
+        )
+
+
+def _refund_remaining(request, payment, reason: str) -> str:
+    # Keyed by the state the admin saw: a double submit refunds once.
+    key = f"admin:{payment.id}:{payment.refunded_amount}"
+    try:
+        outcome = services.payment_refund(
+            payment_id=payment.id, amount=None, reason=f"{reason} (by {request.user})", idempotency_key=key
+        )
+    except services.PaymentError as exc:
+        raise ActionRefused(str(exc))
+    if outcome.status == services.FAILED:
+        raise ActionRefused(outcome.message)
+    return outcome.message

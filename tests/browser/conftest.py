@@ -128,6 +128,11 @@ class StaffBrowser:
         box.send_keys(term)
         self._then_arrive(lambda: box.send_keys(Keys.ENTER))
 
+    def choose(self, name: str, option: str) -> None:
+        from selenium.webdriver.support.ui import Select
+
+        Select(self.driver.find_element("name", name)).select_by_visible_text(option)
+
     def check(self, value: str) -> None:
         from selenium.webdriver.common.by import By
 

@@ -85,6 +85,24 @@ def test_support_finds_a_stuck_checkout_by_customer_email_and_retries_it(staff_b
     assert "authorization command lost" in entry.change_message and entry.user_id == support.pk
 
 
+def test_support_retries_stuck_checkouts_from_the_orders_list_with_a_reason(staff_browser, staff_member, stuck_order):
+    staff_browser.sign_in(staff_member("support").email)
+    staff_browser.open("/admin/orders/order/")
+    staff_browser.check(str(stuck_order.pk))
+    staff_browser.choose("action", "Checkout: retry the current step")
+    staff_browser.click("Go")
+    assert str(stuck_order.pk) in staff_browser.text_of("#bulk-selection")  # what will be acted on
+    drain()
+    assert Order.objects.get(pk=stuck_order.pk).status == OrderStatus.PENDING  # asked first, nothing done yet
+
+    staff_browser.fill({"reason": "authorization commands lost at 14:00"})
+    staff_browser.submit("Confirm: Retry checkout step")
+    assert staff_browser.messages() == [f"Retry checkout step: {stuck_order}: re-sent AUTHORIZE_PAYMENT"]
+    drain()
+    assert Order.objects.get(pk=stuck_order.pk).status == OrderStatus.CONFIRMED
+    assert "authorization commands lost at 14:00" in LogEntry.objects.get(object_id=str(stuck_order.pk)).change_message
+
+
 def test_support_compensates_a_stuck_checkout(staff_browser, staff_member, stuck_order):
     staff_browser.sign_in(staff_member("support").email)
     staff_browser.open("/admin/orders/order/")

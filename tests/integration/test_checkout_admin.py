@@ -37,11 +37,20 @@ def test_order_page_shows_the_saga_and_its_step_log(admin_browser, stuck_order):
     assert "RESERVE_STOCK" in html and "SUCCEEDED" in html
 
 
-def test_retry_step_action_resends_the_command(admin_browser, stuck_order):
+def test_retry_step_action_asks_for_a_reason_then_resends_the_command(admin_browser, stuck_order):
+    chosen = {"action": "retry_checkout_step", "_selected_action": [str(stuck_order)]}
+    asked = admin_browser.post("/admin/orders/order/", chosen)
+    assert asked.status_code == 200 and "Confirm: Retry checkout step" in asked.content.decode()
+    drain()
+    assert Order.objects.get(pk=stuck_order).status == OrderStatus.PENDING  # nothing re-sent yet
+
     response = admin_browser.post(
-        "/admin/orders/order/", {"action": "retry_checkout_step", "_selected_action": [str(stuck_order)]}, follow=True
+        "/admin/orders/order/", {**chosen, "confirm": "yes", "reason": "command lost"}, follow=True
     )
     assert response.status_code == 200
+    assert [str(m) for m in response.context["messages"]] == [
+        f"Retry checkout step: {Order.objects.get(pk=stuck_order)}: re-sent AUTHORIZE_PAYMENT"
+    ]
     drain()
     assert Order.objects.get(pk=stuck_order).status == OrderStatus.CONFIRMED
     assert CheckoutSaga.objects.get(order_id=stuck_order).status == SagaStatus.COMPLETED
@@ -50,7 +59,9 @@ def test_retry_step_action_resends_the_command(admin_browser, stuck_order):
 def test_compensate_now_action_cancels_the_checkout(admin_browser, stuck_order):
     saga = CheckoutSaga.objects.get(order_id=stuck_order)
     response = admin_browser.post(
-        "/admin/orders/checkoutsaga/", {"action": "compensate_now", "_selected_action": [str(saga.pk)]}, follow=True
+        "/admin/orders/checkoutsaga/",
+        {"action": "compensate_now", "_selected_action": [str(saga.pk)], "confirm": "yes", "reason": "card blocked"},
+        follow=True,
     )
     assert response.status_code == 200
     drain()

@@ -108,6 +108,9 @@ def test_staff_without_refund_permission_cannot_refund_through_the_api(captured_
     assert response.status_code == 200, response.content
 
 
+_CONFIRMED = {"confirm": "yes", "reason": "damaged"}  # the action's confirmation step, answered
+
+
 def test_staff_with_only_view_payment_cannot_refund_through_the_admin(captured_payment):
     viewer = UserFactory(staff=True, perms=[])
     viewer.user_permissions.add(Permission.objects.using("accounts").get(codename="view_payment"))
@@ -117,7 +120,7 @@ def test_staff_with_only_view_payment_cannot_refund_through_the_admin(captured_p
 
     client.post(
         "/admin/payments/payment/",
-        {"action": "refund_remaining", "_selected_action": [str(captured_payment.id)]},
+        {**_CONFIRMED, "action": "refund_remaining", "_selected_action": [str(captured_payment.id)]},
         follow=True,
     )
     captured_payment.refresh_from_db()
@@ -128,7 +131,7 @@ def test_staff_with_only_view_payment_cannot_refund_through_the_admin(captured_p
     viewer.user_permissions.add(Permission.objects.using("accounts").get(codename=staff.REFUND_PAYMENT))
     client.post(
         "/admin/payments/payment/",
-        {"action": "refund_remaining", "_selected_action": [str(captured_payment.id)]},
+        {**_CONFIRMED, "action": "refund_remaining", "_selected_action": [str(captured_payment.id)]},
         follow=True,
     )
     captured_payment.refresh_from_db()

@@ -1,7 +1,7 @@
 """Staff tools for checkouts: the saga's state and step log, and the two levers staff need
 (retry the current step, compensate now), on the order page and on the sagas list."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -14,6 +14,7 @@ from shop.admin import (
     ReadOnlyTabularInline,
     StaffAction,
     StaffPermissionsAdminMixin,
+    confirm_for_each,
 )
 from shop.admin_site import OPERATIONS, page_link
 from shop.security import staff
@@ -44,9 +45,8 @@ CHECKOUT_ACTIONS = (
 )
 
 
-def _run_for_each(modeladmin, request, order_ids, action, verb: str) -> None:
-    results = [f"{order_id}: {action(order_id=order_id)}" for order_id in order_ids]
-    modeladmin.message_user(request, f"{verb}: " + "; ".join(results), messages.INFO)
+RETRY_EXPLANATION = CHECKOUT_ACTIONS[0].explanation
+COMPENSATE_EXPLANATION = CHECKOUT_ACTIONS[1].explanation
 
 
 def _overdue(queryset):
@@ -91,13 +91,17 @@ class CheckoutSagaAdmin(LargeTableAdminMixin, StaffPermissionsAdminMixin, ReadOn
 
     @admin.action(description="Retry the current step", permissions=[staff.OPERATE_CHECKOUTS])
     def retry_step(self, request, queryset):
-        ids = queryset.values_list("order_id", flat=True)
-        _run_for_each(self, request, ids, orchestrator.saga_admin_retry_step, "Retry")
+        return confirm_for_each(
+            self, request, queryset, label="Retry checkout step", explanation=RETRY_EXPLANATION,
+            perform=lambda saga, reason: orchestrator.saga_admin_retry_step(order_id=saga.order_id),
+        )  # fmt: skip
 
     @admin.action(description="Compensate now (cancel the checkout)", permissions=[staff.OPERATE_CHECKOUTS])
     def compensate_now(self, request, queryset):
-        ids = queryset.values_list("order_id", flat=True)
-        _run_for_each(self, request, ids, orchestrator.saga_admin_compensate, "Compensate")
+        return confirm_for_each(
+            self, request, queryset, label="Compensate checkout", explanation=COMPENSATE_EXPLANATION,
+            perform=lambda saga, reason: orchestrator.saga_admin_compensate(order_id=saga.order_id),
+        )  # fmt: skip
 
 
 class CheckoutAdminMixin(StaffPermissionsAdminMixin):
@@ -135,9 +139,14 @@ class CheckoutAdminMixin(StaffPermissionsAdminMixin):
 
     @admin.action(description="Checkout: retry the current step", permissions=[staff.OPERATE_CHECKOUTS])
     def retry_checkout_step(self, request, queryset):
-        _run_for_each(self, request, queryset.values_list("pk", flat=True), orchestrator.saga_admin_retry_step, "Retry")
+        return confirm_for_each(
+            self, request, queryset, label="Retry checkout step", explanation=RETRY_EXPLANATION,
+            perform=lambda order, reason: orchestrator.saga_admin_retry_step(order_id=order.pk),
+        )  # fmt: skip
 
     @admin.action(description="Checkout: compensate now", permissions=[staff.OPERATE_CHECKOUTS])
     def compensate_checkout(self, request, queryset):
-        ids = queryset.values_list("pk", flat=True)
-        _run_for_each(self, request, ids, orchestrator.saga_admin_compensate, "Compensate")
+        return confirm_for_each(
+            self, request, queryset, label="Compensate checkout", explanation=COMPENSATE_EXPLANATION,
+            perform=lambda order, reason: orchestrator.saga_admin_compensate(order_id=order.pk),
+        )  # fmt: skip
