@@ -255,6 +255,9 @@ CATALOG_LIST_CACHE_TTL = env.int("CATALOG_LIST_CACHE_TTL", default=60)  # second
 # Seconds an anonymous BFF product page is served from its rendered bytes: stock and rating
 # shown may lag this much (checkout reserves against the real stock; degraded pages never cached).
 BFF_PAGE_CACHE_TTL = env.float("BFF_PAGE_CACHE_TTL", default=5.0)
+# Seconds each web process keeps its own copy of a hot anonymous response (0: off); an edit
+# made through another process reaches it after at most this long (shop/cache.py).
+LOCAL_CACHE_SECONDS = env.float("LOCAL_CACHE_SECONDS", default=1.0)
 INVENTORY_RESERVATION_TTL_MINUTES = env.int("INVENTORY_RESERVATION_TTL_MINUTES", default=15)
 INVENTORY_LOW_STOCK_THRESHOLD = env.int("INVENTORY_LOW_STOCK_THRESHOLD", default=5)
 INVENTORY_EXPIRY_SWEEP_SECONDS = env.float("INVENTORY_EXPIRY_SWEEP_SECONDS", default=60.0)

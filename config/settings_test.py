@@ -14,6 +14,9 @@ os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
 os.environ.setdefault("DJANGO_ENV", "test")
 os.environ.setdefault("LOG_JSON", "true")
 os.environ.setdefault("DB_POOL", "false")
+# Per-process response copies would outlive the per-test cache flush; the test that covers
+# them switches them on.
+os.environ.setdefault("LOCAL_CACHE_SECONDS", "0")
 # Limits stay switched on (the machinery runs in every API test) but generous, so that suites
 # logging in many users from 127.0.0.1 are not throttled; rate-limit tests set real rates.
 for _name in ("USER", "ANON", "LOGIN", "LOGIN_ACCOUNT", "REGISTER", "ORDERS", "PAYMENTS"):

@@ -86,6 +86,7 @@ def version(namespace: str) -> int:
 
 def bump(namespace: str, *, strict: bool = False) -> None:
     """Invalidate every entry of ``namespace`` at once (one INCR)."""
+    _local_drop(namespace=namespace)
     key = _version_key(namespace)
     try:
         try:
@@ -101,6 +102,7 @@ def bump(namespace: str, *, strict: bool = False) -> None:
 def invalidate(*keys: str, strict: bool = False) -> None:
     """Delete entries. ``strict`` raises when the cache is unreachable (an event handler
     wants that, so the delivery is retried until the stale entry is really gone)."""
+    _local_drop(keys=keys)
     try:
         _call("delete_many", list(keys))
     except CacheUnavailable:
@@ -204,23 +206,67 @@ def _wait_for_winner(key: str, build: Callable[[], T]) -> T:
 
 # --- whole entries, one round trip (shop.api.responsecache) ------------------------------------
 
+# A per-process copy of the hottest entries for ``LOCAL_CACHE_SECONDS`` (micro-caching): a
+# storefront asks for the same product many times a second, and each answer from process
+# memory saves a Redis round trip. Another process's invalidation reaches this copy only
+# when it expires, so it stays short; this process's own invalidations drop it at once.
+_local: dict[str, tuple[float, Any]] = {}
+_LOCAL_MAX_ENTRIES = 2000
+
+
+def _local_get(key: str) -> Any | None:
+    entry = _local.get(key)
+    if entry is None or entry[0] < time.monotonic():
+        return None
+    return entry[1]
+
+
+def _local_put(key: str, value: Any) -> None:
+    seconds = _setting("LOCAL_CACHE_SECONDS", 0)
+    if seconds <= 0:
+        return
+    if len(_local) >= _LOCAL_MAX_ENTRIES:
+        _local.clear()  # crude but bounded: the hot entries come back within a second
+    _local[key] = (time.monotonic() + seconds, value)
+
+
+def _local_drop(*, keys=(), namespace: str | None = None) -> None:
+    for key in keys:
+        _local.pop(key, None)
+    if namespace is not None:
+        for key in [k for k in _local if k.startswith(f"{namespace}:")]:
+            _local.pop(key, None)
+
+
+def local_clear() -> None:
+    """Forget every per-process copy (tests, between cases)."""
+    _local.clear()
+
 
 def lookup(key: str, *, namespace: str | None = None) -> Any | None:
     """The value stored by ``store`` under ``key``, or None (missing, stale family, cache down).
 
     With a ``namespace`` the entry carries the family version it was stored under, and one
-    ``MGET`` reads it together with the current version: a hit costs a single round trip.
+    ``MGET`` reads it together with the current version: a hit costs a single round trip,
+    or none while this process holds a fresh local copy.
     """
+    local_key = key if namespace is None else f"{namespace}:{key}"
+    value = _local_get(local_key)
+    if value is not None:
+        return value
     try:
         if namespace is None:
-            return _call("get", key)
-        found = _call("get_many", [_version_key(namespace), key])
+            value = _call("get", key)
+        else:
+            found = _call("get_many", [_version_key(namespace), key])
+            current, entry = found.get(_version_key(namespace)), found.get(key)
+            valid = current is not None and entry is not None and entry[0] == int(current)
+            value = entry[1] if valid else None
     except CacheUnavailable:
         return None
-    current, entry = found.get(_version_key(namespace)), found.get(key)
-    if current is None or entry is None or entry[0] != int(current):
-        return None
-    return entry[1]
+    if value is not None:
+        _local_put(local_key, value)
+    return value
 
 
 def store(key: str, value: Any, *, ttl: float, namespace: str | None = None) -> None:

@@ -19,7 +19,10 @@ def _clean_redis():
 def _clear_cache():
     from django.core.cache import cache
 
+    from shop import cache as shop_cache
+
     cache.clear()
+    shop_cache.local_clear()
 
 
 @pytest.fixture

@@ -57,3 +57,21 @@ def test_requests_with_credentials_never_read_or_fill_the_public_copy(staff_clie
     assert APIClient().get(f"/api/v1/products/{hidden.id}").status_code == 404
     assert staff_client.get(f"/api/v1/products/{hidden.id}").status_code == 200  # staff see inactive ones
     assert APIClient().get(f"/api/v1/products/{hidden.id}").status_code == 404  # and nobody else, after
+
+
+def test_a_process_local_copy_answers_without_redis_and_this_process_invalidations_drop_it(settings):
+    from django.core.cache import cache as redis_cache
+
+    from apps.catalog import caching
+
+    settings.LOCAL_CACHE_SECONDS = 60
+    product = ProductFactory()
+    url = f"/api/v1/products/{product.id}"
+    APIClient().get(url)  # miss: the view runs, the response is stored in Redis
+    APIClient().get(url)  # Redis hit, now also copied into this process
+    redis_cache.delete_many([caching.product_key(product.id), f"{caching.product_key(product.id)}:http:v1"])
+    with assert_max_queries(0):  # neither Redis entry exists: only the local copy can answer
+        assert APIClient().get(url).status_code == 200
+    caching.invalidate_product(product.id)
+    with assert_max_queries(1):  # dropped here too: the view reads the product again
+        assert APIClient().get(url).status_code == 200
