@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 CONTEXT_QUEUES = $(shell $(PYTHON) -m shop.contexts --queues)
 
-.PHONY: run test venv services prometheus-tools browser migrate seed web worker beat lint format bench bench-events schema clean
+.PHONY: run test venv services prometheus-tools browser migrate seed web worker beat lint format bench bench-events bench-reads schema clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -78,6 +78,11 @@ bench: venv services
 
 bench-events: venv services
 	$(PY) bench/events.py
+
+## make bench-reads: cached reads vs a bare view, and list reads at 10 k / 100 k / 1 M orders (about 10 min)
+bench-reads: venv services
+	@command -v ab >/dev/null || apt-get install -y apache2-utils
+	$(PY) bench/reads.py $(BENCH_ARGS)
 
 clean:
 	rm -rf var/*.sqlite3 .pytest_cache .ruff_cache

@@ -113,16 +113,16 @@ def floor_rows(per_order: dict, floor: dict, ours: float) -> list[str]:
     ]
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace only what is between our markers (other sections belong to others)."""
+def write_section(path: Path, section: str, start: str = MARK_START, end: str = MARK_END) -> None:
+    """Replace only what is between ``start`` and ``end`` (other sections belong to others)."""
     text = (
         path.read_text()
         if path.exists()
         else "# Benchmarks\n\nFigures measured on the machine named in each section.\n"
     )
-    block = f"{MARK_START}\n{section.strip()}\n{MARK_END}"
-    if MARK_START in text and MARK_END in text:
-        text = re.sub(re.escape(MARK_START) + ".*?" + re.escape(MARK_END), lambda _: block, text, flags=re.S)
+    block = f"{start}\n{section.strip()}\n{end}"
+    if start in text and end in text:
+        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)

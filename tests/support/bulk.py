@@ -55,19 +55,23 @@ def _defaults(model, given: list[str]) -> dict:
     }
 
 
-def orders_load(count: int, *, seed: int = 15) -> dict:
-    """``count`` orders (and their items) in the orders database; returns what to ask for."""
+def orders_load(count: int, *, seed: int = 15, customers: int | None = None, power: bool = True) -> dict:
+    """``count`` orders (and their items) in the orders database; returns what to ask for.
+
+    ``customers`` defaults to one per ten orders; ``power=False`` adds no power-customer
+    orders (a benchmark growing the table in steps loads them once, with the first step).
+    """
     from apps.orders.models import Order, OrderItem
 
     rng = random.Random(seed)
-    customers = max(count // 10, 100)
+    customers = customers or max(count // 10, 100)
     statuses = [s for s, weight in STATUSES for _ in range(weight)]
     columns = ["id", "user_id", "customer_email", "status", "currency", "subtotal", "shipping_cost", "total",
                "shipping_street", "shipping_city", "shipping_state", "shipping_zip_code", "shipping_country",
                "shipping_method", "created_at", "updated_at"]  # fmt: skip
     extra = _defaults(Order, columns)
     item_columns = ["order_id", "product_id", "product_name", "sku", "unit_price", "quantity", "line_total"]
-    power = POWER_CUSTOMERS * POWER_ORDERS
+    power = POWER_CUSTOMERS * POWER_ORDERS if power else 0
     order_ids: list[uuid.UUID] = []
     items: list[tuple] = []
 
@@ -99,6 +103,7 @@ def orders_load(count: int, *, seed: int = 15) -> dict:
         cursor.execute(f"ANALYZE {Order._meta.db_table}")
         cursor.execute(f"ANALYZE {OrderItem._meta.db_table}")
     return {
+        "some_customer_email": customer_email(POWER_CUSTOMERS + 7),
         "power_customer": customer_id(0),
         "power_email": customer_email(0),
         "some_order": order_ids[len(order_ids) // 2],

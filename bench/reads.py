@@ -1,0 +1,510 @@
+"""Reads benchmark: cached reads against the framework's floor, and list reads as orders grow.
+
+    make bench-reads            (or: .venv/bin/python bench/reads.py [--sizes 10000,100000,1000000] ...)
+
+1. Waits while ``/work/QUIET`` exists (another benchmark is measuring), drops and re-creates
+   its own databases ``shop_benchreads_<context>`` and migrates them; Redis DB 0 is its
+   cache and DB 1 its broker (nothing consumes it); both are flushed at the start and end.
+2. Loads 100,000 products, then grows the orders table to each size in turn (10 k, 100 k,
+   1 M orders by default) with COPY (``tests/support/bulk.py``: skewed customers, three
+   "power" customers with 600 orders each, realistic statuses and dates), then VACUUM ANALYZE.
+3. Serves the app with gunicorn (2 sync workers, the production settings, rate limits off)
+   plus the bench's own URLconf (``bench/reads_urls.py``), whose bare JSON view is the floor.
+4. At each size, for each list read: p50/p99 over ``--requests`` sequential requests (one
+   client, closed loop) and its SQL query count (the same request in-process, every context
+   database counted), plus the index each query's plan uses.
+5. At the last size: requests/s with ``ab`` (closed loop, ``--concurrency`` connections,
+   ``--seconds`` per run, two interleaved rounds) of the bare view and the anonymous cached
+   product detail, product list and BFF page; ab's own CPU time is reported, since it shares
+   the machine. Then an in-process cProfile of a cached hit says where its time goes.
+6. Writes the tables into BENCHMARKS.md between the ``reads`` markers.
+
+Every process it starts is stopped on success, failure or Ctrl-C.
+"""
+
+import argparse
+import contextlib
+import cProfile
+import http.client
+import os
+import platform
+import pstats
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import _procs, _report  # noqa: E402
+from shop.contexts import CONTEXTS, database_url_variable  # noqa: E402
+
+DB_PREFIX = "shop_benchreads_"
+PG_URL = "postgres://postgres@127.0.0.1:5432"
+PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname="
+REDIS_URL = "redis://127.0.0.1:6379/0"
+BROKER_URL = "redis://127.0.0.1:6379/1"
+MARKS = ("<!-- reads:start -->", "<!-- reads:end -->")
+QUIET = Path("/work/QUIET")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="order counts, ascending")
+    parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=60, help="sequential requests per read and size")
+    parser.add_argument("--seconds", type=int, default=8, help="ab seconds per throughput run")
+    parser.add_argument("--concurrency", type=int, default=8, help="ab connections")
+    parser.add_argument("--keep-databases", action="store_true")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    return parser.parse_args()
+
+
+def environment() -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL") and k != "TEST_DB_SUFFIX"}
+    env.update(
+        {database_url_variable(ctx): f"{PG_URL}/{DB_PREFIX}{ctx}" for ctx in CONTEXTS},
+        DJANGO_SETTINGS_MODULE="bench.reads_settings",
+        DJANGO_ENV="development",
+        DEBUG="false",
+        LOG_LEVEL="WARNING",
+        RATELIMIT_ENABLED="false",
+        DB_POOL="true",
+        REDIS_URL=REDIS_URL,
+        CELERY_BROKER_URL=BROKER_URL,
+        ALLOWED_HOSTS="127.0.0.1,testserver",
+        JWT_ACCESS_MINUTES="600",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def step(message: str, began: float) -> None:
+    print(f"[{time.monotonic() - began:6.1f} s] {message}", flush=True)
+
+
+def load() -> str:
+    return " / ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+# --- databases and data ------------------------------------------------------------------------
+
+
+def databases(action: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_DSN + "postgres", autocommit=True) as conn:
+        for ctx in CONTEXTS:
+            conn.execute(f'DROP DATABASE IF EXISTS "{DB_PREFIX}{ctx}" WITH (FORCE)')
+            if action == "create":
+                conn.execute(f'CREATE DATABASE "{DB_PREFIX}{ctx}"')
+
+
+def flush_redis() -> None:
+    import redis
+
+    for url in (REDIS_URL, BROKER_URL):
+        redis.Redis.from_url(url).flushdb()
+
+
+def vacuum(table_prefix: str, context: str) -> None:
+    """VACUUM ANALYZE: fresh statistics, and a visibility map so counts can be index-only."""
+    import psycopg
+
+    with psycopg.connect(PG_DSN + DB_PREFIX + context, autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE %s", [table_prefix + "%"]
+        ).fetchall()
+        for (table,) in tables:
+            conn.execute(f'VACUUM ANALYZE "{table}"')
+
+
+def principals() -> dict:
+    """The staff member and a power customer, with access tokens minted in-process."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from apps.accounts.models import User
+    from tests.support import bulk
+
+    staff = User.objects.create(email="staff@bench.example", name="Staff", is_staff=True, is_superuser=True)
+    customer = User.objects.create(id=bulk.customer_id(0), email=bulk.customer_email(0), name="Power Customer")
+    return {"staff": str(AccessToken.for_user(staff)), "customer": str(AccessToken.for_user(customer))}
+
+
+# --- the reads measured at each size -------------------------------------------------------------
+
+
+def reads(orders: dict, products: dict, deep_cursor: str) -> list[tuple[str, str, str]]:
+    """(label, who, path): who is the token to send ("customer" or "staff")."""
+    return [
+        ("Customer's orders, page 1", "customer", "/api/v1/orders"),
+        ("Customer's orders, page 50", "customer", "/api/v1/orders?page=50"),
+        ("Staff: all orders, page 1", "staff", "/api/v1/orders"),
+        ("Staff: all orders, page 500", "staff", "/api/v1/orders?page=500"),
+        ("Staff: all orders, cursor at row 5,000", "staff", f"/api/v1/orders?cursor={deep_cursor}"),
+        ("Staff: status filter (SHIPPED)", "staff", "/api/v1/orders?status=SHIPPED"),
+        ("Staff: search by e-mail", "staff", f"/api/v1/orders?email={orders['some_customer_email']}"),
+        ("Staff: order by id", "staff", f"/api/v1/orders/{orders['some_order']}"),
+        ("Products: category + price filters", "staff",
+         f"/api/v1/products?category={products['category']}&minPrice=50&maxPrice=300"),
+        ("Products: text search", "staff", f"/api/v1/products?search={products['search']}"),
+    ]  # fmt: skip
+
+
+def deep_cursor(size: int) -> str:
+    """The nextCursor a client holds after walking 5,000 rows of the staff's order list."""
+    from apps.orders import selectors
+    from shop.api import pagination
+
+    newest = selectors.orders_list(user_id=None)
+    return pagination._cursor_for(list(newest.query.order_by), newest[min(5000, size // 2) - 1])
+
+
+def timed_get(port: int, path: str, token: str) -> tuple[float, int]:
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return time.perf_counter() - started, response.status
+
+
+def query_count(path: str, token: str) -> int:
+    from django.db import connections
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    with contextlib.ExitStack() as stack:
+        captures = [stack.enter_context(CaptureQueriesContext(connections[ctx])) for ctx in CONTEXTS]
+        response = Client().get(path, HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 200, (path, response.status_code, response.content[:300])
+    return sum(len(capture.captured_queries) for capture in captures)
+
+
+def measure_size(port: int, tokens: dict, plan: list, n: int) -> dict:
+    results = {}
+    for label, who, path in plan:
+        for _ in range(3):
+            timed_get(port, path, tokens[who])
+        samples, statuses = [], set()
+        for _ in range(n):
+            seconds, status = timed_get(port, path, tokens[who])
+            samples.append(seconds)
+            statuses.add(status)
+        if statuses != {200}:
+            raise RuntimeError(f"{label}: statuses {statuses}")
+        results[label] = {
+            "p50": _report.percentile(samples, 0.5) * 1000,
+            "p99": _report.percentile(samples, 0.99) * 1000,
+            "queries": query_count(path, tokens[who]),
+        }
+    return results
+
+
+def plans(orders: dict, products: dict) -> list[tuple[str, str]]:
+    """The index (or scan) each hot query's page uses at this size."""
+    from apps.catalog import selectors as catalog
+    from apps.orders import selectors as order_reads
+
+    queries = [
+        ("Customer's orders", order_reads.orders_list(user_id=orders["power_customer"])),
+        ("Staff: all orders", order_reads.orders_list(user_id=None)),
+        ("Staff: status filter", order_reads.orders_list(user_id=None, status="SHIPPED")),
+        ("Staff: search by e-mail",
+         order_reads.orders_list(user_id=None, customer_email=orders["some_customer_email"])),
+        ("Products: category + price", catalog.product_list(filters=catalog.ProductFilters(
+            category=products["category"], min_price=50, max_price=300))),
+        ("Products: text search", catalog.product_list(filters=catalog.ProductFilters(search=products["search"]))),
+    ]  # fmt: skip
+    found = []
+    for label, queryset in queries:
+        plan = queryset[:11].explain()
+        scans = re.findall(r"((?:Index Only Scan|Index Scan|Bitmap Index Scan) (?:Backward )?(?:using|on) \w+)", plan)
+        seq = re.findall(r"Seq Scan on (\w+)", plan)
+        found.append((label, ", ".join(dict.fromkeys(scans)) + (f"; Seq Scan on {', '.join(seq)}" if seq else "")))
+    return found
+
+
+# --- throughput and profile ------------------------------------------------------------------------
+
+
+def ab(port: int, path: str, seconds: int, concurrency: int) -> dict:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(
+        ["ab", "-q", "-t", str(seconds), "-n", "10000000", "-c", str(concurrency), f"http://127.0.0.1:{port}{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rps = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
+    complete = int(re.search(r"Complete requests:\s+(\d+)", out).group(1))
+    failed = int(re.search(r"Failed requests:\s+(\d+)", out).group(1))
+    non2xx = re.search(r"Non-2xx responses:\s+(\d+)", out)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return {"rps": rps, "complete": complete, "failed": failed, "non2xx": int(non2xx.group(1)) if non2xx else 0,
+            "ab_cpu": cpu}  # fmt: skip
+
+
+def throughput(port: int, targets: dict, args) -> dict:
+    for path in targets.values():
+        ab(port, path, 2, args.concurrency)  # warm: caches filled, workers' code paths hot
+    runs = {name: [] for name in targets}
+    for _ in range(2):
+        for name, path in targets.items():
+            runs[name].append(ab(port, path, args.seconds, args.concurrency))
+    return runs
+
+
+def profile(targets: dict, requests: int = 400) -> dict:
+    """In-process cProfile of cached hits: µs per request and the share of time per package."""
+    from django.test import Client
+
+    out = {}
+    for name, path in targets.items():
+        client = Client()
+        for _ in range(20):
+            client.get(path)
+        prof = cProfile.Profile()
+        started = time.perf_counter()
+        prof.enable()
+        for _ in range(requests):
+            client.get(path)
+        prof.disable()
+        per_request = (time.perf_counter() - started) / requests * 1e6
+        stats = pstats.Stats(prof)
+        shares: dict[str, float] = {}
+        total = 0.0
+        for (filename, _, function), (_, _, tottime, _, _) in stats.stats.items():
+            total += tottime
+            package = _package(filename, function)
+            shares[package] = shares.get(package, 0.0) + tottime
+        out[name] = {
+            "us": per_request,
+            "shares": {k: v / total for k, v in sorted(shares.items(), key=lambda i: -i[1])},
+        }
+    return out
+
+
+def _package(filename: str, function: str) -> str:
+    if filename == "~" and re.search(r"recv|send|poll|select|connect|wait", function):
+        return "socket I/O (waiting for Redis/PostgreSQL)"
+    if "site-packages/" in filename:
+        top = filename.split("site-packages/", 1)[1].split("/", 1)[0]
+        if top == "django" and "/test/" in filename:
+            return "test client (not in production)"
+        return {"django_redis": "redis client", "redis": "redis client", "rest_framework": "DRF"}.get(top, top)
+    if str(ROOT) in filename:
+        return "shop/apps (our code)"
+    return "Python stdlib and builtins"
+
+
+# --- report --------------------------------------------------------------------------------------
+
+
+def section(args, sizes, by_size, plan_rows, runs, prof, timings, started_at, load_start, load_end) -> str:
+    cpu = _cpu_model()
+    lines = [
+        "## Reads: cached reads against the framework's floor, lists as orders grow",
+        "",
+        f"Command: `make bench-reads` (runs `.venv/bin/python bench/reads.py`; sizes {args.sizes}, "
+        f"{args.products:,} products, {args.requests} requests per read and size, ab {args.seconds} s × 2 rounds, "
+        f"{args.concurrency} connections); run {started_at:%Y-%m-%d %H:%M} UTC.",
+        f"Machine: {os.cpu_count()} × {cpu}; PostgreSQL {_pg_version()}; Python {platform.python_version()}. "
+        f"Load average {load_start} at the start, {load_end} at the end (the machine is shared with other "
+        "sessions; the bench waited for no `/work/QUIET` before starting).",
+        "",
+        "Setup: gunicorn 2 sync workers, production settings (`DEBUG=false`, `DB_POOL=true`, rate limits off), "
+        "the bench's own URLconf adding a bare JSON view (`bench/reads_urls.py`); own databases "
+        f"`{DB_PREFIX}*`, Redis DB 0. Data loaded with COPY (`tests/support/bulk.py`): "
+        f"{args.products:,} products ({timings['products']:.0f} s), orders grown step by step "
+        f"({', '.join(f'{s:,} in {timings[s]:.0f} s' for s in sizes)}), one customer per ten orders, skewed, "
+        "plus three power customers with 600 orders each; 1–3 items per order; VACUUM ANALYZE after each step.",
+        "",
+        "### Cached reads: requests/s against the bare view (anonymous, cache hits)",
+        "",
+        f"`ab -t {args.seconds} -c {args.concurrency}` (closed loop: {args.concurrency} connections, each sends the "
+        "next request when the previous answer arrives; ab runs on the same 2 cores, its CPU time is listed). "
+        "Two interleaved rounds; the ratio uses each round's bare figure.",
+        "",
+        "| Endpoint | round 1 req/s | round 2 req/s | ratio to bare (r1 / r2) | target | failed / non-2xx | ab CPU s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    targets = {"bare": None, "detail": 0.8, "list": 0.6, "bff": 0.5}
+    labels = {"bare": "bare Django JSON view (floor)", "detail": "product detail (`/api/v1/products/{id}`)",
+              "list": "product list (`/api/v1/products?limit=20`)", "bff": "BFF product page"}  # fmt: skip
+    for name, target in targets.items():
+        r = runs[name]
+        ratios = [r[i]["rps"] / runs["bare"][i]["rps"] for i in range(2)]
+        lines.append(
+            f"| {labels[name]} | {r[0]['rps']:,.0f} | {r[1]['rps']:,.0f} | "
+            + (" / ".join(f"**{x:.0%}**" for x in ratios) if name != "bare" else "100 %")
+            + f" | {'≥ ' + format(target, '.0%') if target else ''} | "
+            f"{sum(x['failed'] for x in r)} / {sum(x['non2xx'] for x in r)} | {sum(x['ab_cpu'] for x in r):.1f} |"
+        )
+    lines += ["", "Where a cached hit's time goes (in-process cProfile, Django test client, 400 hits each; "
+              "share of profiled time by package):", "",
+              "| Request | µs per request (profiled) | biggest shares |", "|---|---|---|"]  # fmt: skip
+    for name, data in prof.items():
+        top = ", ".join(f"{pkg} {share:.0%}" for pkg, share in list(data["shares"].items())[:6])
+        lines.append(f"| {labels[name]} | {data['us']:,.0f} | {top} |")
+    lines += [
+        "",
+        "### Lists as the orders table grows (p50 / p99 ms, SQL queries per request)",
+        "",
+        f"One client, {args.requests} sequential requests per read after 3 warm-ups (closed loop), with a JWT; staff "
+        "reads are never cached, so product reads are measured as staff. SQL queries: the same request "
+        "in-process, every context database counted.",
+        "",
+        "| Read | " + " | ".join(f"{s:,} orders" for s in sizes) + " | p99 ratio, largest ÷ smallest |",
+        "|---|" + "---|" * (len(sizes) + 1),
+    ]
+    for label in by_size[sizes[0]]:
+        cells = [f"{by_size[s][label]['p50']:.1f} / {by_size[s][label]['p99']:.1f} ({by_size[s][label]['queries']} q)"
+                 for s in sizes]  # fmt: skip
+        ratio = by_size[sizes[-1]][label]["p99"] / by_size[sizes[0]][label]["p99"]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {ratio:.2f} |")
+    lines += [
+        "",
+        f"### Plans at {sizes[-1]:,} orders (EXPLAIN of each list page)",
+        "",
+        "| Query | Plan uses |",
+        "|---|---|",
+    ]
+    lines += [f"| {label} | {used} |" for label, used in plan_rows]
+    return "\n".join(lines)
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def _pg_version() -> str:
+    import psycopg
+
+    with psycopg.connect(PG_DSN + "postgres") as conn:
+        return conn.execute("SHOW server_version").fetchone()[0].split()[0]
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def _interrupt(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main() -> int:
+    args = parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if shutil.which("ab") is None:
+        sys.exit("ab not found: apt-get install apache2-utils")
+    signal.signal(signal.SIGTERM, _interrupt)
+    while QUIET.exists():
+        print("waiting: /work/QUIET exists", flush=True)
+        time.sleep(10)
+    began, started_at, load_start = time.monotonic(), datetime.now(UTC), load()
+    env = environment()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-reads-"))
+    gunicorn = None
+    try:
+        databases("create")
+        flush_redis()
+        subprocess.run([sys.executable, "manage.py", "migrate_all", "-v", "0"], cwd=ROOT, env=env, check=True)
+        step("databases migrated", began)
+        os.environ.update({**env, "DB_POOL": "false"})
+        import django
+
+        django.setup()
+        from apps.catalog import facade as catalog
+        from apps.inventory import services as inventory
+        from tests.support import bulk
+
+        tokens = principals()
+        timings = {}
+        t = time.monotonic()
+        products = bulk.products_load(args.products)
+        vacuum("catalog_", "catalog")
+        timings["products"] = time.monotonic() - t
+        step(f"{args.products:,} products loaded in {timings['products']:.0f} s", began)
+
+        port = _procs.free_port()
+        gunicorn = _procs.Service(
+            "gunicorn",
+            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+             "--workers", "2", "--timeout", "60", "--no-control-socket"],
+            env, ROOT, tmp / "gunicorn.log",
+        ).start()  # fmt: skip
+        _wait_ready(port, gunicorn)
+
+        by_size, loaded, orders = {}, 0, {}
+        for size in sizes:
+            t = time.monotonic()
+            step_data = bulk.orders_load(size - loaded, seed=size, customers=size // 10, power=loaded == 0)
+            orders = orders or step_data
+            orders["some_order"] = step_data["some_order"]
+            vacuum("orders_", "orders")
+            timings[size], loaded = time.monotonic() - t, size
+            step(f"{size:,} orders ({timings[size]:.0f} s to load and vacuum)", began)
+            by_size[size] = measure_size(port, tokens, reads(orders, products, deep_cursor(size)), args.requests)
+            step(f"{size:,} orders measured", began)
+        plan_rows = plans(orders, products)
+
+        product_id = catalog.product_ids_list()[0]
+        inventory.stock_seed(quantities={product_id: 100})
+        targets = {
+            "bare": "/bench/bare",
+            "detail": f"/api/v1/products/{product_id}",
+            "list": "/api/v1/products?limit=20",
+            "bff": f"/api/v1/bff/products/{product_id}/complete",
+        }
+        runs = throughput(port, targets, args)
+        step("throughput measured", began)
+        prof = profile(targets)
+        step("profiled", began)
+        text = section(args, sizes, by_size, plan_rows, runs, prof, timings, started_at, load_start, load())
+        print(text)
+        if not args.no_write:
+            _report.write_section(ROOT / "BENCHMARKS.md", text, *MARKS)
+            step("BENCHMARKS.md written", began)
+        return 0
+    finally:
+        if gunicorn is not None:
+            gunicorn.stop()
+        with contextlib.suppress(Exception):
+            from django.db import connections
+
+            connections.close_all()
+        flush_redis()
+        if not args.keep_databases:
+            databases("drop")
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _wait_ready(port: int, service, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not service.alive():
+            raise RuntimeError(f"gunicorn exited:\n{service.log_tail()}")
+        with contextlib.suppress(OSError):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/bench/bare")
+            if conn.getresponse().status == 200:
+                return
+        time.sleep(0.3)
+    raise RuntimeError(f"gunicorn not ready after {timeout:.0f} s:\n{service.log_tail()}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
