@@ -71,7 +71,8 @@ def chromium():
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_CSP_VIOLATIONS})
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # the folder shows the pages of this run only
+    ARTIFACTS.mkdir(parents=True)
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)
@@ -219,10 +220,7 @@ def staff_browser(chromium, live_server, request):
     """The browser at the live server, named after the test (screenshot file names)."""
     chromium.delete_all_cookies()
     chromium.get_log("browser")  # start each test with an empty log
-    name = request.node.name.removeprefix("test_")[:60]
-    for old in ARTIFACTS.glob(f"{name}-*.png"):
-        old.unlink()
-    return StaffBrowser(chromium, live_server.url, name)
+    return StaffBrowser(chromium, live_server.url, request.node.name.removeprefix("test_")[:60])
 
 
 @pytest.fixture

@@ -131,7 +131,11 @@ def test_warehouse_ships_and_delivers_then_finance_refunds_part_of_the_payment(
     staff_browser.sign_in(warehouse.email)
     staff_browser.open("/admin/orders/order/")
     staff_browser.click("Confirmed")  # the status filter
+    staff_browser.click("Today")  # the date filter
     staff_browser.search(sku)  # the product the customer bought
+    assert staff_browser.rows("#result_list") and all(
+        str(confirmed_order.pk) in row for row in staff_browser.rows("#result_list")
+    )
     staff_browser.click(str(confirmed_order.pk))
     assert staff_browser.action_links() == ["Ship"]  # the warehouse cannot refund
     assert sku in staff_browser.text_of("#items-group") and "CONFIRMED" in staff_browser.text_of("#history-group")
