@@ -152,12 +152,19 @@ def _database(alias: str) -> dict:
     if config["ENGINE"] in {"django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"}:
         config["ENGINE"] = "django.db.backends.postgresql"
         config.setdefault("OPTIONS", {})
-        config["OPTIONS"]["options"] = f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
+        # TimeZone=UTC at connect: the server's own zone ("Etc/UTC") is not spelled "UTC", so
+        # Django would otherwise send SET TIME ZONE on every connection it hands out.
+        config["OPTIONS"]["options"] = f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS} -c TimeZone=UTC"
         config["OPTIONS"]["connect_timeout"] = env.int("DB_CONNECT_TIMEOUT", default=5)
-        if env.bool("DB_POOL", default=True):
-            config["OPTIONS"]["pool"] = {"min_size": 0, "max_size": DB_POOL_MAX, "timeout": 10}
         config["CONN_MAX_AGE"] = 0
-        config["CONN_HEALTH_CHECKS"] = True
+        if env.bool("DB_POOL", default=True):
+            # Connections outlive requests and Celery tasks (config/celery.py keeps the worker
+            # fix-up from tearing the pool down per task). A connection that broke is discarded by
+            # the pool when it is returned, so no health-check round trip per checkout is needed.
+            config["OPTIONS"]["pool"] = {"min_size": 0, "max_size": DB_POOL_MAX, "timeout": 10}
+            config["CONN_HEALTH_CHECKS"] = False
+        else:
+            config["CONN_HEALTH_CHECKS"] = True
     config["TEST"] = {"DEPENDENCIES": []}  # contexts are independent; "default" is empty
     return config
 
@@ -240,12 +247,22 @@ CACHE_WAIT_SECONDS = env.float("CACHE_WAIT_SECONDS", default=3.0)  # how long a 
 
 # --- Events (outbox -> relay -> Celery -> inbox) ----------------------------------------------
 EVENTS_MAX_ATTEMPTS = env.int("EVENTS_MAX_ATTEMPTS", default=5)
-EVENTS_SWEEP_AFTER_SECONDS = env.float("EVENTS_SWEEP_AFTER_SECONDS", default=5.0)
 EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=7)
 EVENTS_INBOX_RETENTION_DAYS = env.int("EVENTS_INBOX_RETENTION_DAYS", default=30)
 EVENTS_RETRY_BASE_SECONDS = env.float("EVENTS_RETRY_BASE_SECONDS", default=1.0)
 # The on-commit fast path only speeds delivery up; off, the sweeper alone delivers.
 EVENTS_FAST_PATH = env.bool("EVENTS_FAST_PATH", default=True)
+# An event stays owed until every subscriber's inbox has it: this long after a send, the sweeper
+# checks the inboxes and re-sends what has not arrived (lost by a broker restart, say), pausing
+# twice as long after each re-send.
+EVENTS_REDELIVER_AFTER_SECONDS = env.float("EVENTS_REDELIVER_AFTER_SECONDS", default=60.0)
+# A worker gathers deliveries that arrive within the linger into one task, up to the maximum.
+EVENTS_BATCH_MAX = env.int("EVENTS_BATCH_MAX", default=32)
+EVENTS_BATCH_LINGER_MS = env.float("EVENTS_BATCH_LINGER_MS", default=5.0)
+# Deliveries to these contexts wait on a remote party (the payment provider): they run in a thread
+# pool of this size per worker process, so a slow provider does not hold a whole batch.
+EVENTS_WAITING_CONTEXTS = env.list("EVENTS_WAITING_CONTEXTS", default=["payments"])
+EVENTS_WAITING_THREADS = env.int("EVENTS_WAITING_THREADS", default=8)
 # One sweep stops claiming new batches after this long (below the task soft time limit).
 EVENTS_SWEEP_BUDGET_SECONDS = env.float("EVENTS_SWEEP_BUDGET_SECONDS", default=30.0)
 
@@ -300,12 +317,16 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Event deliveries are batched in the worker (shop/events/tasks.py): it must hold enough
+# unacknowledged messages to fill a batch, EVENTS_BATCH_MAX per pool process at most.
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=16)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=45)
-# Redis redelivers an unacked message after visibility_timeout; it must exceed the longest
-# countdown/ETA we schedule (event retry backoff is capped well below this).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+# Redis redelivers an unacked message after visibility_timeout: how long a message held by a
+# killed worker waits before another worker gets it. It must exceed the longest countdown we
+# schedule (event retries are capped at 60 s) plus the task time limit (system check E002),
+# and no more: 3 minutes by default instead of Celery's hour.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=180)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -35,6 +35,7 @@ from apps.orders.errors import (  # noqa: F401 (re-exported: callers name them s
     Shortage,
 )
 from apps.orders.models import Order, OrderItem, OrderStatus, OrderStatusHistory, ShippingMethod
+from apps.orders.saga import orchestrator
 from apps.orders.saga.models import CheckoutSaga, SagaStatus
 from apps.payments import facade as payments
 from shop.events import publish
@@ -108,7 +109,7 @@ def order_place(
     notes: str = "",
     customer_email: str = "",
 ) -> Order:
-    """Create a PENDING order with price snapshots; the checkout saga takes it from ``order.created``."""
+    """Create a PENDING order with price snapshots, and its checkout saga in the same transaction."""
     product_ids = [item.product_id for item in items]
     if not items or len(set(product_ids)) != len(product_ids):
         raise ValueError("items must be non-empty with one line per product")
@@ -164,6 +165,7 @@ def order_place(
             line.order = order
         OrderItem.objects.bulk_create(lines)
         OrderStatusHistory.objects.create(order=order, to_status=OrderStatus.PENDING, note="Order created")
+        orchestrator.saga_begin(order=order, lines=lines)
         _record(
             events.ORDER_CREATED,
             {

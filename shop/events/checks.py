@@ -4,8 +4,7 @@ from django.conf import settings
 from django.core import checks
 
 from shop.events import bus, registry
-
-MAX_RETRY_DELAY_SECONDS = 300  # inbox.retry_delay's cap
+from shop.events.inbox import MAX_RETRY_DELAY_SECONDS
 
 
 @checks.register("shop_events")

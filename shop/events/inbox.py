@@ -21,6 +21,9 @@ from shop.observability import metrics, tracing
 from shop.observability.context import causation_id_var, correlation_id_var
 
 logger = structlog.get_logger("shop.events.inbox")
+# A retry waits in the worker's memory, unacknowledged, until its countdown ends; the broker's
+# visibility timeout must outlast that wait (checked at start-up by shop_events.E002).
+MAX_RETRY_DELAY_SECONDS = 60.0
 
 
 class PermanentHandlerError(Exception):
@@ -63,12 +66,12 @@ def handle(consumer: str, wire: dict) -> bool:
 
 
 def retry_delay(attempt: int) -> float:
-    """Exponential backoff with "equal jitter" (half fixed, half random), capped at 5 minutes.
+    """Exponential backoff with "equal jitter" (half fixed, half random), capped at a minute.
 
     The fixed half keeps a minimum spacing between attempts; the random half spreads the
     retries of many messages that failed together (e.g. during an outage).
     """
-    ceiling = min(300.0, settings.EVENTS_RETRY_BASE_SECONDS * (2 ** (attempt - 1)))
+    ceiling = min(MAX_RETRY_DELAY_SECONDS, settings.EVENTS_RETRY_BASE_SECONDS * (2 ** (attempt - 1)))
     return random.uniform(ceiling / 2, ceiling)
 
 

@@ -1,7 +1,17 @@
-"""Celery entry points of the event plumbing: thin, they call the kernel and nothing else."""
+"""Celery entry points of the event plumbing: thin, they call the kernel and nothing else.
+
+``deliver`` is a batch task (celery-batches): the worker gathers the messages that arrive
+within ``EVENTS_BATCH_LINGER_MS`` (up to ``EVENTS_BATCH_MAX``) and runs them as one task. When
+the shop is idle a batch holds one message and waits at most the linger; under load one task
+handles many deliveries, and the replies they publish leave as one message per queue
+(``relay.batched_sends``). Each delivery still runs in its own transaction with its own inbox
+row, so batching changes the cost, never the guarantees. Messages are acknowledged after the
+batch ran (``acks_late``): a worker killed mid-batch has them redelivered.
+"""
 
 import structlog
 from celery import shared_task
+from celery_batches import Batches
 from django.conf import settings
 
 from shop.events import bus, inbox, relay
@@ -18,35 +28,52 @@ logger = structlog.get_logger("shop.events.tasks")
 PERMANENT_ERRORS = (inbox.PermanentHandlerError, InvalidEventData, MalformedEnvelope)
 
 
-def _queue_of(consumer: str, request) -> str | None:
-    """The consumer's queue; for a consumer this process does not know, the queue it came from."""
-    if bus.consumer_exists(consumer):
-        return bus.subscriber_by_consumer(consumer).queue
-    return (request.delivery_info or {}).get("routing_key")
+@shared_task(
+    base=Batches,
+    name="shop.events.deliver",
+    acks_late=True,
+    ignore_result=True,
+    flush_every=settings.EVENTS_BATCH_MAX,
+    flush_interval=settings.EVENTS_BATCH_LINGER_MS / 1000,
+)
+def deliver(requests) -> None:
+    """Each request carries ``[[consumer, wire], ...]`` and optionally the attempt number."""
+    with relay.batched_sends():
+        for request in requests:
+            args = list(request.args) + [None] * 2
+            deliveries, attempt = args[0] or [], args[1] or 1
+            info = request.delivery_info or {}
+            for consumer, wire in deliveries:
+                deliver_one(consumer, wire, attempt=attempt, queue=info.get("routing_key"), eager=info.get("is_eager"))
 
 
-@shared_task(bind=True, name="shop.events.deliver", acks_late=True, max_retries=None, ignore_result=True)
-def deliver(self, consumer: str, wire: dict) -> None:
-    attempt = self.request.retries + 1
+def deliver_one(consumer: str, wire: dict, *, attempt: int = 1, queue: str | None = None, eager: bool = False) -> None:
+    """Handle one delivery; on failure schedule its retry (alone) or park it as a dead letter."""
     try:
         inbox.handle(consumer, wire)
         return
     except Exception as exc:  # noqa: BLE001 - every failure is retried or parked below
         error = exc
-    queue = _queue_of(consumer, self.request)
-    permanent = isinstance(error, PERMANENT_ERRORS) or not bus.consumer_exists(consumer)
+    known = bus.consumer_exists(consumer)
+    if known:
+        queue = bus.subscriber_by_consumer(consumer).queue
+    permanent = isinstance(error, PERMANENT_ERRORS) or not known
     if permanent or attempt >= settings.EVENTS_MAX_ATTEMPTS:
         try:
             inbox.dead_letter(consumer, wire, error, attempt, alias=queue if queue in settings.CONTEXTS else None)
             return
         except Exception:
             logger.exception("dead_letter_failed", consumer=consumer, event_id=wire.get("id"))
-            if self.request.is_eager:
+            if eager:
                 return  # eager retries recurse at once: there is no later to wait for
     else:
         logger.warning("delivery_failed", consumer=consumer, attempt=attempt, error=f"{type(error).__name__}: {error}")
-    metrics.events_retried.labels(consumer if bus.consumer_exists(consumer) else "unknown").inc()
-    raise self.retry(exc=error, countdown=inbox.retry_delay(attempt), queue=queue)
+    metrics.events_retried.labels(consumer if known else "unknown").inc()
+    if eager:  # in-process: there is no broker to hold a countdown, so retry at once
+        deliver_one(consumer, wire, attempt=attempt + 1, queue=queue, eager=True)
+        return
+    # If even this send fails (broker down), the row stays owed and the sweeper re-sends it.
+    deliver.apply_async(args=[[[consumer, wire]], attempt + 1], countdown=inbox.retry_delay(attempt), queue=queue)
 
 
 @shared_task(name="shop.events.sweep", acks_late=True, ignore_result=True)

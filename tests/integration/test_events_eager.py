@@ -19,7 +19,9 @@ pytestmark = pytest.mark.django_db(transaction=True, databases=CONTEXT_DBS)
 
 
 @pytest.fixture(autouse=True)
-def eager_celery():
+def eager_celery(settings):
+    # Celery reads CELERY_TASK_ALWAYS_EAGER from the Django settings before its own overrides.
+    settings.CELERY_TASK_ALWAYS_EAGER = True
     previous = current_app.conf.task_always_eager
     current_app.conf.task_always_eager = True
     yield

@@ -158,7 +158,7 @@ def test_deliver_retries_transient_failures_then_succeeds(settings):
     control.set_mode(PINGED_CONSUMER, "fail:2")
     retried = metric("events_retried_total", consumer=PINGED_CONSUMER)
 
-    deliver.apply(args=[PINGED_CONSUMER, envelope.to_wire()])
+    deliver.apply(args=[[[PINGED_CONSUMER, envelope.to_wire()]]])
 
     assert control.attempts(PINGED_CONSUMER, envelope.id) == 3
     assert InboxMessage.objects.filter(event_id=envelope.id).count() == 1
@@ -172,7 +172,7 @@ def test_deliver_dead_letters_after_max_attempts(settings):
     control.set_mode(PINGED_CONSUMER, "always")
     dead = metric("events_dead_lettered_total", consumer=PINGED_CONSUMER)
 
-    deliver.apply(args=[PINGED_CONSUMER, envelope.to_wire()])
+    deliver.apply(args=[[[PINGED_CONSUMER, envelope.to_wire()]]])
 
     letter = DeadLetter.objects.get()
     assert (letter.consumer, str(letter.event_id), letter.attempts) == (PINGED_CONSUMER, envelope.id, 3)
@@ -185,7 +185,7 @@ def test_invalid_data_is_dead_lettered_at_once_without_retries(settings):
     settings.EVENTS_MAX_ATTEMPTS = 5
     wire = ping("valid").to_wire() | {"id": str(uuid.uuid4()), "data": {"note": 5, "tier": 2}}
 
-    deliver.apply(args=[PINGED_CONSUMER, wire])
+    deliver.apply(args=[[[PINGED_CONSUMER, wire]]])
 
     letter = DeadLetter.objects.get()
     assert letter.attempts == 1
@@ -231,19 +231,23 @@ def test_the_fast_path_stands_aside_after_repeated_failures():
     breaker = relay._fast_path_breaker
     breaker.close()
     try:
+        unsendable = {"id": str(uuid.uuid4()), "type": PINGED, "data": {"note": {1, 2}}}  # not JSON
         for _ in range(breaker.fail_max):
-            relay.dispatch_after_commit("orders", "not-a-uuid")  # fails, never raises
+            relay.send_after_commit("orders", unsendable)  # fails, never raises
         assert breaker.current_state == "open"
         waiting = ping("while the breaker is open")
-        relay.dispatch_after_commit("orders", waiting.id)
-        assert OutboxMessage.objects.get(id=waiting.id).sent_at is None  # left for the sweeper
+        relay.send_after_commit("orders", waiting.to_wire())
+        row = OutboxMessage.objects.get(id=waiting.id)
+        assert row.relay_after <= timezone.now()  # due for the very next sweep
+        assert row.delivered_at is None
     finally:
         breaker.close()
 
 
 def test_sweep_skips_fresh_rows_and_scrape_reports_the_outbox_lag():
     envelope = ping("waiting")
-    OutboxMessage.objects.filter(id=envelope.id).update(created_at=timezone.now() - timedelta(seconds=120))
+    two_minutes_ago = timezone.now() - timedelta(seconds=120)
+    OutboxMessage.objects.filter(id=envelope.id).update(created_at=two_minutes_ago, relay_after=two_minutes_ago)
 
     sent = relay.sweep(min_age_seconds=3600)  # too young for this sweep: left alone, but measured
 
@@ -265,12 +269,12 @@ def test_dispatch_sends_each_row_to_each_subscriber_and_marks_it():
     assert set(OutboxMessage.objects.values_list("attempts", flat=True)) == {1}
 
 
-def test_prune_deletes_only_what_is_past_retention(settings):
+def test_prune_deletes_only_what_was_delivered_before_the_retention(settings):
     settings.EVENTS_RETENTION_DAYS, settings.EVENTS_INBOX_RETENTION_DAYS = 7, 30
-    old_sent, fresh_sent, old_unsent = ping("old"), ping("fresh"), ping("never sent")
+    old_sent, fresh_sent, old_unsent = ping("old"), ping("fresh"), ping("never delivered")
     long_ago = timezone.now() - timedelta(days=8)
-    OutboxMessage.objects.filter(id=old_sent.id).update(sent_at=long_ago)
-    OutboxMessage.objects.filter(id=fresh_sent.id).update(sent_at=timezone.now())
+    OutboxMessage.objects.filter(id=old_sent.id).update(delivered_at=long_ago)
+    OutboxMessage.objects.filter(id=fresh_sent.id).update(delivered_at=timezone.now())
     OutboxMessage.objects.filter(id=old_unsent.id).update(created_at=long_ago)
     InboxMessage.objects.create(consumer="c", event_id=uuid.uuid4(), event_type=PINGED)
     InboxMessage.objects.create(consumer="c", event_id=uuid.uuid4(), event_type=PINGED)

@@ -1,5 +1,8 @@
 """The saga's subscriptions: one reply (or trigger) event → one orchestrator entry point.
 
+The saga starts inside ``order_place``'s transaction (``orchestrator.saga_begin``), not on a
+delivery of ``order.created``.
+
 Each runs inside the orders inbox transaction, so a redelivered reply is dropped before it
 reaches the state machine, and a handled one commits together with the commands it sends.
 """
@@ -10,11 +13,6 @@ from shop.events import Envelope, subscriber
 
 def _order_id(envelope: Envelope):
     return envelope.data.get("orderId") or envelope.aggregate_id
-
-
-@subscriber("order.created", consumer="orders.saga.start", context="orders")
-def start(envelope: Envelope) -> None:
-    orchestrator.saga_start(order_id=_order_id(envelope))
 
 
 @subscriber("inventory.stock_reserved", consumer="orders.saga.stock_reserved", context="orders")

@@ -72,12 +72,14 @@ def _payment_key(order_id, action: str) -> str:
 # --- sending the command of a step ---------------------------------------------------------------
 
 
-def _send_step_command(saga: CheckoutSaga, order: Order) -> None:
-    """Publish the command of ``saga.current_step`` (first attempt or a retry after a timeout)."""
+def _send_step_command(saga: CheckoutSaga, order: Order, lines=None) -> None:
+    """Publish the command of ``saga.current_step`` (first attempt or a retry after a timeout).
+    ``lines``: the order's items when the caller already holds them (the order was just written)."""
     step = saga.current_step
     oid = str(saga.order_id)
     if step == SagaStep.RESERVE_STOCK:
-        items = [{"productId": str(i.product_id), "quantity": i.quantity} for i in order.items.all()]
+        lines = order.items.all() if lines is None else lines
+        items = [{"productId": str(i.product_id), "quantity": i.quantity} for i in lines]
         publish(commands.STOCK_RESERVATION_REQUESTED, {"orderId": oid, "items": items}, aggregate_id=oid, using=ALIAS)
     elif step == SagaStep.AUTHORIZE_PAYMENT:
         saga.data["paymentAttempted"] = True
@@ -183,14 +185,23 @@ def _customer_cancelled(order: Order) -> bool:
 # --- entry points (one per message the saga reacts to) -----------------------------------------
 
 
-def saga_start(*, order_id) -> CheckoutSaga:
-    """``order.created`` → a saga row and the first command. A duplicate start changes nothing."""
-    saga = CheckoutSaga.objects.filter(order_id=order_id).first()
-    if saga is not None:
-        return saga
-    order = Order.objects.get(pk=order_id)
-    saga = CheckoutSaga.objects.create(order_id=order_id, data={"stockMayBeHeld": True})
-    _enter(saga, order, SagaStep.RESERVE_STOCK)
+def saga_begin(*, order: Order, lines) -> CheckoutSaga:
+    """Start the checkout inside the transaction that places the order (``order_place``).
+
+    The saga row, its first deadline and its first command commit with the order, or not at
+    all: there is no separate delivery of ``order.created`` to lose (a worker killed while
+    holding it, or a broker restart, once left an order PENDING with no saga that recovery
+    could see). From the order's commit on, ``sagas_recover`` covers every step.
+    """
+    saga = CheckoutSaga(
+        order_id=order.id,
+        data={"stockMayBeHeld": True},
+        current_step=SagaStep.RESERVE_STOCK,
+        step_attempts=1,
+        deadline=timezone.now() + _step_timeout(),
+    )
+    saga.save(force_insert=True, using=ALIAS)
+    _send_step_command(saga, order, lines)
     return saga
 
 

@@ -6,11 +6,10 @@
 import time
 
 import structlog
-from celery import current_task, shared_task
+from celery import shared_task
 from django.db import transaction
 
 from shop.events import publish, subscriber
-from shop.observability.celery_signals import CAUSATION_HEADER, CORRELATION_HEADER
 from shop.observability.context import get_causation_id, get_correlation_id
 from tests.support.eventprobe import control
 from tests.support.eventprobe.events import BENCHED, PINGED, PONGED
@@ -25,16 +24,6 @@ BENCHED_CONSUMER = "eventprobe.on_benched"
 
 class ProbeFailure(RuntimeError):
     """The failure a test asked for."""
-
-
-def _task_headers() -> dict:
-    request = current_task.request if current_task else None
-    if request is None or request.is_eager:
-        return {}
-    return {
-        "correlation": getattr(request, CORRELATION_HEADER, None),
-        "causation": getattr(request, CAUSATION_HEADER, None),
-    }
 
 
 @subscriber(PINGED, consumer=PINGED_CONSUMER, context="orders")
@@ -53,7 +42,6 @@ def on_pinged(envelope):
             "tier": tier,
             "correlationId": get_correlation_id(),
             "causationId": get_causation_id(),
-            "headers": _task_headers(),
         },
     )
     logger.info("probe_pinged_handled", tier=tier)
