@@ -19,7 +19,7 @@ from collections import deque
 import psycopg
 
 STATS_FLUSH_SECONDS = 11.0
-COUNTERS = ("xact_commit", "tup_inserted", "tup_updated", "tup_deleted")
+COUNTERS = ("xact_commit", "tup_inserted", "tup_updated", "tup_deleted", "sessions")
 PAYLOAD = "x" * 300  # about the size of an outbox/inbox event row
 POOL_ROWS = 200  # per thread: rows the updates land on
 
@@ -134,3 +134,169 @@ def run_floor(*, dsn: str, per_order: dict[str, float], threads: int, duration: 
         "commits_per_s": sum(commits) / elapsed,
         "threads": threads,
     }
+
+
+# --- the essential-work floor ---------------------------------------------------------------------
+
+_ESSENTIAL_SCHEMA = {
+    "orders": [
+        "CREATE TABLE ef_order (id uuid PRIMARY KEY, user_id uuid, status text, total numeric(12,2),"
+        " created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now(), payload text)",
+        "CREATE TABLE ef_item (id bigserial PRIMARY KEY, order_id uuid REFERENCES ef_order, product_id uuid,"
+        " quantity int, unit_price numeric(12,2))",
+        "CREATE TABLE ef_saga (id uuid PRIMARY KEY, order_id uuid UNIQUE, status text, step text,"
+        " deadline timestamptz, data jsonb, updated_at timestamptz DEFAULT now())",
+        "CREATE TABLE ef_history (id bigserial PRIMARY KEY, order_id uuid, to_status text,"
+        " created_at timestamptz DEFAULT now())",
+    ],
+    "inventory": [
+        "CREATE TABLE ef_stock (product_id uuid PRIMARY KEY, on_hand int, reserved int)",
+        "CREATE TABLE ef_reservation (id bigserial PRIMARY KEY, order_id uuid, product_id uuid, quantity int,"
+        " status text)",
+        "CREATE INDEX ef_reservation_order ON ef_reservation (order_id)",
+    ],
+    "payments": [
+        "CREATE TABLE ef_payment (id uuid PRIMARY KEY, order_id uuid, status text, amount numeric(12,2),"
+        " captured numeric(12,2) DEFAULT 0, updated_at timestamptz DEFAULT now())",
+        "CREATE TABLE ef_idempotency (key text PRIMARY KEY, response text, created_at timestamptz DEFAULT now())",
+    ],
+}
+_ESSENTIAL_COMMON = [
+    "CREATE TABLE ef_outbox (id uuid PRIMARY KEY, event_type text, envelope jsonb,"
+    " created_at timestamptz DEFAULT now(), relay_after timestamptz DEFAULT now(), delivered_at timestamptz)",
+    "CREATE INDEX ef_outbox_owed ON ef_outbox (relay_after) WHERE delivered_at IS NULL",
+    "CREATE TABLE ef_inbox (id bigserial PRIMARY KEY, consumer text, event_id uuid,"
+    " processed_at timestamptz DEFAULT now(), UNIQUE (consumer, event_id))",
+]
+ESSENTIAL_TABLES = ("ef_order", "ef_item", "ef_saga", "ef_history", "ef_stock", "ef_reservation", "ef_payment",
+                    "ef_idempotency", "ef_outbox", "ef_inbox")  # fmt: skip
+ENVELOPE = '{"type": "x", "data": {"orderId": "%s", "note": "' + "x" * 200 + '"}}'
+
+
+def _essential_setup(dsns: dict[str, str], products: list) -> None:
+    for alias, dsn in dsns.items():
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for table in ESSENTIAL_TABLES:
+                conn.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
+            for statement in _ESSENTIAL_SCHEMA[alias] + _ESSENTIAL_COMMON:
+                conn.execute(statement)
+            if alias == "inventory":
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO ef_stock VALUES (%s, 100000000, 0)", [(product,) for product in products]
+                    )
+
+
+def _essential_order(c: dict, rng: random.Random, products: list) -> None:
+    """One checkout's seven transactions, as the issue lists them."""
+    import uuid
+
+    order, saga, payment = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    lines = [(p, rng.randint(1, 2)) for p in rng.sample(products, 2)]
+
+    def outbox(conn, kind):
+        conn.execute("INSERT INTO ef_outbox (id, event_type, envelope) VALUES (%s, %s, %s)",
+                     (uuid.uuid4(), kind, ENVELOPE % order))  # fmt: skip
+
+    def inbox(conn, consumer):
+        conn.execute("INSERT INTO ef_inbox (consumer, event_id) VALUES (%s, %s)", (consumer, uuid.uuid4()))
+
+    o, i, p = c["orders"], c["inventory"], c["payments"]
+    # 1. orders: order + items + saga + history + outbox
+    o.execute("INSERT INTO ef_order (id, user_id, status, total, payload) VALUES (%s, %s, 'PENDING', 42.5, %s)",
+              (order, order, "x" * 200))  # fmt: skip
+    with o.cursor() as cur:
+        cur.executemany("INSERT INTO ef_item (order_id, product_id, quantity, unit_price) VALUES (%s, %s, %s, 9.99)",
+                        [(order, prod, qty) for prod, qty in lines])  # fmt: skip
+    o.execute("INSERT INTO ef_saga (id, order_id, status, step, deadline, data) VALUES (%s, %s, 'STARTED',"
+              " 'RESERVE_STOCK', now() + interval '30 s', '{}')", (saga, order))  # fmt: skip
+    o.execute("INSERT INTO ef_history (order_id, to_status) VALUES (%s, 'PENDING')", (order,))
+    outbox(o, "reserve")
+    o.commit()
+    # 2. inventory: inbox + two conditional decrements + reservations + outbox
+    inbox(i, "reserve")
+    for prod, qty in lines:
+        i.execute("UPDATE ef_stock SET reserved = reserved + %s WHERE product_id = %s AND on_hand - reserved >= %s",
+                  (qty, prod, qty))  # fmt: skip
+    with i.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO ef_reservation (order_id, product_id, quantity, status) VALUES (%s, %s, %s, 'HELD')",
+            [(order, prod, qty) for prod, qty in lines],
+        )
+    outbox(i, "reserved")
+    i.commit()
+    # 3. payments: inbox + idempotency record + payment + outbox
+    inbox(p, "authorize")
+    p.execute("INSERT INTO ef_idempotency (key, response) VALUES (%s, 'ok')", (f"{order}:authorize",))
+    p.execute("INSERT INTO ef_payment (id, order_id, status, amount) VALUES (%s, %s, 'AUTHORIZED', 42.5)",
+              (payment, order))  # fmt: skip
+    outbox(p, "authorized")
+    p.commit()
+    # 4. orders: inbox + saga and order confirmed + history + outbox
+    inbox(o, "authorized")
+    o.execute("UPDATE ef_saga SET step = 'CAPTURE_PAYMENT', updated_at = now() WHERE id = %s", (saga,))
+    o.execute("UPDATE ef_order SET status = 'CONFIRMED', updated_at = now() WHERE id = %s", (order,))
+    o.execute("INSERT INTO ef_history (order_id, to_status) VALUES (%s, 'CONFIRMED')", (order,))
+    outbox(o, "capture")
+    o.commit()
+    # 5. payments: inbox + capture + outbox
+    inbox(p, "capture")
+    p.execute("UPDATE ef_payment SET status = 'CAPTURED', captured = amount, updated_at = now() WHERE id = %s",
+              (payment,))  # fmt: skip
+    outbox(p, "captured")
+    p.commit()
+    # 6. inventory: inbox + stock commit
+    inbox(i, "commit")
+    i.execute("UPDATE ef_reservation SET status = 'COMMITTED' WHERE order_id = %s", (order,))
+    for prod, qty in lines:
+        i.execute("UPDATE ef_stock SET on_hand = on_hand - %s, reserved = reserved - %s WHERE product_id = %s",
+                  (qty, qty, prod))  # fmt: skip
+    i.commit()
+    # 7. orders: inbox + saga completed
+    inbox(o, "captured")
+    o.execute("UPDATE ef_saga SET status = 'COMPLETED', step = 'DONE', updated_at = now() WHERE id = %s", (saga,))
+    o.commit()
+
+
+def run_essential_floor(*, dsns: dict[str, str], threads: int, duration: float) -> dict:
+    """The writes a checkout with these guarantees really needs, in plain psycopg: seven transactions over
+    the orders, inventory and payments databases per order, from ``threads`` connections each."""
+    import uuid
+
+    products = [uuid.uuid4() for _ in range(200)]
+    _essential_setup(dsns, products)
+    orders = [0] * threads
+    barrier = threading.Barrier(threads + 1)
+    stop_at = [math.inf]
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        rng = random.Random(n)
+        conns = {alias: psycopg.connect(dsn) for alias, dsn in dsns.items()}
+        try:
+            barrier.wait()
+            while time.monotonic() < stop_at[0]:
+                _essential_order(conns, rng, products)
+                orders[n] += 1
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            for conn in conns.values():
+                conn.close()
+
+    workers = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(threads)]
+    for thread in workers:
+        thread.start()
+    barrier.wait(timeout=60)
+    started = time.monotonic()
+    stop_at[0] = started + duration
+    for thread in workers:
+        thread.join(timeout=duration + 60)
+    elapsed = time.monotonic() - started
+    for dsn in dsns.values():
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for table in ESSENTIAL_TABLES:
+                conn.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
+    if errors:
+        raise errors[0]
+    return {"orders": sum(orders), "seconds": elapsed, "orders_per_s": sum(orders) / elapsed, "threads": threads}

@@ -1,24 +1,26 @@
-"""Checkout benchmark: POST /api/v1/orders → CONFIRMED with the production processes.
+"""Checkout benchmark: POST /api/v1/orders → CONFIRMED → saga COMPLETED, with the production processes.
 
-    make bench                   (or: .venv/bin/python bench/checkout.py [--low 1.5] [--high 6] ...)
+    make bench                   (or: .venv/bin/python bench/checkout.py [--high 150] [--label "..."] ...)
 
-1. Drops and re-creates its own databases ``shop_bench_<context>``, migrates them
-   (``manage.py migrate_all``), creates users (JWT access tokens minted in-process) and
-   products with plenty of stock through the contexts' services. Redis DB 5 is its cache,
-   DB 4 its broker; both are flushed at the start and the end.
-2. Starts gunicorn (2 sync workers), a Celery worker on every queue (``WORKER_CONCURRENCY``, 4) and
-   beat, as the Makefile does, and waits for ``/health/ready``.
-3. Drives two open-loop loads (a fixed arrival rate each, ``--duration`` seconds): ``--low``,
-   then ``--high``, by default 80 % of the capacity the low run implies (2 pool processes ÷
-   pool time per order), so that it approaches saturation whatever else runs on the machine. Waits
-   (bounded) for every saga to end, then reads POST→CONFIRMED per order from the orders
-   database. CPU time per process group comes from /proc.
-4. During the high load it counts what a confirmed order costs PostgreSQL
-   (``pg_stat_database``) and replays exactly that with plain psycopg: the database floor.
-5. Prints the table and writes it into BENCHMARKS.md between the ``checkout`` markers.
+1. Drops and re-creates its own databases ``shop_bench_<context>``, migrates them, creates users
+   (JWT access tokens minted in-process) and products with plenty of stock. Redis DB 5 is its
+   cache (and the task counters), DB 4 its broker; both are flushed at the start and the end.
+2. Starts gunicorn (2 sync workers), a Celery worker on every queue (``WORKER_CONCURRENCY``) and
+   beat, as the Makefile does; the worker runs ``-A bench._counting``, the production app plus a
+   task counter fed by Celery signals.
+3. Drives open-loop loads (a fixed arrival rate each): ``low`` (an idle shop), ``saturation``
+   (``--high``, more than the stack can take: its confirmed rate is the capacity), ``half`` (half
+   the saturated rate: latencies) and ``slow provider`` (the saturation load again, with the fake
+   gateway answering after ``--provider-latency`` ms). Each waits (bounded) for every saga to end.
+4. During the saturation load it counts what a confirmed order costs: PostgreSQL commits, rows,
+   new sessions (``pg_stat_database``), Celery tasks, CPU per process group (PostgreSQL backends
+   of the bench databases sampled every 0.2 s, so short-lived ones count too).
+5. Two floors with plain psycopg: a replay of exactly our writes and commits, and the
+   essential-work floor (the seven transactions a checkout with these guarantees needs).
+6. Writes the figures into BENCHMARKS.md between the ``checkout`` markers, and with ``--label``
+   adds a row to the "what each step bought" table (kept between runs).
 
-Every process it starts is stopped on success, failure or Ctrl-C. Nothing else is touched:
-no other database, no other Redis DB.
+Every process it starts is stopped on success, failure or Ctrl-C. Nothing else is touched.
 """
 
 import argparse
@@ -27,8 +29,10 @@ import platform
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -38,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import _floor, _procs, _report, _tasks  # noqa: E402
+from bench import _floor, _procs, _report  # noqa: E402
 from bench._load import run_open_loop  # noqa: E402
 from bench._setup import (  # noqa: E402
     BROKER_URL,
@@ -56,18 +60,22 @@ from bench._setup import (  # noqa: E402
 from shop.contexts import WORKER_QUEUES  # noqa: E402
 
 QUEUES = ",".join(WORKER_QUEUES)
+ESSENTIAL_DATABASES = ("orders", "inventory", "payments")
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--low", type=float, default=1.5, help="low offered rate, POST/s")
-    parser.add_argument("--high", type=float, default=None, help="high offered rate, POST/s (default: auto)")
-    parser.add_argument("--duration", type=float, default=30.0, help="seconds of load per rate")
+    parser.add_argument("--low", type=float, default=2.0, help="idle-shop offered rate, POST/s")
+    parser.add_argument("--high", type=float, default=150.0, help="saturation offered rate, POST/s")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of load per phase")
     parser.add_argument("--threads", type=int, default=16, help="client threads (and floor threads)")
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--products", type=int, default=200)
-    parser.add_argument("--settle", type=float, default=60.0, help="max seconds to wait for sagas after a load")
+    parser.add_argument("--settle", type=float, default=240.0, help="max seconds to wait for sagas after a load")
+    parser.add_argument("--provider-latency", type=int, default=300, help="fake gateway latency (ms), last phase")
     parser.add_argument("--floor-seconds", type=float, default=15.0)
+    parser.add_argument("--quick", action="store_true", help="saturation phase only (no floors, no write)")
+    parser.add_argument("--label", help="add a row to the 'what each step bought' table under this label")
     parser.add_argument("--keep-databases", action="store_true", help="leave shop_bench_* for inspection")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     return parser.parse_args()
@@ -81,24 +89,42 @@ def _step(message: str, began: float) -> None:
     print(f"[{time.monotonic() - began:6.1f} s] {message}", flush=True)
 
 
+def worker_command(python: str) -> list[str]:
+    return [python, "-m", "celery", "-A", "bench._counting", "worker", "-Q", QUEUES,
+            "--concurrency", str(_procs.WORKER_CONCURRENCY), "--loglevel", "WARNING",
+            "--hostname", f"bench-checkout-{os.getpid()}-{time.monotonic_ns()}@%h"]  # fmt: skip
+
+
 def start_services(env: dict, tmp: Path, port: int) -> dict[str, _procs.Service]:
     python = sys.executable
     specs = {
         "gunicorn": [python, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
                      "--workers", "2", "--timeout", "30", "--graceful-timeout", "20", "--no-control-socket"],
-        "worker": [python, "-m", "celery", "-A", "config", "worker", "-Q", QUEUES,
-                   "--concurrency", str(_procs.WORKER_CONCURRENCY), "--loglevel", "INFO",
-                   "--hostname", f"bench-checkout-{os.getpid()}@%h"],
-        "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
+        "worker": worker_command(python),
+        "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "WARNING",
                  "--schedule", str(tmp / "celerybeat-schedule")],
     }  # fmt: skip
     return {name: _procs.Service(name, cmd, env, ROOT, tmp / f"{name}.log").start() for name, cmd in specs.items()}
 
 
-def wait_ready(port: int, services: dict, timeout: float = 60) -> None:
+def wait_worker_ready(env: dict, timeout: float = 60) -> None:
+    """The worker answers a ping over the broker (it logs nothing at WARNING)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = subprocess.run(
+            [sys.executable, "-m", "celery", "-A", "config", "inspect", "ping", "--timeout", "2"],
+            cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode == 0 and "pong" in done.stdout:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"worker did not answer a ping within {timeout:.0f} s")
+
+
+def wait_ready(port: int, services: dict, env: dict, timeout: float = 60) -> None:
     import http.client
 
-    services["worker"].wait_for_log("ready.", timeout)
+    wait_worker_ready(env, timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for service in services.values():
@@ -141,6 +167,18 @@ def wait_quiet(order_ids: list[str], timeout: float) -> tuple[float, int]:
         time.sleep(0.5)
 
 
+def task_counters() -> dict[str, dict[str, float]]:
+    """What ``bench/_counting.py`` counted in the worker so far: tasks and their seconds, by task name."""
+    import redis
+
+    raw = redis.Redis.from_url(REDIS_URL).hgetall("bench:tasks")
+    stats: dict[str, dict[str, float]] = {"count": {}, "seconds": {}}
+    for key, value in raw.items():
+        name, kind = key.decode().rsplit(":", 1)
+        stats[kind][name] = float(value)
+    return stats
+
+
 # --- load ------------------------------------------------------------------------------------------
 
 
@@ -162,9 +200,10 @@ def order_request(tokens: list[str], product_ids: list[uuid.UUID], seed: int):
     return request
 
 
-def outcomes(order_ids: list[str]) -> tuple[dict, dict]:
-    """Per order: (created_at, status, cancellation reason), and CONFIRMED time by order."""
+def outcomes(order_ids: list[str]) -> tuple[dict, dict, dict]:
+    """Per order: (created_at, status, cancellation reason); CONFIRMED time and saga COMPLETED time by order."""
     from apps.orders.models import Order, OrderStatus, OrderStatusHistory
+    from apps.orders.saga.models import CheckoutSaga, SagaStatus
 
     orders = {
         str(oid): (created, status, reason)
@@ -178,11 +217,68 @@ def outcomes(order_ids: list[str]) -> tuple[dict, dict]:
             order_id__in=order_ids, to_status=OrderStatus.CONFIRMED
         ).values_list("order_id", "created_at")
     }
-    return orders, confirmed
+    completed = {
+        str(oid): at
+        for oid, at in CheckoutSaga.objects.filter(order_id__in=order_ids, status=SagaStatus.COMPLETED).values_list(
+            "order_id", "updated_at"
+        )
+    }
+    return orders, confirmed, completed
 
 
-def run_phase(name: str, rate: float, args, port: int, request, meter: _procs.CpuMeter, worker_log: Path) -> dict:
+class PgSessions:
+    """PostgreSQL backends of the bench databases, sampled every 0.2 s: CPU of each (short-lived ones
+    too, up to their last sighting) and the ``sessions`` counter (connections opened)."""
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._ticks: dict[tuple[int, int], tuple[int, int]] = {}  # (pid, start) → (first seen, last seen)
+        self._thread: threading.Thread | None = None
+
+    def _sample(self, conn) -> None:
+        pids = [pid for (pid,) in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s) AND pid <> pg_backend_pid()", [DATABASES]
+        ).fetchall()]  # fmt: skip
+        table = _procs.processes()
+        for pid in pids:
+            proc = table.get(pid)
+            if proc is not None:
+                key = (pid, proc.start)
+                first = self._ticks.get(key, (None, None))[0]
+                self._ticks[key] = (proc.own if first is None else first, proc.own)
+
+    def start(self) -> None:
+        import psycopg
+
+        self._ticks.clear()
+        self._stop.clear()
+        conn = psycopg.connect(PG_DSN + "postgres", autocommit=True)
+        self._sample(conn)  # baseline: backends alive now count from here
+        self._baseline = set(self._ticks)
+
+        def loop():
+            try:
+                while not self._stop.wait(0.2):
+                    self._sample(conn)
+            finally:
+                conn.close()
+
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        total = 0
+        for key, (first, last) in self._ticks.items():
+            total += last - (first if key in self._baseline else 0)
+        return total / _procs.TICK
+
+
+def run_phase(name: str, rate: float, args, port: int, request, meter: _procs.CpuMeter, pg: PgSessions) -> dict:
     meter.start()
+    pg.start()
+    tasks_before = task_counters()
     wall_start = time.time()
     results, started, scheduled_end = run_open_loop(
         host="127.0.0.1", port=port, rate=rate, duration=args.duration, threads=args.threads, request=request
@@ -191,33 +287,34 @@ def run_phase(name: str, rate: float, args, port: int, request, meter: _procs.Cp
     ids = [r.order_id for r in results if r.order_id]
     settled, running = wait_quiet(ids, args.settle)
     cpu = meter.stop()
-    tasks = _tasks.task_stats(worker_log, wall_start, wall_start + cpu["wall"])
-    orders, confirmed = outcomes(ids)
+    cpu["pg_bench"] = pg.stop()
+    tasks_after = task_counters()
+    orders, confirmed, completed = outcomes(ids)
     ok = [r for r in results if r.order_id]
-    statuses = Counter(r.status for r in results)
     other = Counter(reason or status for _, status, reason in orders.values() if status != "CONFIRMED")
-    first_created = min((created for created, _, _ in orders.values()), default=None)
-    last_confirmed = max(confirmed.values(), default=None)
-    span = (last_confirmed - first_created).total_seconds() if confirmed else 0
+    ramp = wall_start + min(5.0, args.duration / 4)
+    steady = [at for at in confirmed.values() if ramp <= at.timestamp() <= window_end]
+    count = lambda stats: sum(stats["count"].values())  # noqa: E731
+    seconds = lambda stats: sum(stats["seconds"].values())  # noqa: E731
     return {
         "name": name,
         "rate": rate,
         "duration": args.duration,
         "scheduled": len(results),
         "created": len(ok),
-        "post_rate": len(ok) / max(max(r.done for r in ok) - started, 1e-9) if ok else 0.0,
         "confirmed": len(confirmed),
-        "confirmed_in_window": sum(1 for at in confirmed.values() if at.timestamp() <= window_end),
-        "confirmed_rate": len(confirmed) / span if span else 0.0,
+        "completed": len(completed),
+        # Confirmations per second while the load ran (after a short ramp): the capacity when saturated.
+        "confirmed_rate": len(steady) / max(window_end - ramp, 1e-9),
         "other_outcomes": ", ".join(f"{k}: {v}" for k, v in sorted(other.items())),
         "settle_note": f"{settled:.1f} s" + (f" ({running} sagas still running)" if running else ""),
         "post_latency": [r.latency for r in ok],
-        "post_service": [r.service for r in ok],
         "to_confirmed": [(at - orders[oid][0]).total_seconds() for oid, at in confirmed.items()],
-        "statuses": statuses,
+        "to_completed": [(at - orders[oid][0]).total_seconds() for oid, at in completed.items()],
+        "statuses": Counter(r.status for r in results),
         "cpu": cpu,
-        "tasks": sum(tasks["count"].values()),
-        "task_seconds": sum(tasks["seconds"].values()),
+        "tasks": count(tasks_after) - count(tasks_before),
+        "task_seconds": seconds(tasks_after) - seconds(tasks_before),
     }
 
 
@@ -242,17 +339,6 @@ def machine() -> dict:
         "redis": redis.Redis.from_url(REDIS_URL).info("server")["redis_version"],
         "python": platform.python_version(),
     }
-
-
-def auto_high_rate(low: dict, low_rate: float, processes: int = 2) -> float:
-    """80 % of what the Celery pool could confirm if it were busy all the time at the low run's cost per order
-    (the pool is what saturates first), never below twice the low rate. On a quiet machine this lands just
-    below saturation; when other processes take CPU mid-run, tasks slow down and it may overshoot, which the
-    report then shows as a growing backlog (and the confirmed rate is the capacity)."""
-    if not low["confirmed"] or not low["task_seconds"]:
-        return 2 * low_rate
-    capacity = processes / (low["task_seconds"] / low["confirmed"])
-    return round(max(2 * low_rate, min(0.8 * capacity, 25.0)), 1)
 
 
 def cleanup(services: dict[str, _procs.Service], *, keep_databases: bool) -> None:
@@ -282,7 +368,7 @@ def main() -> int:
     signal.signal(signal.SIGHUP, _interrupt)
     began = time.monotonic()
     load_at_start = " / ".join(f"{v:.1f}" for v in os.getloadavg())
-    env = environment()
+    env = environment() | {"BENCH_COUNTER_URL": REDIS_URL}
     os.environ.update(env | {"DB_POOL": "false"})
     services: dict[str, _procs.Service] = {}
     tmp = Path(tempfile.mkdtemp(prefix="bench-checkout-"))
@@ -302,7 +388,7 @@ def main() -> int:
         port = _procs.free_port()
         _step(f"Starting gunicorn on 127.0.0.1:{port}, Celery worker and beat (logs in {tmp})…", began)
         services = start_services(env, tmp, port)
-        wait_ready(port, services)
+        wait_ready(port, services, env)
         host = machine()
         _step("Warming up (20 orders) and waiting for the seed events to settle…", began)
         warm, _, _ = run_open_loop(
@@ -310,50 +396,72 @@ def main() -> int:
         )
         wait_quiet([r.order_id for r in warm if r.order_id], 60)
 
-        pg_backends = lambda: [(pid, False) for pid in _floor.backend_pids(PG_DSN + "postgres", DATABASES)]  # noqa: E731
         postmaster = _procs.root_of("postgres")
         meter = _procs.CpuMeter(
             {
                 "gunicorn": lambda: [(services["gunicorn"].pid, True)],
                 "worker": lambda: [(services["worker"].pid, True)],
                 "beat": lambda: [(services["beat"].pid, True)],
-                "pg_bench": pg_backends,
                 "pg_all": lambda: [(postmaster, True)] if postmaster else [],
                 "redis": lambda: [(pid, True) for pid in _procs.pgrep("redis-server")],
                 "loadgen": lambda: [(os.getpid(), False)],
             }
         )
-        phases = []
-        for n, name in enumerate(("low", "high"), start=1):
-            rate = args.low if name == "low" else args.high or auto_high_rate(phases[0], args.low)
-            if name == "high":
-                time.sleep(_floor.STATS_FLUSH_SECONDS)  # let idle backends flush the low phase's stats
-                counters_before = _floor.pg_counters(PG_DSN + "postgres", DATABASES)
-            _step(f"{name} load: {rate:g} POST/s for {args.duration:g} s from {args.threads} threads…", began)
-            phase = run_phase(
-                name, rate, args, port, order_request(tokens, product_ids, n), meter, services["worker"].log_path
-            )
-            phases.append(phase)
+        pg = PgSessions()
+        phases: dict[str, dict] = {}
+        per_order: dict[str, float] = {}
+
+        def phase(name: str, rate: float, seed_no: int) -> dict:
+            _step(f"{name}: {rate:g} POST/s for {args.duration:g} s from {args.threads} threads…", began)
+            result = run_phase(name, rate, args, port, order_request(tokens, product_ids, seed_no), meter, pg)
             _step(
-                f"  {phase['created']} placed, {phase['confirmed']} confirmed ({phase['confirmed_rate']:.2f}/s), "
-                f"settled after {phase['settle_note']}",
+                f"  {result['created']} placed, {result['confirmed']} confirmed ({result['confirmed_rate']:.1f}/s "
+                f"while loaded), {result['completed']} completed, {result['tasks']} tasks; settled after "
+                f"{result['settle_note']}",
                 began,
             )
+            return result
+
+        if not args.quick:
+            phases["low"] = phase("low", args.low, 1)
+        time.sleep(_floor.STATS_FLUSH_SECONDS)  # let idle backends flush the earlier stats
+        counters_before = _floor.pg_counters(PG_DSN + "postgres", DATABASES)
+        phases["saturation"] = phase("saturation", args.high, 2)
         time.sleep(_floor.STATS_FLUSH_SECONDS)
         counters_after = _floor.pg_counters(PG_DSN + "postgres", DATABASES)
-        high = phases[-1]
-        if not high["confirmed"]:
-            raise RuntimeError("No order reached CONFIRMED under the high load; see the logs in " + str(tmp))
-        per_order = {k: (counters_after[k] - counters_before[k]) / high["confirmed"] for k in _floor.COUNTERS}
+        saturation = phases["saturation"]
+        if not saturation["confirmed"]:
+            raise RuntimeError("No order reached CONFIRMED under load; see the logs in " + str(tmp))
+        per_order = {
+            key: (counters_after[key] - counters_before[key]) / saturation["confirmed"] for key in _floor.COUNTERS
+        }
+        if not args.quick:
+            half_rate = round(max(saturation["confirmed_rate"] / 2, args.low), 1)
+            phases["half"] = phase("half", half_rate, 3)
+            _step(f"Restarting the worker with the fake gateway at {args.provider_latency} ms…", began)
+            services["worker"].stop()
+            slow_env = env | {"PAYMENT_FAKE_LATENCY_MS": str(args.provider_latency)}
+            services["worker"] = _procs.Service(
+                "worker", worker_command(sys.executable), slow_env, ROOT, tmp / "worker-slow.log"
+            ).start()
+            wait_worker_ready(env)
+            phases["slow"] = phase(f"slow provider ({args.provider_latency} ms)", args.high, 4)
 
-        _step("Stopping the application; database floor with plain psycopg…", began)
+        _step("Stopping the application; database floors with plain psycopg…", began)
         for service in services.values():
             service.stop()
-        floor = _floor.run_floor(
-            dsn=PG_DSN + "shop_bench_orders", per_order=per_order, threads=args.threads, duration=args.floor_seconds
-        )
-        floor["commit_latency"] = _floor.commit_latency(PG_DSN + "shop_bench_orders")
         connections.close_all()
+        floor = essential = None
+        if not args.quick:
+            floor = _floor.run_floor(
+                dsn=PG_DSN + "shop_bench_orders", per_order=per_order, threads=args.threads,
+                duration=args.floor_seconds,
+            )  # fmt: skip
+            essential = _floor.run_essential_floor(
+                dsns={alias: PG_DSN + f"shop_bench_{alias}" for alias in ESSENTIAL_DATABASES},
+                threads=args.threads,
+                duration=args.floor_seconds,
+            )
         load_at_end = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     except BaseException:
         print(f"Failed; the processes' logs are in {tmp}", file=sys.stderr)
@@ -364,19 +472,22 @@ def main() -> int:
         cleanup(services, keep_databases=args.keep_databases)
 
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    command = "make bench" + (f' BENCH_ARGS="{" ".join(sys.argv[1:])}"' if sys.argv[1:] else "")
+    load = f"{load_at_start} at the start, {load_at_end} at the end"
+    if args.quick:
+        print(_report.quick_summary(saturation, per_order, host, load))
+        return 0
     section = _report.section(
-        args=args,
-        host=host,
-        load=f"{load_at_start} at the start, {load_at_end} at the end",
-        when=when,
-        stock=STOCK,
-        phases=phases,
-        per_order=per_order,
-        floor=floor,
-    )
+        command=command, args=args, host=host, load=load, when=when, stock=STOCK,
+        phases=phases, per_order=per_order, floor=floor, essential=essential,
+    )  # fmt: skip
     print("\n" + section)
     if not args.no_write:
-        _report.write_section(ROOT / "BENCHMARKS.md", section)
+        path = ROOT / "BENCHMARKS.md"
+        _report.write_section(path, section)
+        if args.label:
+            _report.add_step(path, label=args.label, when=when, phases=phases, per_order=per_order, load=load,
+                             essential=essential)  # fmt: skip
         print("Wrote BENCHMARKS.md (checkout section).")
     _step("Done.", began)
     return 0

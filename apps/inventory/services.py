@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.inventory.errors import (
@@ -23,6 +23,7 @@ from apps.inventory.errors import (
 )
 from apps.inventory.events import RESERVATION_EXPIRED, STOCK_LOW
 from apps.inventory.models import Reservation, ReservationRequest, StockItem, StockMovement
+from shop.db import insert_unless_exists
 from shop.events import publish
 
 ALIAS = "inventory"
@@ -67,12 +68,12 @@ def stock_reserve(*, order_id: uuid.UUID, quantities: dict[uuid.UUID, int]) -> R
     if not quantities or any(quantity <= 0 for quantity in quantities.values()):
         raise ValueError("A reservation needs at least one line, each with a positive quantity.")
     with transaction.atomic(using=ALIAS):
-        try:
-            with transaction.atomic(using=ALIAS):
-                # The primary key serializes concurrent calls for the same order.
-                request = ReservationRequest.objects.create(order_id=order_id, reserved=False)
-        except IntegrityError:
+        # The primary key serializes concurrent calls for the same order.
+        if not insert_unless_exists(
+            ReservationRequest, using=ALIAS, conflict=("order_id",), order_id=order_id, reserved=False
+        ):
             return ReservationRequest.objects.get(order_id=order_id)
+        request = ReservationRequest(order_id=order_id, reserved=False)
         stock = _lock_stock(quantities)
         shortages = [
             {"productId": str(pid), "available": stock[pid].available if pid in stock else 0, "requested": quantity}

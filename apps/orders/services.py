@@ -24,7 +24,7 @@ from django.db import transaction
 from apps.catalog import facade as catalog
 from apps.inventory import facade as inventory
 from apps.orders import events, eventstore
-from apps.orders.errors import (  # noqa: F401 (re-exported: callers name them services.X)
+from apps.orders.errors import (
     ConcurrentChange,
     InsufficientStock,
     InvalidTransition,
@@ -82,14 +82,16 @@ class Address:
     country: str
 
 
-def _record(event_type: str, data: dict, *, order_id: uuid.UUID) -> None:
+def _record(event_type: str, data: dict, *, order_id: uuid.UUID, after: int | None = None) -> int:
     """Publish an order event (outbox) and append it to the event store, in the caller's transaction.
 
     Every order event goes through here, so the store can never miss one that was published.
+    ``after``: the stream's last sequence when the caller knows it (a new order: 0; the second
+    event of one change: what the first returned), which saves reading it. Returns the new one.
     """
     envelope = publish(event_type, data, aggregate_id=order_id, using=ALIAS)
     try:
-        eventstore.append(envelope)
+        return eventstore.append(envelope, expected_sequence=after).sequence
     except eventstore.StaleSequence as exc:
         raise ConcurrentChange(str(exc)) from exc
 
@@ -143,7 +145,8 @@ def order_place(
     ]
     subtotal = sum((line.line_total for line in lines), Decimal("0.00"))
     shipping_cost = SHIPPING_RATES[ShippingMethod(shipping_method)]
-    with metrics.order_placement_seconds.time(), transaction.atomic(using=ALIAS):
+    # savepoint=False: nested in the Idempotency-Key transaction, a failure here fails the request whole.
+    with metrics.order_placement_seconds.time(), transaction.atomic(using=ALIAS, savepoint=False):
         order = Order.objects.create(
             user_id=user_id,
             customer_email=customer_email,
@@ -164,7 +167,7 @@ def order_place(
         for line in lines:
             line.order = order
         OrderItem.objects.bulk_create(lines)
-        OrderStatusHistory.objects.create(order=order, to_status=OrderStatus.PENDING, note="Order created")
+        created = OrderStatusHistory.objects.create(order=order, to_status=OrderStatus.PENDING, note="Order created")
         orchestrator.saga_begin(order=order, lines=lines)
         _record(
             events.ORDER_CREATED,
@@ -179,8 +182,11 @@ def order_place(
                 ],
             },
             order_id=order.id,
+            after=0,
         )
     metrics.orders_created.labels(OrderStatus.PENDING).inc()
+    # What the caller shows is what was just written: no need to read the order back.
+    order._prefetched_objects_cache = {"items": lines, "history": [created]}
     return order
 
 
@@ -189,32 +195,48 @@ def _transition(
 ) -> tuple[Order, str | None]:
     """Move one order to ``target`` under a row lock; returns (order, previous status or None if no-op)."""
     changes = changes or {}
-    with transaction.atomic(using=ALIAS):
+    # savepoint=False: no savepoint round trips. A refusal is decided under the lock but raised
+    # after the block has exited normally, so a caller's transaction stays usable; any other
+    # failure ends the caller's transaction whole (saga deliveries are retried whole).
+    refusal: OrderError | None = None
+    previous = None
+    with transaction.atomic(using=ALIAS, savepoint=False):
         order = Order.objects.select_for_update().filter(pk=order_id).first()
         if order is None:
-            raise OrderNotFound(str(order_id))
-        if idempotent and order.status == target:
+            refusal = OrderNotFound(str(order_id))
+        elif idempotent and order.status == target:
             return order, None
-        if target not in TRANSITIONS[order.status]:
-            raise InvalidTransition(order, target)
-        previous = order.status
-        order.status = target
-        for field, value in changes.items():
-            setattr(order, field, value)
-        order.save(update_fields=["status", "updated_at", *changes])
-        OrderStatusHistory.objects.create(order=order, from_status=previous, to_status=target, note=note)
-        ids = {"orderId": order.id, "customerId": order.user_id}
-        _record(events.ORDER_STATUS_CHANGED, {**ids, "from": previous, "to": target, "note": note}, order_id=order.id)
-        specific = {**ids, **(event_data or {})}
-        if target == OrderStatus.CANCELLED:
-            specific["previousStatus"] = previous
-        _record(_EVENT_FOR_STATUS[target], specific, order_id=order.id)
+        elif target not in TRANSITIONS[order.status]:
+            refusal = InvalidTransition(order, target)
+        else:
+            previous = order.status
+            _apply(order, previous=previous, target=target, note=note, changes=changes, event_data=event_data)
+    if refusal is not None:
+        raise refusal
     return order, previous
 
 
+def _apply(order: Order, *, previous: str, target: str, note: str, changes: dict, event_data) -> None:
+    order.status = target
+    for field, value in changes.items():
+        setattr(order, field, value)
+    order.save(update_fields=["status", "updated_at", *changes])
+    OrderStatusHistory.objects.create(order=order, from_status=previous, to_status=target, note=note)
+    ids = {"orderId": order.id, "customerId": order.user_id}
+    sequence = _record(
+        events.ORDER_STATUS_CHANGED, {**ids, "from": previous, "to": target, "note": note}, order_id=order.id
+    )
+    specific = {**ids, **(event_data or {})}
+    if target == OrderStatus.CANCELLED:
+        specific["previousStatus"] = previous
+    _record(_EVENT_FOR_STATUS[target], specific, order_id=order.id, after=sequence)
+
+
 def order_confirm(*, order_id: uuid.UUID, note: str = "Stock reserved and payment authorized") -> Order:
-    """Saga command; confirming a CONFIRMED order is a no-op."""
-    order, _ = _transition(order_id=order_id, target=OrderStatus.CONFIRMED, note=note, idempotent=True)
+    """Saga command; confirming a CONFIRMED order is a no-op. The card token was used: it goes."""
+    order, _ = _transition(
+        order_id=order_id, target=OrderStatus.CONFIRMED, note=note, idempotent=True, changes={"payment_token": ""}
+    )
     return order
 
 

@@ -152,7 +152,6 @@ class OrderCollectionView(APIView):
             payment_method=body["payment"]["method"],
             payment_token=body["payment"]["token"],
         )
-        order = selectors.order_get(order_id=order.id, with_history=True)
         return ok(order_representation(request, order), message="Order created successfully", status=201)
 
 

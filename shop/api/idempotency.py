@@ -33,6 +33,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from shop.api.errors import ApiError, Conflict
+from shop.db import insert_unless_exists
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -99,12 +100,11 @@ def claim(model, *, using: str, scope: str, key: str, request_hash: str, ttl: ti
         "response_body": "",
         "completed_at": None,
     }
+    record_id = uuid.uuid4()
+    if insert_unless_exists(model, using=using, conflict=("scope", "key"), id=record_id, scope=scope, key=key, **fresh):
+        return Claim(record_id, None)  # the common case: a new key, one statement
     with transaction.atomic(using=using):
-        record, created = (
-            model.objects.using(using).select_for_update().get_or_create(scope=scope, key=key, defaults=fresh)
-        )
-        if created:
-            return Claim(record.pk, None)
+        record = model.objects.using(using).select_for_update().get(scope=scope, key=key)
         if record.expires_at <= now:  # a forgotten key is a new key
             model.objects.using(using).filter(pk=record.pk).update(**fresh)
             return Claim(record.pk, None)

@@ -11,9 +11,10 @@ import uuid
 
 import structlog
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from shop.db import insert_unless_exists
 from shop.events import bus, registry
 from shop.events.envelope import Envelope
 from shop.events.store import dead_letter_model, inbox_model
@@ -48,12 +49,15 @@ def handle(consumer: str, wire: dict) -> bool:
     ):
         try:
             with transaction.atomic(using=alias):
-                try:
-                    with transaction.atomic(using=alias):
-                        inbox_model(alias).objects.using(alias).create(
-                            consumer=consumer, event_id=uuid.UUID(envelope.id), event_type=envelope.type
-                        )
-                except IntegrityError:
+                first = insert_unless_exists(
+                    inbox_model(alias),
+                    using=alias,
+                    conflict=("consumer", "event_id"),
+                    consumer=consumer,
+                    event_id=uuid.UUID(envelope.id),
+                    event_type=envelope.type,
+                )
+                if not first:
                     logger.debug("duplicate_delivery")
                     metrics.events_duplicates.labels(consumer).inc()
                     return False

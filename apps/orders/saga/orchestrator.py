@@ -258,12 +258,12 @@ def on_payment_authorized(*, order_id) -> None:
     if saga is None:
         return
     _log(saga, "SUCCEEDED")
-    order_services.order_payment_token_clear(order_id=order_id)
     order = _order(saga)
     if _customer_cancelled(order):
+        order_services.order_payment_token_clear(order_id=order_id)
         _compensate(saga, order, Reason.CUSTOMER_REQUEST)
         return
-    order_services.order_confirm(order_id=order_id)
+    order_services.order_confirm(order_id=order_id)  # also erases the card token
     _enter(saga, order, SagaStep.CAPTURE_PAYMENT)
 
 
