@@ -9,10 +9,14 @@ row, so batching changes the cost, never the guarantees. Messages are acknowledg
 batch ran (``acks_late``): a worker killed mid-batch has them redelivered.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
 import structlog
 from celery import shared_task
 from celery_batches import Batches
 from django.conf import settings
+from django.db import close_old_connections
 
 from shop.events import bus, inbox, relay
 from shop.events.envelope import MalformedEnvelope
@@ -37,14 +41,49 @@ PERMANENT_ERRORS = (inbox.PermanentHandlerError, InvalidEventData, MalformedEnve
     flush_interval=settings.EVENTS_BATCH_LINGER_MS / 1000,
 )
 def deliver(requests) -> None:
-    """Each request carries ``[[consumer, wire], ...]`` and optionally the attempt number."""
+    """Each request carries ``[[consumer, wire], ...]`` and optionally the attempt number.
+
+    Deliveries to contexts that mostly wait on a remote party (``EVENTS_WAITING_CONTEXTS``: the
+    payment provider) run side by side in this process's thread pool, so a slow provider holds
+    threads, not the whole batch; the others run one after the other in this thread.
+    """
+    here, waiting = [], []
+    for request in requests:
+        args = list(request.args) + [None] * 2
+        deliveries, attempt = args[0] or [], args[1] or 1
+        info = request.delivery_info or {}
+        for consumer, wire in deliveries:
+            job = partial(deliver_one, consumer, wire, attempt=attempt, queue=info.get("routing_key"),
+                          eager=info.get("is_eager"))  # fmt: skip
+            known = bus.consumer_exists(consumer)
+            context = bus.subscriber_by_consumer(consumer).context if known else None
+            (waiting if context in settings.EVENTS_WAITING_CONTEXTS and not info.get("is_eager") else here).append(job)
     with relay.batched_sends():
-        for request in requests:
-            args = list(request.args) + [None] * 2
-            deliveries, attempt = args[0] or [], args[1] or 1
-            info = request.delivery_info or {}
-            for consumer, wire in deliveries:
-                deliver_one(consumer, wire, attempt=attempt, queue=info.get("routing_key"), eager=info.get("is_eager"))
+        running = [_waiting_pool().submit(_in_thread, job) for job in waiting]
+        for job in here:
+            job()
+        for future in running:
+            future.result()
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _waiting_pool() -> ThreadPoolExecutor:
+    """Created lazily, in the pool process that uses it (a prefork child never inherits threads)."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=settings.EVENTS_WAITING_THREADS, thread_name_prefix="deliver")
+    return _pool
+
+
+def _in_thread(job) -> None:
+    """A delivery in a pool thread: its own connections, returned to the pool (or dropped if broken)
+    afterwards, as between tasks; its sends leave as soon as it commits."""
+    try:
+        job()
+    finally:
+        close_old_connections()
 
 
 def deliver_one(consumer: str, wire: dict, *, attempt: int = 1, queue: str | None = None, eager: bool = False) -> None:

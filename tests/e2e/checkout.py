@@ -12,6 +12,7 @@ from apps.inventory.models import Reservation, StockItem
 from apps.orders.models import Order, OrderStatus
 from apps.orders.saga.models import CheckoutSaga, SagaStatus
 from apps.payments.models import Payment
+from shop.events import relay
 from shop.events.store import outbox_model
 from tests.support.worker import wait_until
 
@@ -58,13 +59,23 @@ def poll_status(client, order_id, *, until=TERMINAL_ORDER, timeout=60) -> dict:
     return wait_until(settled, timeout=timeout, interval=0.2, message=f"order {order_id} to reach {until}")
 
 
+def undelivered_events() -> int:
+    """Outbox rows that some subscriber has not received yet (neither handled nor dead-lettered)."""
+    owed = [
+        row
+        for alias in settings.CONTEXTS
+        for row in outbox_model(alias).objects.filter(delivered_at__isnull=True).only("id", "event_type")
+    ]
+    missing = relay.missing_consumers(owed)
+    return sum(1 for row in owed if missing[row.id])
+
+
 def wait_quiescent(timeout=180) -> None:
-    """Every saga terminal and every outbox drained (nothing left in flight)."""
+    """Every saga terminal and every event received by all its subscribers (nothing left in flight)."""
 
     def quiet():
         active = CheckoutSaga.objects.filter(status__in=[SagaStatus.STARTED, SagaStatus.COMPENSATING]).count()
-        unsent = sum(outbox_model(a).objects.filter(sent_at__isnull=True).count() for a in settings.CONTEXTS)
-        return active == 0 and unsent == 0
+        return active == 0 and undelivered_events() == 0
 
     wait_until(quiet, timeout=timeout, interval=0.5, message="all sagas to end")
 

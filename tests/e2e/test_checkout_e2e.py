@@ -1,14 +1,21 @@
 """End to end: HTTP in, a real Celery worker subprocess, real PostgreSQL and Redis."""
 
+import base64
+import json
 import random
+import time
 import uuid
 from decimal import Decimal
 
 import pytest
+import redis
+from django.conf import settings as django_settings
 from django.core.cache import cache
 
 from apps.inventory import services as inventory_services
+from apps.inventory.models import InboxMessage as InventoryInbox
 from apps.inventory.models import StockItem
+from apps.orders.events import STOCK_RESERVATION_REQUESTED
 from apps.orders.models import Order
 from apps.orders.saga.models import CheckoutSaga
 from apps.payments.gateway.fake import call_log
@@ -155,6 +162,63 @@ def test_worker_killed_mid_step_still_ends_terminal_and_charges_once(worker_fact
     assert order["status"] == "CONFIRMED"  # the retried step reuses the key: the provider answers once
     wait_quiescent()
     assert Payment.objects.get(order_id=order_id).captured_amount == Order.objects.get(pk=order_id).total
+    assert_invariants({products[0].id: 5})
+
+
+def _held_by_a_worker(event_type: str) -> bool:
+    """The broker lists a message carrying ``event_type`` as delivered to a worker and not acknowledged."""
+    broker = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
+    for raw in broker.hvals("unacked"):
+        message = json.loads(raw)[0]
+        if event_type in base64.b64decode(message["body"]).decode():
+            return True
+    return False
+
+
+@pytest.mark.slow
+def test_a_worker_killed_holding_the_first_checkout_delivery_does_not_strand_the_order(worker_factory, settings):
+    """The reserve command sits unacknowledged in a worker that is SIGKILLed: Redis would hand it to
+    another worker only after the visibility timeout (minutes). The saga, committed with the order,
+    re-sends the step at its deadline, so the order ends within deadline × attempts + one sweep."""
+    step, attempts, sweep = 3, 3, 1
+    settings.SAGA_STEP_TIMEOUT_SECONDS = step  # the first deadline is set by the POST, in this process
+    holding = worker_factory(env={"EVENTS_BATCH_LINGER_MS": 60_000, "EVENTS_BATCH_MAX": 1000})  # holds, never runs
+    products = stocked_products(1, on_hand=5)
+    client = customer_client("held@example.com")
+    order_id = place(client, [products[0].id])
+    wait_until(lambda: _held_by_a_worker(STOCK_RESERVATION_REQUESTED), message="the worker to hold the command")
+    holding.kill()
+    assert _held_by_a_worker(STOCK_RESERVATION_REQUESTED)  # still owed to the dead worker
+    assert not InventoryInbox.objects.using("inventory").exists()  # it never ran
+
+    killed_at = time.monotonic()
+    env = {"SAGA_STEP_TIMEOUT_SECONDS": step, "SAGA_MAX_STEP_ATTEMPTS": attempts, "SAGA_SWEEP_SECONDS": sweep}
+    worker_factory(env=env, beat=True)
+    order = poll_status(client, order_id, timeout=step * attempts + sweep + 30)
+    assert order["status"] == "CONFIRMED"
+    assert time.monotonic() - killed_at < step * attempts + sweep + 15  # worker start-up included
+    wait_quiescent()
+    assert_invariants({products[0].id: 5})
+
+
+def test_a_broker_restart_that_loses_every_queued_message_does_not_strand_the_order(worker_factory, settings):
+    """Redis restarted without persistence after the outbox had handed it the first command: before
+    events stayed owed until received, that order stayed PENDING forever. Now the sweeper finds the
+    command in no inbox and sends it again (the saga's own deadline is set far out, to show that the
+    outbox alone closes the gap)."""
+    settings.EVENTS_REDELIVER_AFTER_SECONDS = 2
+    settings.SAGA_STEP_TIMEOUT_SECONDS = 600
+    products = stocked_products(1, on_hand=5)
+    client = customer_client("restart@example.com")
+    order_id = place(client, [products[0].id])  # the fast path hands the command to Redis; no worker yet
+    broker = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
+    assert broker.llen("inventory") == 1
+    broker.flushdb()  # what a restart without persistence leaves: nothing
+
+    worker_factory(beat=True, env={"EVENTS_REDELIVER_AFTER_SECONDS": 2, "SAGA_STEP_TIMEOUT_SECONDS": 600})
+    order = poll_status(client, order_id, timeout=60)
+    assert order["status"] == "CONFIRMED"
+    wait_quiescent()
     assert_invariants({products[0].id: 5})
 
 
