@@ -39,7 +39,7 @@ def can_replay_dead_letters(user) -> bool:
 @dataclass(frozen=True)
 class ContextLag:
     alias: str
-    unsent: int
+    owed: int
     lag_seconds: float
     failed_dead_letters: int
 
@@ -104,7 +104,7 @@ class ShopAdminSite(TwoFactorAdminSiteMixin, admin.AdminSite):
         lags = [
             ContextLag(
                 alias=alias,
-                unsent=outbox_model(alias).objects.using(alias).filter(sent_at__isnull=True).count(),
+                owed=outbox_model(alias).objects.using(alias).filter(delivered_at__isnull=True).count(),
                 lag_seconds=round(relay.outbox_lag(alias), 1),
                 failed_dead_letters=_failed(alias).count(),
             )

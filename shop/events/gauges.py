@@ -25,7 +25,7 @@ def broker_queues() -> list[str]:
     return list(WORKER_QUEUES)
 
 
-@scrape_gauge("events_outbox_lag_seconds", "Age of the oldest unsent outbox row", ["context"])
+@scrape_gauge("events_outbox_lag_seconds", "Seconds the oldest not-yet-received outbox row is overdue", ["context"])
 def _outbox_lag():
     return [((alias,), outbox_lag(alias)) for alias in settings.CONTEXTS]
 

@@ -7,17 +7,17 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0004_order_event_store'),
+        ('payments', '0003_provider_webhook_events'),
     ]
 
     operations = [
         migrations.RemoveIndex(
             model_name='outboxmessage',
-            name='orders_outbox_unsent',
+            name='payments_outbox_unsent',
         ),
         migrations.RemoveIndex(
             model_name='outboxmessage',
-            name='orders_outbox_sent',
+            name='payments_outbox_sent',
         ),
         migrations.AddField(
             model_name='outboxmessage',
@@ -36,16 +36,16 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='outboxmessage',
-            index=models.Index(condition=models.Q(('delivered_at__isnull', True)), fields=['relay_after'], name='orders_outbox_owed'),
+            index=models.Index(condition=models.Q(('delivered_at__isnull', True)), fields=['relay_after'], name='payments_outbox_owed'),
         ),
         migrations.AddIndex(
             model_name='outboxmessage',
-            index=models.Index(fields=['delivered_at'], name='orders_outbox_done'),
+            index=models.Index(fields=['delivered_at'], name='payments_outbox_done'),
         ),
         # Rows sent before this change are taken as delivered (the old relay could not tell);
         # unsent rows are due at once.
         migrations.RunSQL(
-            "UPDATE orders_outboxmessage SET delivered_at = sent_at, relay_after = COALESCE(sent_at, created_at)",
+            "UPDATE payments_outboxmessage SET delivered_at = sent_at, relay_after = COALESCE(sent_at, created_at)",
             migrations.RunSQL.noop,
         ),
     ]

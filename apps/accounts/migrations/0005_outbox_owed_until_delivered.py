@@ -7,17 +7,17 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0002_payments_ledger_idempotency_log'),
+        ('accounts', '0004_staff_groups'),
     ]
 
     operations = [
         migrations.RemoveIndex(
             model_name='outboxmessage',
-            name='payments_outbox_unsent',
+            name='accounts_outbox_unsent',
         ),
         migrations.RemoveIndex(
             model_name='outboxmessage',
-            name='payments_outbox_sent',
+            name='accounts_outbox_sent',
         ),
         migrations.AddField(
             model_name='outboxmessage',
@@ -36,16 +36,16 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='outboxmessage',
-            index=models.Index(condition=models.Q(('delivered_at__isnull', True)), fields=['relay_after'], name='payments_outbox_owed'),
+            index=models.Index(condition=models.Q(('delivered_at__isnull', True)), fields=['relay_after'], name='accounts_outbox_owed'),
         ),
         migrations.AddIndex(
             model_name='outboxmessage',
-            index=models.Index(fields=['delivered_at'], name='payments_outbox_done'),
+            index=models.Index(fields=['delivered_at'], name='accounts_outbox_done'),
         ),
         # Rows sent before this change are taken as delivered (the old relay could not tell);
         # unsent rows are due at once.
         migrations.RunSQL(
-            "UPDATE payments_outboxmessage SET delivered_at = sent_at, relay_after = COALESCE(sent_at, created_at)",
+            "UPDATE accounts_outboxmessage SET delivered_at = sent_at, relay_after = COALESCE(sent_at, created_at)",
             migrations.RunSQL.noop,
         ),
     ]
