@@ -29,3 +29,19 @@ def test_every_alert_has_a_runbook_line_in_the_operations_doc():
     doc = (ROOT / "docs" / "operations.md").read_text()
     missing = [r["alert"] for r in rules if f"`{r['alert']}`" not in doc]
     assert not missing, f"alerts without a runbook line in docs/operations.md: {missing}"
+
+
+def test_the_metric_catalogue_lists_every_metric_the_code_defines():
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from shop.observability import metrics
+
+    defined = {
+        m._name + ("_total" if m._type == "counter" else "")
+        for m in vars(metrics).values()
+        if isinstance(m, MetricWrapperBase)
+    }
+    defined |= set(metrics._scrape_gauges) | {"shop_scrape_gauges_ok"}
+    doc = (ROOT / "docs" / "operations.md").read_text()
+    missing = sorted(name for name in defined if f"| `{name}` |" not in doc)
+    assert not missing, f"metrics missing from the catalogue in docs/operations.md: {missing}"
