@@ -74,9 +74,3 @@ class WebhookRejected(DomainError):
     code = "INVALID_WEBHOOK"
     http_status = HTTPStatus.BAD_REQUEST
     public_message = "Not a verified provider event."
-
-
-class WebhookNotConfigured(DomainError):
-    code = "WEBHOOK_NOT_CONFIGURED"
-    http_status = HTTPStatus.SERVICE_UNAVAILABLE
-    public_message = "Provider webhooks are not configured."

@@ -132,5 +132,7 @@ def test_without_a_configured_secret_the_endpoint_refuses_everything(api_client,
     settings.STRIPE_WEBHOOK_SECRET = ""
     payload = event("evt_z", "charge.refunded", refunded(2500))
     response = deliver(api_client, payload, signature(payload, secret=""))
-    assert response.status_code == 503
-    assert response.json()["error"]["code"] == "WEBHOOK_NOT_CONFIGURED"
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "INVALID_WEBHOOK"
+    payment.refresh_from_db()
+    assert payment.refunded_amount == Decimal("0.00")
