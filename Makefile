@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 CONTEXT_QUEUES = $(shell $(PYTHON) -m shop.contexts --queues)
 
-.PHONY: run test venv services prometheus-tools browser migrate seed web worker beat lint format bench bench-events bench-reads schema clean
+.PHONY: run test venv services prometheus-tools browser migrate seed web worker beat lint format bench bench-events bench-reads chaos schema clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -75,6 +75,10 @@ schema: venv
 
 bench: venv services
 	$(PY) bench/checkout.py $(BENCH_ARGS)
+
+## make chaos: the fault campaign (10,000 orders at 15/s by default; CHAOS_ARGS="--orders 2000") into RELIABILITY.md
+chaos: venv services
+	$(PY) bench/chaos.py $(CHAOS_ARGS)
 
 bench-events: venv services
 	$(PY) bench/events.py

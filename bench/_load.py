@@ -24,6 +24,7 @@ class Result:
     done: float | None
     status: str  # HTTP status, or "timeout"/"connection"/"not sent"
     order_id: str | None = None
+    error_body: str | None = None  # the start of a 5xx answer (is it the error envelope?)
 
     @property
     def latency(self) -> float | None:
@@ -97,7 +98,8 @@ def run_open_loop(
                 order_id = None
                 if status == 201:
                     order_id = json.loads(raw)["data"]["id"]
-                mine.append(Result(index, due, sent, time.monotonic(), str(status), order_id))
+                error_body = raw[:300].decode(errors="replace") if status >= 500 else None
+                mine.append(Result(index, due, sent, time.monotonic(), str(status), order_id, error_body))
         finally:
             conn.close()
             with lock:

@@ -21,19 +21,20 @@ PASSWORD = "bench-Passphrase-4821-quiet-river"
 STOCK = 1_000_000
 
 
-def environment() -> dict:
-    """What the production processes get (and, with the pool off, this process)."""
+def environment(prefix: str = "shop_bench", *, redis_url: str = REDIS_URL, broker_url: str = BROKER_URL) -> dict:
+    """What the production processes get (and, with the pool off, this process). ``prefix`` names the
+    databases (``<prefix>_<context>``); the fault campaign (bench/chaos.py) uses its own."""
     env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL") and k != "TEST_DB_SUFFIX"}
     env.update(
-        {database_url_variable(ctx): f"{PG_URL}/shop_bench_{ctx}" for ctx in CONTEXTS},
+        {database_url_variable(ctx): f"{PG_URL}/{prefix}_{ctx}" for ctx in CONTEXTS},
         DJANGO_SETTINGS_MODULE="config.settings",
         DJANGO_ENV="development",
         DEBUG="false",
         LOG_LEVEL="WARNING",
         RATELIMIT_ENABLED="false",
         DB_POOL="true",
-        REDIS_URL=REDIS_URL,
-        CELERY_BROKER_URL=BROKER_URL,
+        REDIS_URL=redis_url,
+        CELERY_BROKER_URL=broker_url,
         ALLOWED_HOSTS="127.0.0.1",
         JWT_ACCESS_MINUTES="600",
         PYTHONUNBUFFERED="1",
@@ -41,20 +42,20 @@ def environment() -> dict:
     return env
 
 
-def recreate_databases() -> None:
+def recreate_databases(databases: list[str] = DATABASES) -> None:
     import psycopg
 
     with psycopg.connect(PG_DSN + "postgres", autocommit=True) as conn:
-        for name in DATABASES:
+        for name in databases:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def drop_databases() -> None:
+def drop_databases(databases: list[str] = DATABASES) -> None:
     import psycopg
 
     with psycopg.connect(PG_DSN + "postgres", autocommit=True) as conn:
-        for name in DATABASES:
+        for name in databases:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -69,8 +70,9 @@ def migrate(env: dict) -> None:
     subprocess.run([sys.executable, "manage.py", "migrate_all", "-v", "0"], cwd=ROOT, env=env, check=True)
 
 
-def seed(*, users: int, products: int) -> tuple[list[str], list[uuid.UUID]]:
-    """Users and stocked products through the services (events go to the broker's queues)."""
+def seed(*, users: int, products: int, stock: dict[int, int] | None = None) -> tuple[list[str], list[uuid.UUID]]:
+    """Users and stocked products through the services (events go to the broker's queues).
+    ``stock`` overrides ``STOCK`` for some products, by their index in the returned id list."""
     from django.test.utils import override_settings
     from rest_framework_simplejwt.tokens import AccessToken
 
@@ -89,5 +91,6 @@ def seed(*, users: int, products: int) -> tuple[list[str], list[uuid.UUID]]:
     for batch in demo.products(products, batch=100):
         catalog_services.catalog_seed(categories=demo.categories(), products=batch)
     product_ids = sorted(catalog.product_ids_list())
-    inventory.stock_seed(quantities=dict.fromkeys(product_ids, STOCK))
+    stock = stock or {}
+    inventory.stock_seed(quantities={pid: stock.get(n, STOCK) for n, pid in enumerate(product_ids)})
     return tokens, product_ids

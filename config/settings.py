@@ -302,9 +302,11 @@ PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=0.2
 PAYMENT_RETRY_MAX_SECONDS = env.float("PAYMENT_RETRY_MAX_SECONDS", default=2.0)
 PAYMENT_BREAKER_FAIL_MAX = env.int("PAYMENT_BREAKER_FAIL_MAX", default=5)
 PAYMENT_BREAKER_RESET_SECONDS = env.float("PAYMENT_BREAKER_RESET_SECONDS", default=30.0)
-# FakeGateway fault drills: added latency per call, probability of a transient failure.
+# FakeGateway fault drills: added latency per call, probability of a transient failure, and
+# probability of a call that hangs past PAYMENT_TIMEOUT_SECONDS (answered as a timeout).
 PAYMENT_FAKE_LATENCY_MS = env.int("PAYMENT_FAKE_LATENCY_MS", default=0)
 PAYMENT_FAKE_FAILURE_RATE = env.float("PAYMENT_FAKE_FAILURE_RATE", default=0.0)
+PAYMENT_FAKE_SLOW_RATE = env.float("PAYMENT_FAKE_SLOW_RATE", default=0.0)
 
 # --- Celery: broker, task behaviour, periodic tasks -------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")

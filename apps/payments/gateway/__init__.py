@@ -34,7 +34,7 @@ def get_gateway() -> PaymentGateway:
     kind = settings.PAYMENT_GATEWAY
     if kind == "fake":
         config = (kind, settings.PAYMENT_FAKE_LATENCY_MS, settings.PAYMENT_FAKE_FAILURE_RATE,
-                  settings.PAYMENT_TIMEOUT_SECONDS)  # fmt: skip
+                  settings.PAYMENT_FAKE_SLOW_RATE, settings.PAYMENT_TIMEOUT_SECONDS)  # fmt: skip
     elif kind == "stripe":
         config = (kind, settings.STRIPE_API_KEY, settings.STRIPE_API_BASE, settings.PAYMENT_TIMEOUT_SECONDS)
     else:
@@ -51,6 +51,7 @@ def _build(kind: str) -> PaymentGateway:
         return FakeGateway(
             latency_ms=settings.PAYMENT_FAKE_LATENCY_MS,
             failure_rate=settings.PAYMENT_FAKE_FAILURE_RATE,
+            slow_rate=settings.PAYMENT_FAKE_SLOW_RATE,
             timeout=settings.PAYMENT_TIMEOUT_SECONDS,
         )
     from apps.payments.gateway.stripe_adapter import StripeGateway

@@ -2,8 +2,9 @@
 
 Test tokens behave like Stripe's: ``tok_visa`` (and the other card brands) succeed,
 ``tok_chargeDeclined`` and ``tok_chargeDeclinedInsufficientFunds`` decline,
-``tok_chargeDeclinedProcessingError`` fails transiently. Latency, a timeout and a random
-transient failure rate are configurable for drills. The "provider side" (charges and its
+``tok_chargeDeclinedProcessingError`` fails transiently. Latency, a timeout, a random
+transient failure rate and a random share of calls slower than the timeout are configurable
+for drills (``bench/chaos.py``). The "provider side" (charges and its
 own idempotency keys) is kept in the Django cache, i.e. Redis when configured, so a charge
 authorized by one process can be captured by another, as with a real provider.
 """
@@ -44,9 +45,10 @@ def call_log(operation: str, idempotency_key: str) -> dict[str, int]:
 class FakeGateway:
     name = "fake"
 
-    def __init__(self, *, latency_ms: int = 0, failure_rate: float = 0.0, timeout: float = 5.0):
+    def __init__(self, *, latency_ms: int = 0, failure_rate: float = 0.0, slow_rate: float = 0.0, timeout: float = 5.0):
         self.latency = latency_ms / 1000
         self.failure_rate = failure_rate
+        self.slow_rate = slow_rate
         self.timeout = timeout
         self.calls: Counter[str] = Counter()  # per-process call counts, for drills and tests
 
@@ -54,9 +56,12 @@ class FakeGateway:
         self.calls[operation] += 1
         _log(operation, idempotency_key, "started")
         try:
-            if self.latency:
-                time.sleep(min(self.latency, self.timeout))
-                if self.latency > self.timeout:
+            latency = self.latency
+            if self.slow_rate and random.random() < self.slow_rate:  # fault injection, not crypto
+                latency = self.timeout + 1
+            if latency:
+                time.sleep(min(latency, self.timeout))
+                if latency > self.timeout:
                     raise TransientGatewayError(f"{operation} timed out after {self.timeout}s")
             if self.failure_rate and random.random() < self.failure_rate:  # fault injection, not crypto
                 raise TransientGatewayError(f"{operation}: injected provider failure")

@@ -1,0 +1,853 @@
+"""Fault campaign: thousands of orders through worker kills, broker loss, database faults and a
+misbehaving provider, then proof from the databases that nothing was lost, oversold or charged twice.
+
+    make chaos                   (or: .venv/bin/python bench/chaos.py [--orders 10000] [--rate 15] ...)
+
+1. Its own world: databases ``<prefix>_<context>`` (default ``shop_chaos``), re-created and migrated;
+   two redis-servers of its own on free ports (the broker, which it restarts, and the cache, which
+   also holds the fake provider's ledger: a real provider does not lose its charges when our Redis
+   restarts). The shared Redis and other databases are never touched.
+2. Production processes as the Makefile runs them: gunicorn, two Celery workers (as if on two
+   hosts), beat; the fake gateway with ``PAYMENT_FAKE_FAILURE_RATE`` 0.3 and
+   ``PAYMENT_FAKE_SLOW_RATE`` 0.05 (calls slower than ``PAYMENT_TIMEOUT_SECONDS``).
+3. Open-loop load (``bench/_load.py``) at ``--rate`` POST/s until ``--orders`` were offered. Mix:
+   valid cards, declines, insufficient funds, processing errors; ~30 % of orders want one of a few
+   scarce products (stock 20–50); ~5 % repeat the previous POST with the same Idempotency-Key.
+   Alongside, a customer cancels ~10 % (half at once, half after confirmation) and staff ship ~20 %
+   of confirmed orders, over HTTP.
+4. Faults on a schedule, each logged with its time: SIGKILL a worker every ``--worker-kill-every``
+   seconds (a new one starts 3 s later), SIGKILL beat once (restarted 5 s later), broker Redis
+   ``SHUTDOWN NOSAVE`` once, ``pg_terminate_backend`` of one context database every
+   ``--pg-kill-every`` seconds (rotating), one context database refusing connections for 15 s,
+   and ~5 % of delivered outbox rows re-sent (``shop.events.relay.send_deliveries``).
+5. Settles (bounded by the saga deadline × attempts × 2 plus two sweeps and two redeliveries), then
+   checks from the databases: orders and sagas terminal; money per order, in our tables and in the
+   provider's ledger; stock per product; no event owed; dead letters; HTTP statuses; POST → terminal
+   time; and writes RELIABILITY.md (``--no-write``: print only; ``--json``: also a JSON summary).
+
+Exit status 0 only if every invariant held. Every process it starts is stopped at the end.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import random
+import signal
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import _procs  # noqa: E402
+from bench._load import run_open_loop  # noqa: E402
+from bench._setup import PG_DSN, drop_databases, environment, migrate, recreate_databases, seed  # noqa: E402
+from bench.checkout import wait_ready  # noqa: E402
+from shop.contexts import CONTEXTS, WORKER_QUEUES  # noqa: E402
+
+QUEUES = ",".join(WORKER_QUEUES)
+SCARCE = {0: 20, 1: 30, 2: 40, 3: 50}  # product index → stock
+TOKENS = [
+    ("tok_visa", 70),
+    ("tok_mastercard", 10),
+    ("tok_chargeDeclined", 8),
+    ("tok_chargeDeclinedInsufficientFunds", 6),
+    ("tok_chargeDeclinedProcessingError", 6),
+]
+TERMINAL_ORDER = {"CONFIRMED", "CANCELLED", "SHIPPED", "DELIVERED"}
+PAID = {"CONFIRMED", "SHIPPED", "DELIVERED"}
+TERMINAL_SAGA = {"COMPLETED", "COMPENSATED"}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--orders", type=int, default=10_000, help="POSTs offered (default 10,000)")
+    parser.add_argument("--rate", type=float, default=15.0, help="offered POST/s (default 15: this 2-core box)")
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--users", type=int, default=40)
+    parser.add_argument("--products", type=int, default=60)
+    parser.add_argument("--worker-kill-every", type=float, default=60.0)
+    parser.add_argument("--pg-kill-every", type=float, default=90.0)
+    parser.add_argument("--refuse-seconds", type=float, default=15.0)
+    parser.add_argument("--refuse-context", default="inventory")
+    parser.add_argument("--fast-timers", action="store_true",
+                        help="saga step timeout 10 s, redelivery 10 s, sweeps 5 s (the short test)")  # fmt: skip
+    parser.add_argument("--prefix", default="shop_chaos", help="database names: <prefix>_<context>")
+    parser.add_argument("--keep-databases", action="store_true")
+    parser.add_argument("--no-write", action="store_true", help="leave RELIABILITY.md alone")
+    parser.add_argument("--json", help="also write a JSON summary here")
+    return parser.parse_args(argv)
+
+
+def _interrupt(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def utc() -> str:
+    return datetime.now(UTC).strftime("%H:%M:%S")
+
+
+class Log:
+    def __init__(self, began: float):
+        self.began = began
+        self.faults: list[tuple[str, float, str]] = []
+        self.lock = threading.Lock()
+
+    def step(self, message: str) -> None:
+        print(f"[{time.monotonic() - self.began:7.1f} s] {message}", flush=True)
+
+    def fault(self, message: str) -> None:
+        with self.lock:
+            self.faults.append((utc(), time.monotonic() - self.began, message))
+        self.step("FAULT " + message)
+
+
+# --- our own Redis servers ---------------------------------------------------------------------------
+
+
+def redis_service(name: str, port: int, tmp: Path) -> _procs.Service:
+    cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    service = _procs.Service(name, cmd, dict(os.environ), ROOT, tmp / f"{name}-{time.monotonic_ns()}.log").start()
+    wait_redis(port)
+    return service
+
+
+def wait_redis(port: int, timeout: float = 20) -> None:
+    import redis
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if redis.Redis(port=port).ping():
+                return
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    raise RuntimeError(f"redis-server on {port} did not answer")
+
+
+# --- production processes -------------------------------------------------------------------------
+
+
+class World:
+    """The processes under test, restartable one by one."""
+
+    def __init__(self, env: dict, tmp: Path, port: int, broker_port: int, cache_port: int):
+        self.env, self.tmp, self.port = env, tmp, port
+        self.broker_port, self.cache_port = broker_port, cache_port
+        self.services: dict[str, _procs.Service] = {}
+        self.generation = Counter()
+
+    def start(self, name: str) -> _procs.Service:
+        python = sys.executable
+        self.generation[name] += 1
+        log = self.tmp / f"{name}-{self.generation[name]}.log"
+        if name == "broker":
+            service = redis_service(name, self.broker_port, self.tmp)
+        elif name == "cache":
+            service = redis_service(name, self.cache_port, self.tmp)
+        elif name == "gunicorn":
+            cmd = [python, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
+                   "--workers", "2", "--timeout", "30", "--graceful-timeout", "20", "--no-control-socket"]  # fmt: skip
+            service = _procs.Service(name, cmd, self.env, ROOT, log).start()
+        elif name.startswith("worker"):
+            cmd = [python, "-m", "celery", "-A", "config", "worker", "-Q", QUEUES,
+                   "--concurrency", str(_procs.WORKER_CONCURRENCY), "--loglevel", "WARNING",
+                   "--hostname", f"chaos-{name}-{self.generation[name]}-{os.getpid()}@%h"]  # fmt: skip
+            service = _procs.Service(name, cmd, self.env, ROOT, log).start()
+        elif name == "beat":
+            cmd = [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "WARNING",
+                   "--schedule", str(self.tmp / f"celerybeat-schedule-{self.generation[name]}")]  # fmt: skip
+            service = _procs.Service(name, cmd, self.env, ROOT, log).start()
+        else:
+            raise ValueError(name)
+        self.services[name] = service
+        return service
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the process group: the process and its pool children die without any cleanup."""
+        try:
+            os.killpg(self.services[name].pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.services[name].process.wait(timeout=10)
+        self.services[name].stop(timeout=1)  # closes the log file
+
+    def stop_all(self) -> None:
+        for name in ("gunicorn", "worker-a", "worker-b", "beat", "broker", "cache"):
+            if name in self.services:
+                self.services[name].stop()
+
+
+# --- traffic -------------------------------------------------------------------------------------
+
+
+def order_request(tokens: list[str], product_ids: list, seed_no: int):
+    scarce = product_ids[: len(SCARCE)]
+    plenty = product_ids[len(SCARCE) :]
+    names, weights = zip(*TOKENS, strict=True)
+
+    def body_and_key(base: int):
+        rng = random.Random(seed_no * 1_000_003 + base)
+        if rng.random() < 0.3:
+            products = [rng.choice(scarce)] + rng.sample(plenty, rng.randint(0, 1))
+        else:
+            products = rng.sample(plenty, rng.randint(1, 3))
+        body = {
+            "items": [{"productId": str(pid), "quantity": rng.randint(1, 2)} for pid in products],
+            "shippingAddress": {
+                "street": "1 Main St", "city": "Springfield", "state": "IL", "zipCode": "62701", "country": "USA",
+            },
+            "shippingMethod": "standard",
+            "payment": {"method": "card", "token": rng.choices(names, weights)[0]},
+        }  # fmt: skip
+        return body, rng.randrange(len(tokens)), str(uuid.UUID(int=rng.getrandbits(128)))
+
+    def request(index: int):
+        repeat = index > 0 and random.Random(seed_no * 7919 + index).random() < 0.05
+        body, user, key = body_and_key(index - 1 if repeat else index)
+        return "/api/v1/orders", body, {"Authorization": f"Bearer {tokens[user]}", "Idempotency-Key": key}
+
+    return request
+
+
+def http_post(port: int, path: str, token: str, body: dict | None = None) -> tuple[int | str, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", path, body=json.dumps(body or {}).encode(),
+                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})  # fmt: skip
+        response = conn.getresponse()
+        return response.status, response.read()[:300].decode(errors="replace")
+    except (OSError, http.client.HTTPException) as exc:
+        return f"connection ({type(exc).__name__})", ""
+    finally:
+        conn.close()
+
+
+class Customers:
+    """Customers cancelling and staff shipping over HTTP, chosen per order by a seeded coin."""
+
+    def __init__(self, port: int, token_of_user: dict, staff_token: str, log: Log):
+        self.port, self.token_of_user, self.staff_token, self.log = port, token_of_user, staff_token, log
+        self.stop = threading.Event()
+        self.statuses: Counter = Counter()
+        self.errors: list[tuple[float, str, str, str]] = []  # (monotonic, kind, status, body)
+        self.cancel_after: dict = {}
+        self.ship: dict = {}
+        self.seen_since = None
+
+    def _call(self, kind: str, path: str, token: str, body=None) -> None:
+        status, text = http_post(self.port, path, token, body)
+        self.statuses[(kind, str(status))] += 1
+        if not isinstance(status, int) or status >= 500:
+            self.errors.append((time.monotonic(), kind, str(status), text))
+
+    def _tick(self) -> None:
+        from apps.orders.models import Order
+        from apps.orders.saga.models import CheckoutSaga
+
+        rows = Order.objects.order_by("created_at")
+        if self.seen_since is not None:
+            rows = rows.filter(created_at__gt=self.seen_since)
+        for order_id, user_id, created in rows.values_list("id", "user_id", "created_at")[:500]:
+            self.seen_since = created
+            coin = random.Random(order_id.int).random()
+            token = self.token_of_user[user_id]
+            if coin < 0.05:
+                self._call("cancel (saga running)", f"/api/v1/orders/{order_id}/cancel", token)
+            elif coin < 0.10:
+                self.cancel_after[order_id] = token
+            elif coin < 0.30:
+                self.ship[order_id] = True
+        waiting = list(self.cancel_after) + list(self.ship)
+        if not waiting:
+            return
+        status = dict(Order.objects.filter(id__in=waiting).values_list("id", "status"))
+        completed = set(
+            CheckoutSaga.objects.filter(order_id__in=waiting, status="COMPLETED").values_list("order_id", flat=True)
+        )
+        for order_id in list(self.cancel_after):
+            if status.get(order_id) == "CONFIRMED":
+                self._call("cancel (confirmed)", f"/api/v1/orders/{order_id}/cancel", self.cancel_after.pop(order_id))
+            elif status.get(order_id) in TERMINAL_ORDER:
+                self.cancel_after.pop(order_id)
+        for order_id in list(self.ship):
+            if status.get(order_id) == "CONFIRMED" and order_id in completed:
+                self.ship.pop(order_id)
+                self._call("ship (staff)", f"/api/v1/orders/{order_id}/ship", self.staff_token,
+                           {"trackingNumber": f"CHAOS-{order_id.hex[:10]}"})  # fmt: skip
+            elif status.get(order_id) in TERMINAL_ORDER - {"CONFIRMED"}:
+                self.ship.pop(order_id)
+
+    def run(self) -> None:
+        from django.db import connections
+
+        while not self.stop.wait(1.0):
+            try:
+                self._tick()
+            except Exception as exc:  # noqa: BLE001 - a database fault must not end the campaign
+                self.statuses[("actor database error", type(exc).__name__)] += 1
+                connections.close_all()
+
+
+class Monitor:
+    """Every 5 s: how far past its deadline the most overdue active saga is."""
+
+    def __init__(self):
+        self.stop = threading.Event()
+        self.worst = 0.0
+        self.worst_at = ""
+
+    def run(self) -> None:
+        from django.db import connections
+        from django.utils import timezone
+
+        from apps.orders.saga.models import CheckoutSaga
+
+        while not self.stop.wait(5.0):
+            try:
+                oldest = (
+                    CheckoutSaga.objects.filter(status__in=["STARTED", "COMPENSATING"])
+                    .order_by("deadline")
+                    .values_list("deadline", flat=True)
+                    .first()
+                )
+                if oldest is not None:
+                    late = (timezone.now() - oldest).total_seconds()
+                    if late > self.worst:
+                        self.worst, self.worst_at = late, utc()
+            except Exception:  # noqa: BLE001
+                connections.close_all()
+
+
+# --- faults --------------------------------------------------------------------------------------
+
+
+def pg_terminate(database: str) -> int:
+    import psycopg
+
+    with psycopg.connect(PG_DSN + "postgres", autocommit=True) as conn:
+        return conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            [database],
+        ).fetchone()[0]
+
+
+def allow_connections(database: str, allow: bool) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_DSN + "postgres", autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {"true" if allow else "false"}')
+
+
+class Duplicates:
+    """Re-send ~5 % of the outbox rows delivered since the last round, as a broker redelivery would."""
+
+    def __init__(self):
+        self.since = None
+        self.sent = 0
+
+    def round(self) -> int:
+        from django.utils import timezone
+
+        from shop.events import bus
+        from shop.events.relay import send_deliveries
+        from shop.events.store import outbox_model
+
+        now = timezone.now()
+        by_queue: dict[str, list] = defaultdict(list)
+        for alias in CONTEXTS:
+            rows = outbox_model(alias).objects.using(alias).filter(delivered_at__isnull=False)
+            if self.since is not None:
+                rows = rows.filter(delivered_at__gt=self.since)
+            for event_type, envelope in rows.values_list("event_type", "envelope"):
+                if random.random() < 0.05:
+                    for sub in bus.subscribers_for(event_type):
+                        by_queue[sub.queue].append((sub.consumer, envelope))
+        for queue, deliveries in by_queue.items():
+            for start in range(0, len(deliveries), 50):
+                send_deliveries(queue, deliveries[start : start + 50])
+        self.since = now
+        count = sum(len(d) for d in by_queue.values())
+        self.sent += count
+        return count
+
+
+def schedule(args, load_seconds: float) -> list[tuple[float, str, str]]:
+    """(offset in seconds from the start of the load, action, argument), in time order."""
+    plan = []
+    t, n = args.worker_kill_every / 2, 0
+    while t < load_seconds:
+        plan.append((t, "kill worker", "worker-a" if n % 2 == 0 else "worker-b"))
+        plan.append((t + 3, "start worker", "worker-a" if n % 2 == 0 else "worker-b"))
+        t, n = t + args.worker_kill_every, n + 1
+    t, n = args.pg_kill_every * 2 / 3, 0
+    while t < load_seconds:
+        plan.append((t, "terminate backends", CONTEXTS[n % len(CONTEXTS)]))
+        t, n = t + args.pg_kill_every, n + 1
+    plan += [
+        (load_seconds * 0.2, "kill beat", "beat"),
+        (load_seconds * 0.2 + 5, "start beat", "beat"),
+        (load_seconds * 0.4, "restart broker", "broker"),
+        (load_seconds * 0.6, "refuse connections", args.refuse_context),
+        (load_seconds * 0.6 + args.refuse_seconds, "allow connections", args.refuse_context),
+    ]
+    t = min(20.0, load_seconds / 3)
+    while t < load_seconds:
+        plan.append((t, "duplicate deliveries", ""))
+        t += 20.0
+    return sorted(plan)
+
+
+class Faults:
+    def __init__(self, args, world: World, log: Log, prefix: str):
+        self.args, self.world, self.log, self.prefix = args, world, log, prefix
+        self.stop = threading.Event()
+        self.refusing: list[list[float]] = []  # [start, end] monotonic windows
+        self.duplicates = Duplicates()
+        self.errors: list[str] = []
+
+    def act(self, action: str, target: str) -> None:
+        if action == "kill worker":
+            self.world.kill(target)
+            self.log.fault(f"SIGKILL {target} (process group)")
+        elif action == "start worker" or action == "start beat":
+            self.world.start(target)
+            self.log.fault(f"started a new {target}")
+        elif action == "kill beat":
+            self.world.kill("beat")
+            self.log.fault("SIGKILL beat")
+        elif action == "restart broker":
+            import redis
+
+            try:
+                redis.Redis(port=self.world.broker_port).shutdown(nosave=True)
+            except redis.ConnectionError:
+                pass
+            self.world.services["broker"].process.wait(timeout=10)
+            self.world.services["broker"].stop(timeout=1)
+            began = time.monotonic()
+            self.world.start("broker")
+            self.log.fault(f"broker Redis SHUTDOWN NOSAVE, started again empty ({time.monotonic() - began:.1f} s)")
+        elif action == "terminate backends":
+            count = pg_terminate(f"{self.prefix}_{target}")
+            self.log.fault(f"pg_terminate_backend on {self.prefix}_{target}: {count} backends")
+        elif action == "refuse connections":
+            allow_connections(f"{self.prefix}_{target}", False)
+            count = pg_terminate(f"{self.prefix}_{target}")
+            self.refusing.append([time.monotonic(), float("inf")])
+            self.log.fault(f"{self.prefix}_{target} ALLOW_CONNECTIONS false (+ {count} backends terminated)")
+        elif action == "allow connections":
+            allow_connections(f"{self.prefix}_{target}", True)
+            self.refusing[-1][1] = time.monotonic()
+            self.log.fault(f"{self.prefix}_{target} ALLOW_CONNECTIONS true")
+        elif action == "duplicate deliveries":
+            self.log.fault(f"re-sent {self.duplicates.round()} deliveries of already delivered outbox rows (~5 %)")
+
+    def run(self, plan, started: float) -> None:
+        from django.db import connections
+
+        for offset, action, target in plan:
+            if self.stop.wait(max(0.0, started + offset - time.monotonic())):
+                return
+            try:
+                self.act(action, target)
+            except Exception as exc:  # noqa: BLE001 - logged; the campaign goes on
+                self.errors.append(f"{action} {target}: {type(exc).__name__}: {exc}")
+                self.log.step(f"fault {action} {target} failed: {exc}")
+                connections.close_all()
+
+    def finish(self) -> None:
+        """Whatever the schedule left undone: every process back, every database open."""
+        for window in self.refusing:
+            if window[1] == float("inf"):
+                allow_connections(f"{self.prefix}_{self.args.refuse_context}", True)
+                window[1] = time.monotonic()
+        for name in ("broker", "worker-a", "worker-b", "beat"):
+            if not self.world.services[name].alive():
+                self.world.start(name)
+                self.log.fault(f"started {name} (end of the fault schedule)")
+
+
+# --- settle and checks ---------------------------------------------------------------------------
+
+
+def owed_events() -> list[tuple[str, str, str, list[str]]]:
+    """Outbox rows some subscriber has neither handled nor dead-lettered: (context, id, type, missing)."""
+    from shop.events.relay import missing_consumers
+    from shop.events.store import outbox_model
+
+    owed = []
+    for alias in CONTEXTS:
+        rows = list(outbox_model(alias).objects.using(alias).filter(delivered_at__isnull=True).only("id", "event_type"))
+        for start in range(0, len(rows), 1000):
+            chunk = rows[start : start + 1000]
+            missing = missing_consumers(chunk)
+            owed += [
+                (alias, str(r.id), r.event_type, [s.consumer for s in missing[r.id]]) for r in chunk if missing[r.id]
+            ]
+    return owed
+
+
+def settle(bound: float, log: Log) -> tuple[float, bool]:
+    from django.db import connections
+
+    from apps.orders.models import Order
+    from apps.orders.saga.models import CheckoutSaga
+
+    began = time.monotonic()
+    while time.monotonic() - began < bound:
+        try:
+            active = CheckoutSaga.objects.exclude(status__in=list(TERMINAL_SAGA) + ["FAILED"]).count()
+            pending = Order.objects.exclude(status__in=TERMINAL_ORDER).count()
+            if active == 0 and pending == 0 and not owed_events():
+                return time.monotonic() - began, True
+        except Exception as exc:  # noqa: BLE001
+            log.step(f"settle check failed: {exc}")
+            connections.close_all()
+        time.sleep(2)
+    return time.monotonic() - began, False
+
+
+def fake_ledger() -> dict[str, dict]:
+    """The fake provider's charges (its own records, in the cache Redis)."""
+    from django.core.cache import cache
+
+    charges = {}
+    for key in cache.iter_keys("fakegw:charge:*"):
+        charges[key.removeprefix("fakegw:charge:")] = cache.get(key)
+    return charges
+
+
+def check(initial_stock: dict, results, customers: Customers, faults: Faults) -> dict:
+    from django.db.models import Sum
+
+    from apps.inventory.models import Reservation, StockItem
+    from apps.orders.models import Order, OrderItem, OrderStatusHistory
+    from apps.orders.saga.models import CheckoutSaga, SagaStepLog
+    from apps.payments.models import Payment
+    from shop.events.store import dead_letter_model
+
+    checks: list[tuple[str, bool, str]] = []
+    orders = {o["id"]: o for o in Order.objects.values("id", "status", "total", "created_at", "cancellation_reason")}
+    sagas = {s["order_id"]: s for s in CheckoutSaga.objects.values("order_id", "status", "updated_at", "id")}
+    not_terminal = [oid for oid, o in orders.items() if o["status"] not in TERMINAL_ORDER]
+    checks.append(("every order terminal", not not_terminal, f"{len(orders)} orders, {len(not_terminal)} not terminal"))
+    bad_sagas = [oid for oid in orders if sagas.get(oid, {}).get("status") not in TERMINAL_SAGA]
+    saga_counts = Counter(s["status"] for s in sagas.values())
+    checks.append(("every saga terminal (COMPLETED/COMPENSATED)", not bad_sagas,
+                   ", ".join(f"{k} {v}" for k, v in sorted(saga_counts.items()))))  # fmt: skip
+
+    net = defaultdict(Decimal)
+    for order_id, captured, refunded in Payment.objects.values_list("order_id", "captured_amount", "refunded_amount"):
+        net[order_id] += captured - refunded
+    money_bad = [oid for oid, o in orders.items() if net[oid] != (o["total"] if o["status"] in PAID else 0)]
+    paid_total = sum((o["total"] for o in orders.values() if o["status"] in PAID), Decimal(0))
+    checks.append(("money per order: captured − refunded = total if paid, else 0", not money_bad,
+                   f"{len(money_bad)} orders wrong; paid total {paid_total}"))  # fmt: skip
+
+    ledger = fake_ledger()
+    order_of_ref = dict(Payment.objects.exclude(provider_reference="").values_list("provider_reference", "order_id"))
+    captures_per_order = Counter()
+    orphan_captures = 0
+    ledger_net = Decimal(0)
+    for reference, charge in ledger.items():
+        captured = Decimal(charge["captured"])
+        ledger_net += captured - Decimal(charge["refunded"])
+        if captured:
+            if reference in order_of_ref:
+                captures_per_order[order_of_ref[reference]] += 1
+            else:
+                orphan_captures += 1
+    twice = [oid for oid, n in captures_per_order.items() if n > 1]
+    checks.append(("provider ledger: at most one capture per order, none unknown to us",
+                   not twice and not orphan_captures,
+                   f"{len(ledger)} charges, {sum(captures_per_order.values())} captured, {len(twice)} orders captured "
+                   f"twice, {orphan_captures} captures without our authorization"))  # fmt: skip
+    checks.append(("provider ledger net = paid orders total", ledger_net == paid_total,
+                   f"ledger {ledger_net}, orders {paid_total}"))  # fmt: skip
+
+    sold = defaultdict(int)
+    paid_ids = [oid for oid, o in orders.items() if o["status"] in PAID]
+    for product_id, quantity in (
+        OrderItem.objects.filter(order_id__in=paid_ids)
+        .values("product_id")
+        .annotate(q=Sum("quantity"))
+        .values_list("product_id", "q")
+    ):
+        sold[product_id] = quantity
+    stock_bad, reserved_bad = [], []
+    for product_id, on_hand, reserved in StockItem.objects.values_list("product_id", "on_hand", "reserved"):
+        if product_id in initial_stock and on_hand + sold[product_id] != initial_stock[product_id]:
+            stock_bad.append(
+                f"{product_id}: initial {initial_stock[product_id]}, on hand {on_hand}, sold {sold[product_id]}"
+            )
+        if reserved:
+            reserved_bad.append(str(product_id))
+    held = Reservation.objects.filter(status="RESERVED").count()
+    scarce_sold = sum(sold[pid] for pid in list(initial_stock)[: len(SCARCE)])
+    checks.append(("stock: initial = on hand + units sold (paid orders)", not stock_bad,
+                   f"{len(initial_stock)} products; scarce ones sold {scarce_sold} of {sum(SCARCE.values())}"
+                   + (f"; {stock_bad[:3]}" if stock_bad else "")))  # fmt: skip
+    checks.append(("stock: reserved = 0, no reservation held", not reserved_bad and not held,
+                   f"{len(reserved_bad)} products reserved > 0, {held} reservations RESERVED"))  # fmt: skip
+
+    owed = owed_events()
+    checks.append(
+        ("events: no outbox row owed to a subscriber", not owed, f"{len(owed)} owed {owed[:3] if owed else ''}")
+    )
+    dead = []
+    for alias in CONTEXTS:
+        dead += [
+            (alias, *row)
+            for row in dead_letter_model(alias)
+            .objects.using(alias)
+            .values_list("consumer", "event_type", "status", "error")
+        ]
+    checks.append(("dead letters (0 expected)", not dead, f"{len(dead)}"))
+
+    statuses = Counter(("POST /orders", r.status) for r in results) + customers.statuses
+    allowed = lambda at, status, body: (  # noqa: E731
+        status == "503" and '"error"' in (body or "") and any(s - 1 <= at <= e + 5 for s, e in faults.refusing)
+    )
+    bad_http = [(r.status, r.error_body) for r in results
+                if (r.status.startswith("5") or r.status.startswith("conn") or r.status == "timeout")
+                and not allowed(r.done or r.sent or 0, r.status, r.error_body)]  # fmt: skip
+    bad_http += [(s, b) for at, _, s, b in customers.errors if not allowed(at, s, b)]
+    checks.append(("HTTP: no 5xx except 503 + error envelope while a database refused connections", not bad_http,
+                   f"{len(bad_http)} others" + (f": {bad_http[:3]}" if bad_http else "")))  # fmt: skip
+
+    terminal_at = {}
+    for order_id, at in (
+        OrderStatusHistory.objects.filter(to_status__in=["CONFIRMED", "CANCELLED"])
+        .order_by("created_at")
+        .values_list("order_id", "created_at")
+    ):
+        terminal_at.setdefault(order_id, at)
+    for order_id, saga in sagas.items():
+        if saga["status"] in TERMINAL_SAGA:
+            terminal_at[order_id] = max(terminal_at.get(order_id, saga["updated_at"]), saga["updated_at"])
+    durations = {
+        oid: (terminal_at[oid] - o["created_at"]).total_seconds() for oid, o in orders.items() if oid in terminal_at
+    }
+    worst_id = max(durations, key=durations.get) if durations else None
+    story = []
+    if worst_id is not None and worst_id in sagas:
+        story = [
+            (at.strftime("%H:%M:%S.%f")[:-3], step, attempt, outcome, detail[:120])
+            for at, step, attempt, outcome, detail in SagaStepLog.objects.filter(
+                saga_id=sagas[worst_id]["id"]
+            ).values_list("created_at", "step", "attempt", "outcome", "detail")
+        ]
+    outcomes = Counter(o["cancellation_reason"] or o["status"] for o in orders.values())
+    values = sorted(durations.values())
+    return {
+        "checks": checks,
+        "ok": all(ok for _, ok, _ in checks),
+        "orders": len(orders),
+        "outcomes": dict(outcomes),
+        "statuses": {f"{k[0]} {k[1]}": v for k, v in sorted(statuses.items())},
+        "dead": [f"{a}: {c} {t} {s} {e[:100]}" for a, c, t, s, e in dead],
+        "durations": {
+            "p50": statistics.median(values) if values else None,
+            "p99": values[int(len(values) * 0.99) - 1] if values else None,
+            "max": values[-1] if values else None,
+        },
+        "worst": {"order": str(worst_id), "seconds": durations.get(worst_id), "story": story},
+    }
+
+
+# --- report --------------------------------------------------------------------------------------
+
+
+def report(args, summary: dict, log: Log, meta: dict) -> str:
+    lines = [
+        "# Reliability: the fault campaign",
+        "",
+        "Written by `bench/chaos.py` (`make chaos`); only what this run measured.",
+        "",
+        f"- Command: `{meta['command']}`",
+        f"- When: {meta['when']}; machine: {meta['machine']}; load average {meta['load']}",
+        f"- Load: {meta['offered']} POSTs offered at {args.rate:g}/s open loop ({meta['load_seconds']:.0f} s), "
+        f"{summary['orders']} orders in the database; two Celery workers × {_procs.WORKER_CONCURRENCY}, "
+        "gunicorn × 2, beat; fake gateway with 30 % transient failures and 5 % calls slower than the payment timeout.",
+        f"- Settle: {meta['settle']:.1f} s after the load and faults ended (bound {meta['bound']:.0f} s: saga step "
+        f"timeout × attempts × 2 + two sweeps + two redeliveries){'' if meta['settled'] else ' — NOT SETTLED'}.",
+        f"- Most overdue active saga seen during the run (checked every 5 s): {meta['overdue']:.1f} s past its "
+        "deadline "
+        f"(saga sweep every {meta['saga_sweep']:g} s).",
+        "",
+        f"## Verdict: {'every invariant held' if summary['ok'] else 'INVARIANTS BROKEN'}",
+        "",
+        "| invariant | held | measured |",
+        "| --- | --- | --- |",
+    ]
+    lines += [
+        f"| {name} | {'yes' if ok else '**NO**'} | {detail.replace('|', '/')} |"
+        for name, ok, detail in summary["checks"]
+    ]
+    lines += ["", "## Faults (UTC, seconds after the start of the load)", ""]
+    lines += [f"- {at} (+{offset - meta['load_began']:.0f} s) {message}" for at, offset, message in log.faults]
+    if meta["fault_errors"]:
+        lines += ["", "Faults that could not be applied:", ""] + [f"- {e}" for e in meta["fault_errors"]]
+    lines += ["", "## Outcomes", ""]
+    lines += [f"- {k}: {v}" for k, v in sorted(summary["outcomes"].items())]
+    lines += ["", "## HTTP statuses", ""] + [f"- {k}: {v}" for k, v in summary["statuses"].items()]
+    d = summary["durations"]
+    fmt = lambda v: "n/a" if v is None else f"{v:.1f} s"  # noqa: E731
+    lines += ["", "## POST → terminal state", "", f"p50 {fmt(d['p50'])}, p99 {fmt(d['p99'])}, max {fmt(d['max'])}.", ""]
+    worst = summary["worst"]
+    lines += [f"Worst order {worst['order']} ({fmt(worst['seconds'])}), its saga step log:", "", "```"]
+    lines += [" ".join(str(x) for x in row) for row in worst["story"]] + ["```", ""]
+    lines += ["## Dead letters", ""] + ([f"- {d}" for d in summary["dead"]] or ["None."]) + [""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    log = Log(time.monotonic())
+    load_at_start = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    tmp = Path(tempfile.mkdtemp(prefix="chaos-"))
+    databases = [f"{args.prefix}_{ctx}" for ctx in CONTEXTS]
+    broker_port, cache_port, port = _procs.free_port(), _procs.free_port(), _procs.free_port()
+    env = environment(
+        args.prefix, redis_url=f"redis://127.0.0.1:{cache_port}/0", broker_url=f"redis://127.0.0.1:{broker_port}/0"
+    ) | {"PAYMENT_GATEWAY": "fake", "PAYMENT_FAKE_FAILURE_RATE": "0.3", "PAYMENT_FAKE_SLOW_RATE": "0.05"}
+    if args.fast_timers:
+        env |= {"SAGA_STEP_TIMEOUT_SECONDS": "10", "EVENTS_REDELIVER_AFTER_SECONDS": "10", "SAGA_SWEEP_SECONDS": "5"}
+    os.environ.update(env | {"DB_POOL": "false"})
+    world = World(env, tmp, port, broker_port, cache_port)
+    threads: list[threading.Thread] = []
+    stoppers = []
+    try:
+        world.start("broker")
+        world.start("cache")
+        log.step(f"Re-creating {', '.join(databases)}; Redis broker :{broker_port}, cache :{cache_port}; logs in {tmp}")
+        recreate_databases(databases)
+        migrate(env)
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.contrib.auth import get_user_model
+        from rest_framework_simplejwt.tokens import AccessToken
+
+        from apps.inventory.models import StockItem
+
+        tokens, product_ids = seed(users=args.users, products=args.products, stock=SCARCE)
+        User = get_user_model()
+        token_of_user = {
+            pk: tokens[int(email.removeprefix("bench").split("@")[0])]
+            for pk, email in User.objects.filter(email__startswith="bench").values_list("pk", "email")
+        }
+        staff = User.objects.create(
+            email="chaos-staff@example.com", name="Chaos Staff", is_staff=True, is_superuser=True
+        )
+        staff_token = str(AccessToken.for_user(staff))
+        initial_stock = {pid: StockItem.objects.get(product_id=pid).on_hand for pid in product_ids}
+        for name in ("gunicorn", "worker-a", "worker-b", "beat"):
+            world.start(name)
+        wait_ready(port, world.services, env)
+        model = Path("/proc/cpuinfo").read_text().split("model name")[1].split(":")[1].splitlines()[0].strip()
+        machine = f"{os.cpu_count()} CPUs, {model}"
+
+        load_seconds = args.orders / args.rate
+        plan = schedule(args, load_seconds)
+        customers = Customers(port, token_of_user, staff_token, log)
+        monitor = Monitor()
+        faults = Faults(args, world, log, args.prefix)
+        load_began = time.monotonic()
+        log.step(f"Load: {args.orders} POSTs at {args.rate:g}/s ({load_seconds:.0f} s), {len(plan)} scheduled faults")
+        for target, stop in ((customers.run, customers.stop), (monitor.run, monitor.stop)):
+            threads.append(threading.Thread(target=target, daemon=True))
+            stoppers.append(stop)
+        threads.append(threading.Thread(target=faults.run, args=(plan, load_began), daemon=True))
+        stoppers.append(faults.stop)
+        for thread in threads:
+            thread.start()
+        results, _, _ = run_open_loop(
+            host="127.0.0.1", port=port, rate=args.rate, duration=load_seconds, threads=args.threads,
+            request=order_request(tokens, product_ids, 1), drain_seconds=60,
+        )  # fmt: skip
+        log.step(f"Load done: {Counter(r.status for r in results)}")
+        faults.stop.set()
+        threads[-1].join(timeout=60)
+        faults.finish()
+        customers.stop.set()
+        threads[0].join(timeout=60)
+        bound = (
+            settings.SAGA_STEP_TIMEOUT_SECONDS * settings.SAGA_MAX_STEP_ATTEMPTS * 2
+            + 2 * settings.SAGA_SWEEP_SECONDS
+            + 2 * settings.EVENTS_REDELIVER_AFTER_SECONDS
+        )
+        log.step(f"Settling (at most {bound:.0f} s)…")
+        settle_seconds, settled = settle(bound, log)
+        monitor.stop.set()
+        log.step(f"Settled: {settled} after {settle_seconds:.1f} s; checking…")
+        summary = check(initial_stock, results, customers, faults)
+        load_at_end = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    except BaseException:
+        print(f"Failed; the processes' logs are in {tmp}", file=sys.stderr)
+        raise
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for stop in stoppers:
+            stop.set()
+        world.stop_all()
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:  # noqa: BLE001
+            pass
+        if not args.keep_databases:
+            try:
+                for name in databases:
+                    allow_connections(name, True)
+                drop_databases(databases)
+            except Exception as exc:  # noqa: BLE001
+                print(f"cleanup: {exc}", file=sys.stderr)
+
+    meta = {
+        "command": "make chaos" + (f' CHAOS_ARGS="{" ".join(sys.argv[1:])}"' if sys.argv[1:] else ""),
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine,
+        "load": f"{load_at_start} at the start, {load_at_end} at the end",
+        "offered": len(results),
+        "load_seconds": load_seconds,
+        "settle": settle_seconds,
+        "settled": settled,
+        "bound": bound,
+        "overdue": monitor.worst,
+        "saga_sweep": settings.SAGA_SWEEP_SECONDS,
+        "load_began": load_began - log.began,
+        "fault_errors": faults.errors,
+    }
+    text = report(args, summary, log, meta)
+    print("\n" + text)
+    if not args.no_write:
+        (ROOT / "RELIABILITY.md").write_text(text)
+        print("Wrote RELIABILITY.md")
+    if args.json:
+        keep = {"ok": summary["ok"], "checks": summary["checks"], "statuses": summary["statuses"]}
+        Path(args.json).write_text(json.dumps(keep | {"faults": log.faults, "settled": settled}, default=str))
+    log.step("Done: every invariant held." if summary["ok"] else "Done: INVARIANTS BROKEN (see above).")
+    return 0 if summary["ok"] else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit("Interrupted; every process the campaign started was stopped.")
