@@ -15,6 +15,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from psycopg_pool import ConnectionPool
 
 from shop.contexts import CONTEXTS, DEFAULT_QUEUE, database_url_variable
 
@@ -135,6 +136,10 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # a context's alias, so a query that forgot its context fails loudly instead of silently
 # landing in some shared database.
 DB_POOL_MAX = env.int("DB_POOL_MAX_SIZE", default=10)
+# ``check``: an idle pooled connection the server ended (pg_terminate_backend, a restart, a
+# failover) is replaced at checkout; without it the next request on it failed with a 500 (found
+# by bench/chaos.py). It costs one empty round trip per checkout.
+DB_POOL_OPTIONS = {"min_size": 0, "max_size": DB_POOL_MAX, "timeout": 10, "check": ConnectionPool.check_connection}
 DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=10_000)
 
 
@@ -159,9 +164,8 @@ def _database(alias: str) -> dict:
         config["CONN_MAX_AGE"] = 0
         if env.bool("DB_POOL", default=True):
             # Connections outlive requests and Celery tasks (config/celery.py keeps the worker
-            # fix-up from tearing the pool down per task). A connection that broke is discarded by
-            # the pool when it is returned, so no health-check round trip per checkout is needed.
-            config["OPTIONS"]["pool"] = {"min_size": 0, "max_size": DB_POOL_MAX, "timeout": 10}
+            # fix-up from tearing the pool down per task).
+            config["OPTIONS"]["pool"] = dict(DB_POOL_OPTIONS)
             config["CONN_HEALTH_CHECKS"] = False
         else:
             config["CONN_HEALTH_CHECKS"] = True

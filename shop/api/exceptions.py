@@ -1,6 +1,7 @@
 """One error format for every failure an API client can see.
 
-DRF's exceptions, Django's ``Http404``/``PermissionDenied``, the contexts' domain errors
+DRF's exceptions, Django's ``Http404``/``PermissionDenied``, a database that cannot be reached
+(``OperationalError``: 503 with ``Retry-After``), the contexts' domain errors
 (``shop.errors.DomainError``: each names its code, status and message), our ``ApiError`` and
 anything unexpected all leave as ``{success: false, error: {code, message, details}}``. Unexpected
 errors are logged with their stack trace; the client gets only the correlation id.
@@ -9,12 +10,13 @@ errors are logged with their stack trace; the client gets only the correlation i
 import structlog
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from shop.api.envelope import error_body
-from shop.api.errors import ApiError
+from shop.api.errors import ApiError, ServiceUnavailable
 from shop.errors import DomainError
 from shop.observability.context import get_correlation_id
 
@@ -58,6 +60,12 @@ def exception_handler(exc, context):
         exc = _from_domain(exc)
     elif isinstance(exc, RequestDataTooBig):
         exc = ApiError("Request body too large.", code="PAYLOAD_TOO_LARGE", status_code=413)
+    elif isinstance(exc, OperationalError):
+        # A database refusing connections (or the pool timing out waiting for one) is an outage
+        # the client can retry, not a bug: 503 in the envelope, logged with its cause.
+        logger.warning("database_unavailable", view=type(context.get("view")).__name__, error=str(exc))
+        exc = ServiceUnavailable("A database is temporarily unavailable; retry shortly.")
+        exc.wait = 5
 
     headers = {}
     if isinstance(exc, exceptions.APIException):

@@ -1,0 +1,76 @@
+"""Database faults the fault campaign (bench/chaos.py) found answered with a 500.
+
+Both were seen under load: ``pg_terminate_backend`` of a context database left dead connections
+in the web workers' pools (the next request on each failed), and a database refusing
+connections for a while answered ``INTERNAL_ERROR`` instead of a retryable 503.
+"""
+
+import time
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connections
+from psycopg_pool import ConnectionPool
+
+from tests.conftest import CONTEXT_DBS
+from tests.factories.orders import stocked_products
+
+
+def _admin_dsn(alias: str, dbname: str) -> str:
+    params = connections[alias].settings_dict
+    return f"host={params['HOST'] or '127.0.0.1'} port={params['PORT'] or 5432} user={params['USER']} dbname={dbname}"
+
+
+def _terminate(alias: str, pid: int) -> None:
+    with psycopg.connect(_admin_dsn(alias, "postgres"), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        for _ in range(100):
+            if not admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"backend {pid} still alive")
+
+
+@pytest.mark.django_db(databases=["orders"])
+def test_a_pooled_connection_the_server_terminated_is_replaced_at_checkout():
+    """The production pool options (``DB_POOL_OPTIONS``) hand out a live connection after the
+    server ended the idle one, instead of the dead one (which failed the request using it)."""
+    options = {**settings.DB_POOL_OPTIONS, "min_size": 1, "max_size": 1}
+    dsn = _admin_dsn("orders", connections["orders"].settings_dict["NAME"])
+    with ConnectionPool(dsn, open=True, **options) as pool:
+        with pool.connection() as conn:
+            pid = conn.info.backend_pid
+        _terminate("orders", pid)
+        with pool.connection() as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+            assert conn.info.backend_pid != pid
+
+
+@pytest.mark.django_db(transaction=True, databases=CONTEXT_DBS)
+def test_a_database_refusing_connections_answers_503_with_the_error_envelope(customer_api):
+    """``ALLOW_CONNECTIONS false`` on the inventory database while an order is placed: the client
+    gets 503 SERVICE_UNAVAILABLE in the envelope with Retry-After, not a 500."""
+    product = stocked_products(1)[0]
+    name = connections["inventory"].settings_dict["NAME"]
+    connections["inventory"].close()
+    with psycopg.connect(_admin_dsn("inventory", "postgres"), autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            response = customer_api.post(
+                "/api/v1/orders",
+                {
+                    "items": [{"productId": str(product.id), "quantity": 1}],
+                    "shippingAddress": {"street": "1 Main St", "city": "Springfield", "state": "IL",
+                                        "zipCode": "62701", "country": "USA"},
+                    "shippingMethod": "standard",
+                    "payment": {"method": "card", "token": "tok_visa"},
+                },
+                format="json",
+            )  # fmt: skip
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            connections["inventory"].close()
+    assert response.status_code == 503, response.content
+    assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert response["Retry-After"] == "5"
