@@ -17,6 +17,24 @@ class OrderSummary:
     total: Decimal
 
 
+@dataclass(frozen=True)
+class PaymentRequest:
+    """What the payments context needs to authorize an order: read from the order itself, so the
+    amount cannot differ from the order total, and the card token never travels in an event."""
+
+    order_id: uuid.UUID
+    amount: Decimal
+    currency: str
+    token: str  # "" once the checkout has used or abandoned it
+
+
+def order_payment_request_get(*, order_id: uuid.UUID) -> PaymentRequest | None:
+    row = Order.objects.filter(pk=order_id).values("total", "currency", "payment_token").first()
+    if row is None:
+        return None
+    return PaymentRequest(order_id=order_id, amount=row["total"], currency=row["currency"], token=row["payment_token"])
+
+
 def order_summary_get(*, order_id: uuid.UUID) -> OrderSummary | None:
     row = Order.objects.filter(pk=order_id).values("id", "user_id", "status", "currency", "total").first()
     return OrderSummary(**row) if row else None

@@ -7,6 +7,7 @@ other free text (``CleanCharField``: no markup, no control characters). Output: 
 money as decimal strings; v2 as ``{amount, currency}`` objects with the customer embedded.
 """
 
+import re
 from datetime import datetime, time, timedelta
 
 from django.utils import timezone
@@ -39,6 +40,47 @@ class StrictRegexField(serializers.RegexField, StrictCharField):
     pass
 
 
+PAYMENT_TOKEN = re.compile(r"^(tok|pm)_[A-Za-z0-9_]{1,100}$")
+_DIGIT_RUN = re.compile(r"\d(?:[ -]?\d){11,18}")
+
+
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def looks_like_a_card_number(text: str) -> bool:
+    """A run of 12–19 digits (spaces or dashes between them allowed) that passes the Luhn check."""
+    return any(_luhn_valid(re.sub(r"[ -]", "", run)) for run in _DIGIT_RUN.findall(text))
+
+
+class PaymentTokenField(StrictCharField):
+    """The provider's token for the card (``tok_…``, or a PaymentMethod ``pm_…``), never card data.
+
+    Anything that looks like a card number is refused before it is stored anywhere, and the error
+    says why without repeating it. PCI DSS keeps card numbers out of systems like this one: the
+    storefront sends them to the provider, which answers with the token.
+    """
+
+    default_error_messages = {
+        "card_number": "This looks like a card number. Send the payment provider's token (tok_…, pm_…) instead.",
+        "format": "Must be a payment provider token: tok_… or pm_… (letters, digits, underscores).",
+    }
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if looks_like_a_card_number(value):
+            self.fail("card_number")
+        if not PAYMENT_TOKEN.match(value):
+            self.fail("format")
+        return value
+
+
 class OrderItemInput(StrictInput):
     product_id = serializers.UUIDField()
     quantity = StrictIntegerField(min_value=1, max_value=100)
@@ -54,7 +96,7 @@ class ShippingAddressSerializer(StrictInput):
 
 class PaymentInput(StrictInput):
     method = serializers.ChoiceField(choices=["card"])
-    token = StrictCharField(min_length=1, max_length=255, write_only=True)
+    token = PaymentTokenField(min_length=4, max_length=103, write_only=True)
 
 
 class OrderCreateInput(StrictInput):

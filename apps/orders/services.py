@@ -247,7 +247,7 @@ def order_cancel(*, order_id: uuid.UUID, reason: str, note: str = "") -> Order:
         target=OrderStatus.CANCELLED,
         note=note or f"Cancelled: {reason}",
         idempotent=True,
-        changes={"cancellation_reason": reason},
+        changes={"cancellation_reason": reason, "payment_token": ""},
         event_data={"reason": reason},
     )
     return order
@@ -261,7 +261,7 @@ def order_cancel_request(*, order_id: uuid.UUID, reason: str = CUSTOMER_REQUEST)
             target=OrderStatus.CANCELLED,
             note=f"Cancelled: {reason}",
             idempotent=False,
-            changes={"cancellation_reason": reason},
+            changes={"cancellation_reason": reason, "payment_token": ""},
             event_data={"reason": reason},
         )
         _record(

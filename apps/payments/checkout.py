@@ -6,8 +6,8 @@ because the saga may have missed the first one.
 """
 
 import uuid
-from decimal import Decimal
 
+from apps.orders import facade as orders
 from apps.orders.events import (
     PAYMENT_AUTHORIZATION_REQUESTED,
     PAYMENT_CAPTURE_REQUESTED,
@@ -39,17 +39,26 @@ def _reply(event_type: str, order_id: uuid.UUID, result: services.Outcome | None
 
 @subscriber(PAYMENT_AUTHORIZATION_REQUESTED, consumer="payments.checkout.authorize", context=ALIAS)
 def authorize_for_checkout(envelope: Envelope) -> None:
-    data = envelope.data
-    order_id = uuid.UUID(data["orderId"])
+    """The amount and the card token come from the order itself (orders facade), never from the
+    command: the token stays out of every event, and the amount is the order's total. The reply
+    says what was authorized, and the saga checks it against the total before confirming."""
+    order_id = uuid.UUID(envelope.data["orderId"])
+    request = orders.order_payment_request_get(order_id=order_id)
+    if request is None or not request.token:
+        # The checkout has already ended (the token is erased at that point): a late re-send.
+        _reply(events.AUTHORIZATION_FAILED, order_id, None, declined=False, message="No card token on the order.")
+        return
     outcome = services.payment_authorize(
         order_id=order_id,
-        amount=Decimal(data["amount"]),
-        currency=data["currency"],
-        token=data["token"],
-        idempotency_key=data["idempotencyKey"],
+        amount=request.amount,
+        currency=request.currency,
+        token=request.token,
+        idempotency_key=envelope.data["idempotencyKey"],
     )
-    ok = outcome.status == PaymentStatus.AUTHORIZED
-    _reply(events.AUTHORIZATION_SUCCEEDED if ok else events.AUTHORIZATION_FAILED, order_id, outcome)
+    if outcome.status == PaymentStatus.AUTHORIZED:
+        _reply(events.AUTHORIZATION_SUCCEEDED, order_id, outcome, amount=f"{request.amount:.2f}")
+    else:
+        _reply(events.AUTHORIZATION_FAILED, order_id, outcome)
 
 
 @subscriber(PAYMENT_CAPTURE_REQUESTED, consumer="payments.checkout.capture", context=ALIAS)

@@ -3,7 +3,7 @@
 One shape for every payment event: the payment's state after the step, and the step's amount.
 """
 
-from shop.events import register_event
+from shop.events import register_event, register_upcaster
 
 PAYMENT_AUTHORIZED = "payment.authorized"
 PAYMENT_FAILED = "payment.failed"
@@ -68,3 +68,17 @@ for _type, _description in (
     (REVERSED, "Whatever the order's payment reached is undone (outcome NONE, VOIDED or REFUNDED)."),
 ):
     register_event(_type, 1, _REPLY, description=_description)
+
+# v2 of the authorization reply says what was authorized; the saga confirms only the order's total.
+register_event(
+    AUTHORIZATION_SUCCEEDED,
+    2,
+    {**_REPLY, "properties": {**_REPLY["properties"], "amount": _MONEY}},
+    description="The order's payment is authorized, for ``amount`` (the saga checks it against the order total).",
+)
+
+
+@register_upcaster(AUTHORIZATION_SUCCEEDED, 1)
+def authorization_succeeded_v1_to_v2(data: dict) -> dict:
+    """An old reply did not say the amount; it stays absent (and unchecked)."""
+    return data

@@ -136,10 +136,27 @@ def test_slow_payment_reply_after_completion_does_not_refund(customer_api, produ
 
 
 def test_authorization_that_lands_after_compensation_is_voided(customer_api, products, settings):
-    """The authorize command waits in a backlog past the saga's timeout; the saga compensates
-    (nothing to void yet) and ends. When the command is finally run the card is authorized, and
-    the late reply must void it. Before the fix logging that reply overflowed the step log's
-    ``outcome`` column, so the handler failed every time and the hold stayed on the card."""
+    """The provider authorized the card but its reply waits in a backlog past the saga's timeout;
+    the saga compensates and ends. The hold on the card must end voided, and the late reply must
+    not revive the order. (Before a fix, logging such a late reply overflowed the step log's
+    ``outcome`` column, so the handler failed every time and the hold stayed on the card.)"""
+    settings.SAGA_MAX_STEP_ATTEMPTS = 1
+    order_id = place(customer_api, products)
+    held = drain_holding("payment.authorization_succeeded")
+    assert len(held) == 1
+    expire_saga_deadlines(order_id)
+    assert orchestrator.sagas_recover() == {"compensating": 1}
+    drain()
+    assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPENSATED
+    deliver(held)  # the backlog reaches the saga at last
+    drain()
+    assert Payment.objects.get(order_id=order_id).status == "VOIDED"
+    assert Order.objects.get(pk=order_id).status == OrderStatus.CANCELLED
+
+
+def test_an_authorize_command_that_arrives_after_the_checkout_ended_charges_nothing(customer_api, products, settings):
+    """The command itself waits past the timeout: by the time payments runs it, cancelling the order
+    has erased the card token, so there is nothing to authorize (no hold on the card at all)."""
     settings.SAGA_MAX_STEP_ATTEMPTS = 1
     order_id = place(customer_api, products)
     held = drain_holding("checkout.payment_authorization_requested")
@@ -147,10 +164,10 @@ def test_authorization_that_lands_after_compensation_is_voided(customer_api, pro
     expire_saga_deadlines(order_id)
     assert orchestrator.sagas_recover() == {"compensating": 1}
     drain()
-    assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPENSATED
-    deliver(held)  # the backlog reaches the provider at last
+    assert Order.objects.get(pk=order_id).status == OrderStatus.CANCELLED
+    deliver(held)
     drain()
-    assert Payment.objects.get(order_id=order_id).status == "VOIDED"
+    assert not Payment.objects.filter(order_id=order_id).exists()
 
 
 def test_reservation_that_lands_after_compensation_is_released(customer_api, products, settings):

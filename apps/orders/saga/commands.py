@@ -6,7 +6,7 @@ is safe because every receiver is idempotent per order (reservation per order id
 calls per idempotency key).
 """
 
-from shop.events import register_event
+from shop.events import register_event, register_upcaster
 
 _UUID = {"type": "string", "format": "uuid"}
 _MONEY = {"type": "string", "pattern": r"^-?\d+(\.\d{1,2})?$"}
@@ -53,8 +53,28 @@ register_event(
             "idempotencyKey": {"type": "string", "minLength": 1},
         },
     },
-    description="Saga → payments: authorize the order total with the customer's card token.",
+    description="Saga → payments (retired shape): carried the amount and the card token.",
 )
+register_event(
+    PAYMENT_AUTHORIZATION_REQUESTED,
+    2,
+    {
+        "type": "object",
+        "required": ["orderId", "idempotencyKey"],
+        "properties": {"orderId": _UUID, "idempotencyKey": {"type": "string", "minLength": 1}},
+        "additionalProperties": False,
+    },
+    description="Saga → payments: authorize the order. Payments reads the amount and the card token from the "
+    "order (orders facade), so the token is never in an event, an outbox row or a dead letter.",
+)
+
+
+@register_upcaster(PAYMENT_AUTHORIZATION_REQUESTED, 1)
+def authorization_requested_v1_to_v2(data: dict) -> dict:
+    """An old command still in a queue or a dead letter: its token and amount are dropped unread."""
+    return {"orderId": data["orderId"], "idempotencyKey": data["idempotencyKey"]}
+
+
 register_event(
     PAYMENT_CAPTURE_REQUESTED,
     1,

@@ -32,7 +32,7 @@ def stock_released(envelope: Envelope) -> None:
 
 @subscriber("payment.authorization_succeeded", consumer="orders.saga.payment_authorized", context="orders")
 def payment_authorized(envelope: Envelope) -> None:
-    orchestrator.on_payment_authorized(order_id=_order_id(envelope))
+    orchestrator.on_payment_authorized(order_id=_order_id(envelope), amount=envelope.data.get("amount"))
 
 
 @subscriber("payment.authorization_failed", consumer="orders.saga.payment_authorization_failed", context="orders")

@@ -12,6 +12,7 @@ the state change, so a crash can never leave a saga advanced without its command
 
 import time
 from datetime import timedelta
+from decimal import Decimal
 
 import structlog
 from django.conf import settings
@@ -85,13 +86,7 @@ def _send_step_command(saga: CheckoutSaga, order: Order, lines=None) -> None:
         saga.data["paymentAttempted"] = True
         publish(
             commands.PAYMENT_AUTHORIZATION_REQUESTED,
-            {
-                "orderId": oid,
-                "amount": str(order.total),
-                "currency": order.currency,
-                "token": order.payment_token,
-                "idempotencyKey": _payment_key(oid, "authorize"),
-            },
+            {"orderId": oid, "idempotencyKey": _payment_key(oid, "authorize")},
             aggregate_id=oid,
             using=ALIAS,
         )
@@ -253,15 +248,20 @@ def _payment_arrived(order_id, step: str, flag: str) -> CheckoutSaga | None:
     return None
 
 
-def on_payment_authorized(*, order_id) -> None:
+def on_payment_authorized(*, order_id, amount: str | None = None) -> None:
+    """``amount``: what the provider authorized. An order is confirmed only for its own total: a
+    payment for any other amount is voided and the checkout unwound."""
     saga = _payment_arrived(order_id, SagaStep.AUTHORIZE_PAYMENT, "paymentAuthorized")
     if saga is None:
         return
     _log(saga, "SUCCEEDED")
     order = _order(saga)
-    if _customer_cancelled(order):
-        order_services.order_payment_token_clear(order_id=order_id)
+    if _customer_cancelled(order):  # cancelling erased the card token
         _compensate(saga, order, Reason.CUSTOMER_REQUEST)
+        return
+    if amount is not None and Decimal(amount) != order.total:
+        _log(saga, "AMOUNT_MISMATCH", f"authorized {amount}, order total {order.total}")
+        _compensate(saga, order, Reason.PAYMENT_FAILED)
         return
     order_services.order_confirm(order_id=order_id)  # also erases the card token
     _enter(saga, order, SagaStep.CAPTURE_PAYMENT)
