@@ -9,9 +9,8 @@ import time
 
 import psycopg
 import pytest
-from django.conf import settings
 from django.db import connections
-from psycopg_pool import ConnectionPool
+from django.db.backends.postgresql.base import DatabaseWrapper
 
 from tests.conftest import CONTEXT_DBS
 from tests.factories.orders import stocked_products
@@ -33,18 +32,28 @@ def _terminate(alias: str, pid: int) -> None:
 
 
 @pytest.mark.django_db(databases=["orders"])
-def test_a_pooled_connection_the_server_terminated_is_replaced_at_checkout():
-    """The production pool options (``DB_POOL_OPTIONS``) hand out a live connection after the
-    server ended the idle one, instead of the dead one (which failed the request using it)."""
-    options = {**settings.DB_POOL_OPTIONS, "min_size": 1, "max_size": 1}
-    dsn = _admin_dsn("orders", connections["orders"].settings_dict["NAME"])
-    with ConnectionPool(dsn, open=True, **options) as pool:
-        with pool.connection() as conn:
-            pid = conn.info.backend_pid
+def test_a_pooled_connection_the_server_terminated_is_replaced_at_checkout(monkeypatch):
+    """The production pooled configuration (``DB_POOL=true``) hands out a live connection after
+    the server ended the idle one, instead of the dead one (which failed the request using it)."""
+    import config.settings as production
+
+    monkeypatch.setenv("DB_POOL", "true")
+    pooled = production._database("orders")
+    assert "pool" in pooled["OPTIONS"]
+    settings_dict = {**connections["orders"].settings_dict, **{k: pooled[k] for k in ("OPTIONS", "CONN_HEALTH_CHECKS")}}
+    wrapper = DatabaseWrapper(settings_dict, alias="pool_probe")
+    try:
+        with wrapper.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        wrapper.close()  # back to the pool, idle
         _terminate("orders", pid)
-        with pool.connection() as conn:
-            assert conn.execute("SELECT 1").fetchone() == (1,)
-            assert conn.info.backend_pid != pid
+        with wrapper.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            assert cursor.fetchone()[0] != pid
+    finally:
+        wrapper.close()
+        wrapper.close_pool()
 
 
 @pytest.mark.django_db(transaction=True, databases=CONTEXT_DBS)
