@@ -46,6 +46,12 @@ task_runs = Counter("celery_tasks_total", "Celery tasks finished", ["task", "que
 task_duration = Histogram(
     "celery_task_duration_seconds", "Celery task run time", ["task", "queue"], buckets=(*_FAST, 10, 30, 60)
 )
+task_batch_size = Histogram(
+    "celery_task_batch_size",
+    "Messages run by one batch task (celery-batches)",
+    ["task", "queue"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200),
+)
 events_published = Counter("events_published_total", "Domain events written to an outbox", ["type"])
 events_delivered = Counter("events_delivered_total", "Event deliveries handled", ["consumer"])
 events_duplicates = Counter("events_duplicate_total", "Duplicate deliveries ignored by the inbox", ["consumer"])

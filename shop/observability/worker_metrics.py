@@ -17,21 +17,42 @@ from shop.observability import dbpool, metrics, multiproc
 _started: dict[str, float] = {}
 
 
-def _queue_label(task) -> str:
-    queue = (getattr(task.request, "delivery_info", None) or {}).get("routing_key") or DEFAULT_QUEUE
+def _bounded(queue: str | None) -> str:
+    queue = queue or DEFAULT_QUEUE
     return queue if queue in WORKER_QUEUES else "other"
+
+
+def _batch_requests(args) -> list:
+    """celery-batches runs many messages as one task: their requests are its first argument."""
+    first = args[0] if args else None
+    if isinstance(first, list | tuple) and all(hasattr(r, "delivery_info") for r in first):
+        return list(first)
+    return []
+
+
+def _queue_label(task, batch: list) -> str:
+    info = getattr(task.request, "delivery_info", None)
+    if info:
+        return _bounded(info.get("routing_key"))
+    queues = {_bounded((r.delivery_info or {}).get("routing_key")) for r in batch}
+    if len(queues) > 1:
+        return "mixed"
+    return queues.pop() if queues else DEFAULT_QUEUE
 
 
 def _on_prerun(task_id=None, **kwargs):
     _started[task_id] = time.perf_counter()
 
 
-def _on_postrun(task_id=None, task=None, state=None, **kwargs):
+def _on_postrun(task_id=None, task=None, state=None, args=None, **kwargs):
     started = _started.pop(task_id, None)
     if task is None or task.request.is_eager:
         return
-    queue = _queue_label(task)
+    batch = _batch_requests(args)
+    queue = _queue_label(task, batch)
     metrics.task_runs.labels(task.name, queue, state or "UNKNOWN").inc()
+    if batch:
+        metrics.task_batch_size.labels(task.name, queue).observe(len(batch))
     if started is not None:
         metrics.task_duration.labels(task.name, queue).observe(time.perf_counter() - started)
     dbpool.sample()
