@@ -78,6 +78,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--label", help="add a row to the 'what each step bought' table under this label")
     parser.add_argument("--keep-databases", action="store_true", help="leave shop_bench_* for inspection")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    parser.add_argument(
+        "--write-to", type=Path, default=ROOT / "BENCHMARKS.md", help="the BENCHMARKS.md to write (an older tree may)"
+    )
     return parser.parse_args()
 
 
@@ -483,7 +486,7 @@ def main() -> int:
     )  # fmt: skip
     print("\n" + section)
     if not args.no_write:
-        path = ROOT / "BENCHMARKS.md"
+        path = args.write_to
         _report.write_section(path, section)
         if args.label:
             _report.add_step(path, label=args.label, when=when, phases=phases, per_order=per_order, load=load,
