@@ -163,7 +163,10 @@ def _database(alias: str) -> dict:
             # a connection at checkout (psycopg_pool's check_connection, one empty round trip): an
             # idle one the server ended (pg_terminate_backend, a restart, a failover) is replaced
             # instead of failing the next request with a 500 (found by bench/chaos.py).
-            config["OPTIONS"]["pool"] = {"min_size": 0, "max_size": DB_POOL_MAX, "timeout": 10}
+            # max_idle: a connection unused for a minute is closed, so the many small pools (each
+            # web and worker process holds one per context it touches) give back what they do not
+            # need; see docs/events.md for the connection budget.
+            config["OPTIONS"]["pool"] = {"min_size": 0, "max_size": DB_POOL_MAX, "timeout": 10, "max_idle": 60}
         config["CONN_HEALTH_CHECKS"] = True
     config["TEST"] = {"DEPENDENCIES": []}  # contexts are independent; "default" is empty
     return config
@@ -262,7 +265,7 @@ EVENTS_BATCH_LINGER_MS = env.float("EVENTS_BATCH_LINGER_MS", default=5.0)
 # Deliveries to these contexts wait on a remote party (the payment provider): they run in a thread
 # pool of this size per worker process, so a slow provider does not hold a whole batch.
 EVENTS_WAITING_CONTEXTS = env.list("EVENTS_WAITING_CONTEXTS", default=["payments"])
-EVENTS_WAITING_THREADS = env.int("EVENTS_WAITING_THREADS", default=8)
+EVENTS_WAITING_THREADS = env.int("EVENTS_WAITING_THREADS", default=4)
 # One sweep stops claiming new batches after this long (below the task soft time limit).
 EVENTS_SWEEP_BUDGET_SECONDS = env.float("EVENTS_SWEEP_BUDGET_SECONDS", default=30.0)
 
