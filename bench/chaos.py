@@ -1,7 +1,7 @@
 """Fault campaign: thousands of orders through worker kills, broker loss, database faults and a
 misbehaving provider, then proof from the databases that nothing was lost, oversold or charged twice.
 
-    make chaos                   (or: .venv/bin/python bench/chaos.py [--orders 10000] [--rate 15] ...)
+    make chaos                   (or: .venv/bin/python bench/chaos.py [--orders 10000] [--rate 7.5] ...)
 
 1. Its own world: databases ``<prefix>_<context>`` (default ``shop_chaos``), re-created and migrated;
    two redis-servers of its own on free ports (the broker, which it restarts, and the cache, which
@@ -10,7 +10,8 @@ misbehaving provider, then proof from the databases that nothing was lost, overs
 2. Production processes as the Makefile runs them: gunicorn, two Celery workers (as if on two
    hosts), beat; the fake gateway with ``PAYMENT_FAKE_FAILURE_RATE`` 0.3 and
    ``PAYMENT_FAKE_SLOW_RATE`` 0.05 (calls slower than ``PAYMENT_TIMEOUT_SECONDS``).
-3. Open-loop load (``bench/_load.py``) at ``--rate`` POST/s until ``--orders`` were offered. Mix:
+3. Open-loop load (``bench/_load.py``) at ``--rate`` POST/s (default 7.5: about 70 % of the 10.9
+   confirmed orders/s ``make bench`` measured on this 2-core machine) until ``--orders`` were offered. Mix:
    valid cards, declines, insufficient funds, processing errors; ~30 % of orders want one of a few
    scarce products (stock 20–50); ~5 % repeat the previous POST with the same Idempotency-Key.
    Alongside, a customer cancels ~10 % (half at once, half after confirmation) and staff ship ~20 %
@@ -71,8 +72,13 @@ TERMINAL_SAGA = {"COMPLETED", "COMPENSATED"}
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, default=10_000, help="POSTs offered (default 10,000)")
-    parser.add_argument("--rate", type=float, default=15.0, help="offered POST/s (default 15: this 2-core box)")
+    parser.add_argument(
+        "--rate", type=float, default=7.5, help="offered POST/s (default 7.5: 70 %% of the 10.9/s make bench measured)"
+    )
     parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--worker-concurrency", type=int, default=3, help="Celery pool size of each of the two workers")
+    parser.add_argument("--db-pool-max", type=int, default=4,
+                        help="DB_POOL_MAX_SIZE, EVENTS_WAITING_THREADS (a shared server)")  # fmt: skip
     parser.add_argument("--users", type=int, default=40)
     parser.add_argument("--products", type=int, default=60)
     parser.add_argument("--worker-kill-every", type=float, default=60.0)
@@ -80,7 +86,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--refuse-seconds", type=float, default=15.0)
     parser.add_argument("--refuse-context", default="inventory")
     parser.add_argument("--fast-timers", action="store_true",
-                        help="saga step timeout 10 s, redelivery 10 s, sweeps 5 s (the short test)")  # fmt: skip
+                        help="redelivery after 10 s, saga sweeps every 5 s (the short test)")  # fmt: skip
     parser.add_argument("--prefix", default="shop_chaos", help="database names: <prefix>_<context>")
     parser.add_argument("--keep-databases", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="leave RELIABILITY.md alone")
@@ -160,7 +166,7 @@ class World:
             service = _procs.Service(name, cmd, self.env, ROOT, log).start()
         elif name.startswith("worker"):
             cmd = [python, "-m", "celery", "-A", "config", "worker", "-Q", QUEUES,
-                   "--concurrency", str(_procs.WORKER_CONCURRENCY), "--loglevel", "WARNING",
+                   "--concurrency", self.env["WORKER_CONCURRENCY"], "--loglevel", "WARNING",
                    "--hostname", f"chaos-{name}-{self.generation[name]}-{os.getpid()}@%h"]  # fmt: skip
             service = _procs.Service(name, cmd, self.env, ROOT, log).start()
         elif name == "beat":
@@ -305,6 +311,7 @@ class Monitor:
         self.stop = threading.Event()
         self.worst = 0.0
         self.worst_at = ""
+        self.sessions = 0
 
     def run(self) -> None:
         from django.db import connections
@@ -324,6 +331,12 @@ class Monitor:
                     late = (timezone.now() - oldest).total_seconds()
                     if late > self.worst:
                         self.worst, self.worst_at = late, utc()
+                with connections["orders"].cursor() as cursor:
+                    cursor.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE %s",
+                        [connections["orders"].settings_dict["NAME"].removesuffix("_orders") + "\\_%"],
+                    )
+                    self.sessions = max(self.sessions, cursor.fetchone()[0])
             except Exception:  # noqa: BLE001
                 connections.close_all()
 
@@ -350,7 +363,7 @@ def allow_connections(database: str, allow: bool) -> None:
 
 
 class Duplicates:
-    """Re-send ~5 % of the outbox rows delivered since the last round, as a broker redelivery would."""
+    """Re-send ~5 % of the outbox rows sent since the last round, as a broker redelivery would."""
 
     def __init__(self):
         self.since = None
@@ -366,9 +379,9 @@ class Duplicates:
         now = timezone.now()
         by_queue: dict[str, list] = defaultdict(list)
         for alias in CONTEXTS:
-            rows = outbox_model(alias).objects.using(alias).filter(delivered_at__isnull=False)
+            rows = outbox_model(alias).objects.using(alias).filter(sent_at__isnull=False)
             if self.since is not None:
-                rows = rows.filter(delivered_at__gt=self.since)
+                rows = rows.filter(sent_at__gt=self.since)
             for event_type, envelope in rows.values_list("event_type", "envelope"):
                 if random.random() < 0.05:
                     for sub in bus.subscribers_for(event_type):
@@ -405,6 +418,7 @@ def schedule(args, load_seconds: float) -> list[tuple[float, str, str]]:
     while t < load_seconds:
         plan.append((t, "duplicate deliveries", ""))
         t += 20.0
+    plan.append((load_seconds * 0.95, "duplicate deliveries", ""))
     return sorted(plan)
 
 
@@ -451,7 +465,7 @@ class Faults:
             self.refusing[-1][1] = time.monotonic()
             self.log.fault(f"{self.prefix}_{target} ALLOW_CONNECTIONS true")
         elif action == "duplicate deliveries":
-            self.log.fault(f"re-sent {self.duplicates.round()} deliveries of already delivered outbox rows (~5 %)")
+            self.log.fault(f"re-sent {self.duplicates.round()} deliveries of already sent outbox rows (~5 %)")
 
     def run(self, plan, started: float) -> None:
         from django.db import connections
@@ -678,7 +692,9 @@ def report(args, summary: dict, log: Log, meta: dict) -> str:
         f"- Command: `{meta['command']}`",
         f"- When: {meta['when']}; machine: {meta['machine']}; load average {meta['load']}",
         f"- Load: {meta['offered']} POSTs offered at {args.rate:g}/s open loop ({meta['load_seconds']:.0f} s), "
-        f"{summary['orders']} orders in the database; two Celery workers × {_procs.WORKER_CONCURRENCY}, "
+        f"{summary['orders']} orders in the database; two Celery workers × {args.worker_concurrency} "
+        f"(DB_POOL_MAX_SIZE and EVENTS_WAITING_THREADS {args.db_pool_max}; at most {meta['sessions']} PostgreSQL "
+        "sessions on the campaign's databases), "
         "gunicorn × 2, beat; fake gateway with 30 % transient failures and 5 % calls slower than the payment timeout.",
         f"- Settle: {meta['settle']:.1f} s after the load and faults ended (bound {meta['bound']:.0f} s: saga step "
         f"timeout × attempts × 2 + two sweeps + two redeliveries){'' if meta['settled'] else ' — NOT SETTLED'}.",
@@ -724,8 +740,15 @@ def main(argv=None) -> int:
     env = environment(
         args.prefix, redis_url=f"redis://127.0.0.1:{cache_port}/0", broker_url=f"redis://127.0.0.1:{broker_port}/0"
     ) | {"PAYMENT_GATEWAY": "fake", "PAYMENT_FAKE_FAILURE_RATE": "0.3", "PAYMENT_FAKE_SLOW_RATE": "0.05"}
+    # Every process keeps a pool per context database (and each payments thread a connection):
+    # with the defaults two workers could hold most of this shared server's 100 sessions.
+    env |= {
+        "WORKER_CONCURRENCY": str(args.worker_concurrency),
+        "DB_POOL_MAX_SIZE": str(args.db_pool_max),
+        "EVENTS_WAITING_THREADS": str(args.db_pool_max),
+    }
     if args.fast_timers:
-        env |= {"SAGA_STEP_TIMEOUT_SECONDS": "10", "EVENTS_REDELIVER_AFTER_SECONDS": "10", "SAGA_SWEEP_SECONDS": "5"}
+        env |= {"EVENTS_REDELIVER_AFTER_SECONDS": "10", "SAGA_SWEEP_SECONDS": "5"}
     os.environ.update(env | {"DB_POOL": "false"})
     world = World(env, tmp, port, broker_port, cache_port)
     threads: list[threading.Thread] = []
@@ -741,6 +764,7 @@ def main(argv=None) -> int:
         django.setup()
         from django.conf import settings
         from django.contrib.auth import get_user_model
+        from django.db import connections
         from rest_framework_simplejwt.tokens import AccessToken
 
         from apps.inventory.models import StockItem
@@ -795,6 +819,7 @@ def main(argv=None) -> int:
         settle_seconds, settled = settle(bound, log)
         monitor.stop.set()
         log.step(f"Settled: {settled} after {settle_seconds:.1f} s; checking…")
+        connections.close_all()  # ours may have been terminated by a fault
         summary = check(initial_stock, results, customers, faults)
         load_at_end = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     except BaseException:
@@ -830,6 +855,7 @@ def main(argv=None) -> int:
         "settled": settled,
         "bound": bound,
         "overdue": monitor.worst,
+        "sessions": monitor.sessions,
         "saga_sweep": settings.SAGA_SWEEP_SECONDS,
         "load_began": load_began - log.began,
         "fault_errors": faults.errors,
