@@ -76,8 +76,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--rate", type=float, default=7.5, help="offered POST/s (default 7.5: 70 %% of the 10.9/s make bench measured)"
     )
     parser.add_argument("--threads", type=int, default=16)
-    parser.add_argument("--worker-concurrency", type=int, default=3, help="Celery pool size of each of the two workers")
-    parser.add_argument("--db-pool-max", type=int, default=4,
+    parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery pool size of each of the two workers")
+    parser.add_argument("--db-pool-max", type=int, default=2,
                         help="DB_POOL_MAX_SIZE, EVENTS_WAITING_THREADS (a shared server)")  # fmt: skip
     parser.add_argument("--users", type=int, default=40)
     parser.add_argument("--products", type=int, default=60)
@@ -379,9 +379,10 @@ class Duplicates:
         now = timezone.now()
         by_queue: dict[str, list] = defaultdict(list)
         for alias in CONTEXTS:
-            rows = outbox_model(alias).objects.using(alias).filter(sent_at__isnull=False)
+            # Committed rows leave by the fast path (no write back): every row is "sent" once committed.
+            rows = outbox_model(alias).objects.using(alias).filter(created_at__lte=now)
             if self.since is not None:
-                rows = rows.filter(sent_at__gt=self.since)
+                rows = rows.filter(created_at__gt=self.since)
             for event_type, envelope in rows.values_list("event_type", "envelope"):
                 if random.random() < 0.05:
                     for sub in bus.subscribers_for(event_type):
@@ -465,6 +466,9 @@ class Faults:
             self.refusing[-1][1] = time.monotonic()
             self.log.fault(f"{self.prefix}_{target} ALLOW_CONNECTIONS true")
         elif action == "duplicate deliveries":
+            from django.db import connections
+
+            connections.close_all()  # a fault may have ended this thread's sessions
             self.log.fault(f"re-sent {self.duplicates.round()} deliveries of already sent outbox rows (~5 %)")
 
     def run(self, plan, started: float) -> None:
