@@ -423,7 +423,8 @@ def main() -> int:
         flush_redis()
         subprocess.run([sys.executable, "manage.py", "migrate_all", "-v", "0"], cwd=ROOT, env=env, check=True)
         step("databases migrated", began)
-        os.environ.update({**env, "DB_POOL": "false"})
+        # This process loads millions of rows: no pool, and no 10 s statement timeout on a COPY.
+        os.environ.update({**env, "DB_POOL": "false", "DB_STATEMENT_TIMEOUT_MS": "600000"})
         import django
 
         django.setup()

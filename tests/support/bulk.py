@@ -34,16 +34,21 @@ def customer_email(index: int) -> str:
     return f"customer{index}@example.com"
 
 
-def _copy(alias: str, table: str, columns: list[str], rows) -> int:
-    count = 0
-    with (
-        connections[alias].cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
-            count += 1
-    return count
+def _copy(alias: str, table: str, columns: list[str], rows, chunk: int = 50_000) -> int:
+    """COPY in chunks of ``chunk`` rows, each one statement well within the statement timeout."""
+    count, rows = 0, iter(rows)
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    while True:
+        with connections[alias].cursor() as cursor, cursor.cursor.copy(sql) as copy:
+            written = 0
+            for row in rows:
+                copy.write_row(row)
+                written += 1
+                if written == chunk:
+                    break
+        count += written
+        if written < chunk:
+            return count
 
 
 def _defaults(model, given: list[str]) -> dict:
