@@ -14,7 +14,7 @@
    client, closed loop) and its SQL query count (the same request in-process, every context
    database counted), plus the index each query's plan uses.
 5. At the last size: requests/s with ``ab`` (closed loop, ``--concurrency`` connections,
-   ``--seconds`` per run, two interleaved rounds) of the bare view and the anonymous cached
+   ``--seconds`` per run, ``--rounds`` interleaved rounds) of the bare view and the anonymous cached
    product detail, product list and BFF page; ab's own CPU time is reported, since it shares
    the machine. Then an in-process cProfile of a cached hit says where its time goes.
 6. Writes the tables into BENCHMARKS.md between the ``reads`` markers.
@@ -60,7 +60,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sizes", default="10000,100000,1000000", help="order counts, ascending")
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=60, help="sequential requests per read and size")
-    parser.add_argument("--seconds", type=int, default=8, help="ab seconds per throughput run")
+    parser.add_argument("--seconds", type=int, default=6, help="ab seconds per throughput run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved throughput rounds")
     parser.add_argument("--concurrency", type=int, default=8, help="ab connections")
     parser.add_argument("--keep-databases", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
@@ -177,16 +178,34 @@ def timed_get(port: int, path: str, token: str) -> tuple[float, int]:
     return time.perf_counter() - started, response.status
 
 
-def query_count(path: str, token: str) -> int:
+def query_work(path: str, token: str) -> tuple[int, int]:
+    """(SQL queries, PostgreSQL buffers they touch) of one request, run in-process.
+
+    Buffers (8 kB pages hit or read, from EXPLAIN (ANALYZE, BUFFERS) of each captured SELECT)
+    measure the database's work without the machine's noise: a query that grows with the
+    table touches more pages, however busy the CPU is.
+    """
+    import json
+
     from django.db import connections
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     with contextlib.ExitStack() as stack:
-        captures = [stack.enter_context(CaptureQueriesContext(connections[ctx])) for ctx in CONTEXTS]
+        captures = {ctx: stack.enter_context(CaptureQueriesContext(connections[ctx])) for ctx in CONTEXTS}
         response = Client().get(path, HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 200, (path, response.status_code, response.content[:300])
-    return sum(len(capture.captured_queries) for capture in captures)
+    queries, buffers = 0, 0
+    for ctx, capture in captures.items():
+        for query in capture.captured_queries:
+            queries += 1
+            if query["sql"].lstrip().upper().startswith("SELECT"):
+                with connections[ctx].cursor() as cursor:
+                    cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query["sql"])
+                    plan = cursor.fetchone()[0]
+                plan = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+                buffers += plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0)
+    return queries, buffers
 
 
 def measure_size(port: int, tokens: dict, plan: list, n: int) -> dict:
@@ -204,8 +223,8 @@ def measure_size(port: int, tokens: dict, plan: list, n: int) -> dict:
         results[label] = {
             "p50": _report.percentile(samples, 0.5) * 1000,
             "p99": _report.percentile(samples, 0.99) * 1000,
-            "queries": query_count(path, tokens[who]),
         }
+        results[label]["queries"], results[label]["buffers"] = query_work(path, tokens[who])
     return results
 
 
@@ -258,7 +277,7 @@ def throughput(port: int, targets: dict, args) -> dict:
     for path in targets.values():
         ab(port, path, 2, args.concurrency)  # warm: caches filled, workers' code paths hot
     runs = {name: [] for name in targets}
-    for _ in range(2):
+    for _ in range(args.rounds):
         for name, path in targets.items():
             runs[name].append(ab(port, path, args.seconds, args.concurrency))
     return runs
@@ -316,7 +335,8 @@ def section(args, sizes, by_size, plan_rows, runs, prof, timings, started_at, lo
         "## Reads: cached reads against the framework's floor, lists as orders grow",
         "",
         f"Command: `make bench-reads` (runs `.venv/bin/python bench/reads.py`; sizes {args.sizes}, "
-        f"{args.products:,} products, {args.requests} requests per read and size, ab {args.seconds} s × 2 rounds, "
+        f"{args.products:,} products, {args.requests} requests per read and size, "
+        f"ab {args.seconds} s × {args.rounds} rounds, "
         f"{args.concurrency} connections); run {started_at:%Y-%m-%d %H:%M} UTC.",
         f"Machine: {os.cpu_count()} × {cpu}; PostgreSQL {_pg_version()}; Python {platform.python_version()}. "
         f"Load average {load_start} at the start, {load_end} at the end (the machine is shared with other "
@@ -333,20 +353,24 @@ def section(args, sizes, by_size, plan_rows, runs, prof, timings, started_at, lo
         "",
         f"`ab -t {args.seconds} -c {args.concurrency}` (closed loop: {args.concurrency} connections, each sends the "
         "next request when the previous answer arrives; ab runs on the same 2 cores, its CPU time is listed). "
-        "Two interleaved rounds; the ratio uses each round's bare figure.",
+        f"{args.rounds} interleaved rounds (bare, detail, list, BFF, then again); each round's ratio uses that "
+        "round's bare figure, and the median ratio is the result.",
         "",
-        "| Endpoint | round 1 req/s | round 2 req/s | ratio to bare (r1 / r2) | target | failed / non-2xx | ab CPU s |",
-        "|---|---|---|---|---|---|---|",
+        "| Endpoint | req/s per round | ratio to bare: median (lowest–highest) | target | failed / non-2xx "
+        "| ab CPU s |",
+        "|---|---|---|---|---|---|",
     ]
     targets = {"bare": None, "detail": 0.8, "list": 0.6, "bff": 0.5}
     labels = {"bare": "bare Django JSON view (floor)", "detail": "product detail (`/api/v1/products/{id}`)",
               "list": "product list (`/api/v1/products?limit=20`)", "bff": "BFF product page"}  # fmt: skip
     for name, target in targets.items():
         r = runs[name]
-        ratios = [r[i]["rps"] / runs["bare"][i]["rps"] for i in range(2)]
+        ratios = sorted(r[i]["rps"] / runs["bare"][i]["rps"] for i in range(len(r)))
+        median = _report.percentile(ratios, 0.5)
+        per_round = " / ".join(f"{x['rps']:,.0f}" for x in r)
         lines.append(
-            f"| {labels[name]} | {r[0]['rps']:,.0f} | {r[1]['rps']:,.0f} | "
-            + (" / ".join(f"**{x:.0%}**" for x in ratios) if name != "bare" else "100 %")
+            f"| {labels[name]} | {per_round} | "
+            + (f"**{median:.0%}** ({ratios[0]:.0%}–{ratios[-1]:.0%})" if name != "bare" else "100 %")
             + f" | {'≥ ' + format(target, '.0%') if target else ''} | "
             f"{sum(x['failed'] for x in r)} / {sum(x['non2xx'] for x in r)} | {sum(x['ab_cpu'] for x in r):.1f} |"
         )
@@ -358,21 +382,31 @@ def section(args, sizes, by_size, plan_rows, runs, prof, timings, started_at, lo
         lines.append(f"| {labels[name]} | {data['us']:,.0f} | {top} |")
     lines += [
         "",
-        "### Lists as the orders table grows (p50 / p99 ms, SQL queries per request)",
+        "### Lists as the orders table grows",
         "",
-        f"One client, {args.requests} sequential requests per read after 3 warm-ups (closed loop), with a JWT; staff "
-        "reads are never cached, so product reads are measured as staff. SQL queries: the same request "
-        "in-process, every context database counted.",
+        f"Each cell: p50 / p99 ms over {args.requests} sequential requests (one client, closed loop, after 3 "
+        "warm-ups, with a JWT; staff reads are never cached, so product reads are measured as staff) · SQL queries "
+        "per request · PostgreSQL buffers those queries touch (8 kB pages hit or read, from EXPLAIN (ANALYZE, "
+        "BUFFERS) of the same request run in-process: the database's work, free of the machine's noise).",
         "",
-        "| Read | " + " | ".join(f"{s:,} orders" for s in sizes) + " | p99 ratio, largest ÷ smallest |",
+        "| Read | " + " | ".join(f"{s:,} orders" for s in sizes) + " | largest ÷ smallest: p99 · queries · buffers |",
         "|---|" + "---|" * (len(sizes) + 1),
     ]
     for label in by_size[sizes[0]]:
-        cells = [f"{by_size[s][label]['p50']:.1f} / {by_size[s][label]['p99']:.1f} ({by_size[s][label]['queries']} q)"
-                 for s in sizes]  # fmt: skip
-        ratio = by_size[sizes[-1]][label]["p99"] / by_size[sizes[0]][label]["p99"]
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {ratio:.2f} |")
+        cells = []
+        for size in sizes:
+            cell = by_size[size][label]
+            cells.append(f"{cell['p50']:.1f} / {cell['p99']:.1f} · {cell['queries']} q · {cell['buffers']:,} buf")
+        first, last = by_size[sizes[0]][label], by_size[sizes[-1]][label]
+        ratios = [last[k] / first[k] if first[k] else float("nan") for k in ("p99", "queries", "buffers")]
+        lines.append(f"| {label} | " + " | ".join(cells) + " | " + " · ".join(f"{x:.2f}" for x in ratios) + " |")
+    products = [label for label in by_size[sizes[0]] if label.startswith("Products")]
+    drift = [by_size[sizes[-1]][label]["p99"] / by_size[sizes[0]][label]["p99"] for label in products]
     lines += [
+        "",
+        f"The product reads never touch the orders table ({args.products:,} products throughout): their p99 ratios "
+        f"({', '.join(f'{x:.2f}' for x in drift)}) are the machine's own drift during the run, the yardstick for "
+        "the latency ratios above; the buffer counts are not subject to it.",
         "",
         f"### Plans at {sizes[-1]:,} orders (EXPLAIN of each list page)",
         "",
