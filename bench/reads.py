@@ -151,7 +151,7 @@ def reads(orders: dict, products: dict, deep_cursor: str) -> list[tuple[str, str
         ("Staff: all orders, page 500", "staff", "/api/v1/orders?page=500"),
         ("Staff: all orders, cursor at row 5,000", "staff", f"/api/v1/orders?cursor={deep_cursor}"),
         ("Staff: status filter (SHIPPED)", "staff", "/api/v1/orders?status=SHIPPED"),
-        ("Staff: search by e-mail", "staff", f"/api/v1/orders?email={orders['some_customer_email']}"),
+        ("Staff: search by e-mail (600 orders)", "staff", f"/api/v1/orders?email={orders['power_email']}"),
         ("Staff: order by id", "staff", f"/api/v1/orders/{orders['some_order']}"),
         ("Products: category + price filters", "staff",
          f"/api/v1/products?category={products['category']}&minPrice=50&maxPrice=300"),
@@ -238,7 +238,7 @@ def plans(orders: dict, products: dict) -> list[tuple[str, str]]:
         ("Staff: all orders", order_reads.orders_list(user_id=None)),
         ("Staff: status filter", order_reads.orders_list(user_id=None, status="SHIPPED")),
         ("Staff: search by e-mail",
-         order_reads.orders_list(user_id=None, customer_email=orders["some_customer_email"])),
+         order_reads.orders_list(user_id=None, customer_email=orders["power_email"])),
         ("Products: category + price", catalog.product_list(filters=catalog.ProductFilters(
             category=products["category"], min_price=50, max_price=300))),
         ("Products: text search", catalog.product_list(filters=catalog.ProductFilters(search=products["search"]))),

@@ -108,7 +108,6 @@ def orders_load(count: int, *, seed: int = 15, customers: int | None = None, pow
         cursor.execute(f"ANALYZE {Order._meta.db_table}")
         cursor.execute(f"ANALYZE {OrderItem._meta.db_table}")
     return {
-        "some_customer_email": customer_email(POWER_CUSTOMERS + 7),
         "power_customer": customer_id(0),
         "power_email": customer_email(0),
         "some_order": order_ids[len(order_ids) // 2],
