@@ -344,10 +344,22 @@ class Monitor:
 # --- faults --------------------------------------------------------------------------------------
 
 
-def pg_terminate(database: str) -> int:
+def _admin():
+    """A session on the server's ``postgres`` database; retried while the shared server is full."""
     import psycopg
 
-    with psycopg.connect(PG_DSN + "postgres", autocommit=True) as conn:
+    for attempt in range(10):
+        try:
+            return psycopg.connect(PG_DSN + "postgres", autocommit=True)
+        except psycopg.OperationalError:
+            if attempt == 9:
+                raise
+            time.sleep(1)
+    raise AssertionError("unreachable")
+
+
+def pg_terminate(database: str) -> int:
+    with _admin() as conn:
         return conn.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
             " WHERE datname = %s AND pid <> pg_backend_pid()",
@@ -356,9 +368,7 @@ def pg_terminate(database: str) -> int:
 
 
 def allow_connections(database: str, allow: bool) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_DSN + "postgres", autocommit=True) as conn:
+    with _admin() as conn:
         conn.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {"true" if allow else "false"}')
 
 
@@ -463,7 +473,8 @@ class Faults:
             self.log.fault(f"{self.prefix}_{target} ALLOW_CONNECTIONS false (+ {count} backends terminated)")
         elif action == "allow connections":
             allow_connections(f"{self.prefix}_{target}", True)
-            self.refusing[-1][1] = time.monotonic()
+            if self.refusing:
+                self.refusing[-1][1] = time.monotonic()
             self.log.fault(f"{self.prefix}_{target} ALLOW_CONNECTIONS true")
         elif action == "duplicate deliveries":
             from django.db import connections
