@@ -1,15 +1,16 @@
 """Inventory's part in the checkout saga: it obeys the saga's commands and answers with events.
 
 Reservation and release are idempotent per order, so a command re-sent after a timeout
-gets the same answer again; commit follows ``order.confirmed`` by choreography.
+gets the same answer again; commit follows ``order.confirmed`` by choreography. Each step is
+the inventory facade's function, the one door tests and other contexts use too.
 """
 
 import uuid
 
 import structlog
 
-from apps.inventory import events, services
-from apps.inventory.errors import ExpiredReservationUnfillable, ReservationNotActive
+from apps.inventory import events
+from apps.inventory import facade as inventory
 from apps.orders.events import ORDER_CONFIRMED, STOCK_RELEASE_REQUESTED, STOCK_RESERVATION_REQUESTED
 from shop.events import Envelope, publish, subscriber
 
@@ -20,17 +21,20 @@ logger = structlog.get_logger("inventory.checkout")
 @subscriber(STOCK_RESERVATION_REQUESTED, consumer="inventory.checkout.reserve", context=ALIAS)
 def reserve_for_checkout(envelope: Envelope) -> None:
     order_id = uuid.UUID(envelope.data["orderId"])
-    quantities: dict[uuid.UUID, int] = {}
-    for line in envelope.data["items"]:
-        product_id = uuid.UUID(line["productId"])
-        quantities[product_id] = quantities.get(product_id, 0) + line["quantity"]
-    request = services.stock_reserve(order_id=order_id, quantities=quantities)
-    if request.reserved:
+    outcome = inventory.stock_reserve(
+        order_id=order_id,
+        items=[inventory.StockLine(uuid.UUID(line["productId"]), line["quantity"]) for line in envelope.data["items"]],
+    )
+    if outcome.reserved:
         publish(events.STOCK_RESERVED, {"orderId": order_id}, aggregate_id=order_id, using=ALIAS)
     else:
+        shortages = [
+            {"productId": str(s.product_id), "available": s.available, "requested": s.requested}
+            for s in outcome.shortages
+        ]
         publish(
             events.STOCK_RESERVATION_FAILED,
-            {"orderId": order_id, "shortages": request.shortages},
+            {"orderId": order_id, "shortages": shortages},
             aggregate_id=order_id,
             using=ALIAS,
         )
@@ -40,8 +44,8 @@ def reserve_for_checkout(envelope: Envelope) -> None:
 def release_for_checkout(envelope: Envelope) -> None:
     """Undo whatever the order holds: a live reservation is released, committed units return."""
     order_id = uuid.UUID(envelope.data["orderId"])
-    released = services.stock_release(order_id=order_id)
-    returned = services.stock_return_committed(order_id=order_id)
+    released = inventory.stock_release(order_id=order_id)
+    returned = inventory.stock_return_committed(order_id=order_id)
     publish(
         events.STOCK_RELEASED,
         {"orderId": order_id, "releasedUnits": released, "returnedUnits": returned},
@@ -54,8 +58,8 @@ def release_for_checkout(envelope: Envelope) -> None:
 def commit_on_confirmation(envelope: Envelope) -> None:
     order_id = uuid.UUID(envelope.data["orderId"])
     try:
-        services.stock_commit(order_id=order_id)
-    except ExpiredReservationUnfillable as exc:
+        inventory.stock_commit(order_id=order_id)
+    except inventory.ExpiredReservationUnfillable as exc:
         # Paid for but no longer on the shelf: tell the saga, which refunds and cancels.
         logger.error("commit_failed_expired_reservation_unfillable", order_id=str(order_id), detail=str(exc))
         publish(
@@ -64,6 +68,6 @@ def commit_on_confirmation(envelope: Envelope) -> None:
             aggregate_id=order_id,
             using=ALIAS,
         )
-    except ReservationNotActive:
+    except inventory.ReservationNotActive:
         # The saga compensated (released) before this confirmation arrived; nothing to commit.
         logger.info("commit_skipped_reservation_not_active", order_id=str(order_id))

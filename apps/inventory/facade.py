@@ -7,20 +7,21 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from apps.inventory import selectors, services
-from apps.inventory.errors import ReservationNotActive
+from apps.inventory.errors import ExpiredReservationUnfillable, ReservationNotActive
 
 __all__ = (
+    "ExpiredReservationUnfillable",
     "ReservationNotActive",
     "ReservationOutcome",
     "ReservationView",
     "Shortage",
     "StockLine",
     "availability",
-    "commit",
-    "release",
     "reservations_for_order",
-    "reserve",
-    "return_committed",
+    "stock_commit",
+    "stock_release",
+    "stock_reserve",
+    "stock_return_committed",
 )
 
 
@@ -58,7 +59,7 @@ def availability(*, product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
     return selectors.availability_many(product_ids=product_ids)
 
 
-def reserve(*, order_id: uuid.UUID, items: Iterable[StockLine]) -> ReservationOutcome:
+def stock_reserve(*, order_id: uuid.UUID, items: Iterable[StockLine]) -> ReservationOutcome:
     """All-or-nothing across the lines (repeated products are summed); idempotent per order:
     a repeat returns the first outcome, whatever happened since. Raises ``ValueError`` for
     an empty order or a non-positive quantity."""
@@ -78,21 +79,24 @@ def reserve(*, order_id: uuid.UUID, items: Iterable[StockLine]) -> ReservationOu
     )
 
 
-def release(*, order_id: uuid.UUID) -> None:
-    """Idempotent; a no-op when nothing is reserved (never reserved, already released or committed)."""
-    services.stock_release(order_id=order_id)
+def stock_release(*, order_id: uuid.UUID) -> int:
+    """The units released. Idempotent; 0 when nothing is reserved (never reserved, already
+    released or committed)."""
+    return services.stock_release(order_id=order_id)
 
 
-def commit(*, order_id: uuid.UUID) -> None:
+def stock_commit(*, order_id: uuid.UUID) -> None:
     """Idempotent. An expired reservation is re-taken from available stock; raises
-    ``ReservationNotActive`` when it was released, or expired and its units are gone: the
-    caller must re-reserve or cancel rather than ship unreserved stock."""
+    ``ReservationNotActive`` when it was released, or ``ExpiredReservationUnfillable`` (a kind
+    of it) when it expired and its units are gone: the caller must re-reserve or cancel rather
+    than ship unreserved stock."""
     services.stock_commit(order_id=order_id)
 
 
-def return_committed(*, order_id: uuid.UUID) -> None:
-    """Idempotent; puts a confirmed-but-unshipped order's committed units back on hand."""
-    services.stock_return_committed(order_id=order_id)
+def stock_return_committed(*, order_id: uuid.UUID) -> int:
+    """The units put back on hand. Idempotent; returns a confirmed-but-unshipped order's
+    committed units, 0 when there are none."""
+    return services.stock_return_committed(order_id=order_id)
 
 
 def reservations_for_order(*, order_id: uuid.UUID) -> list[ReservationView]:

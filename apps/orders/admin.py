@@ -78,7 +78,7 @@ def _cancel(request, order, data):
 
 def _refund(request, order, data):
     result = _refusing(
-        lambda: payments.refund(
+        lambda: payments.payment_refund(
             order_id=order.pk,
             amount=data["amount"],
             reason=f"{data['reason']} (by {request.user.get_username()})",

@@ -2,7 +2,8 @@
 
 Every provider call goes through the payment services' idempotency log, so a command the
 saga re-sends after a timeout never charges twice; the reply is published again either way,
-because the saga may have missed the first one.
+because the saga may have missed the first one. Each step is the payments facade's function,
+the one door tests and other contexts use too.
 """
 
 import uuid
@@ -13,7 +14,8 @@ from apps.orders.events import (
     PAYMENT_CAPTURE_REQUESTED,
     PAYMENT_REVERSAL_REQUESTED,
 )
-from apps.payments import events, selectors, services
+from apps.payments import events
+from apps.payments import facade as payments
 from apps.payments.models import PaymentStatus
 from shop.events import Envelope, publish, subscriber
 
@@ -24,7 +26,7 @@ class ReversalNotDone(Exception):
     """The provider did not confirm a void/refund; the delivery is retried, then the saga re-asks."""
 
 
-def _reply(event_type: str, order_id: uuid.UUID, result: services.Outcome | None = None, **extra) -> None:
+def _reply(event_type: str, order_id: uuid.UUID, result: payments.PaymentResult | None = None, **extra) -> None:
     data = {"orderId": order_id, **extra}
     if result is not None:
         data.update(
@@ -48,7 +50,7 @@ def authorize_for_checkout(envelope: Envelope) -> None:
         # The checkout has already ended (the token is erased at that point): a late re-send.
         _reply(events.AUTHORIZATION_FAILED, order_id, None, declined=False, message="No card token on the order.")
         return
-    outcome = services.payment_authorize(
+    outcome = payments.payment_authorize(
         order_id=order_id,
         amount=request.amount,
         currency=request.currency,
@@ -65,8 +67,8 @@ def authorize_for_checkout(envelope: Envelope) -> None:
 def capture_for_checkout(envelope: Envelope) -> None:
     order_id = uuid.UUID(envelope.data["orderId"])
     try:
-        outcome = services.payment_capture(order_id=order_id, idempotency_key=envelope.data["idempotencyKey"])
-    except services.PaymentError as exc:
+        outcome = payments.payment_capture(order_id=order_id, idempotency_key=envelope.data["idempotencyKey"])
+    except payments.PaymentError as exc:
         _reply(events.CAPTURE_FAILED, order_id, None, declined=False, message=str(exc))
         return
     ok = outcome.status == PaymentStatus.CAPTURED
@@ -77,19 +79,7 @@ def capture_for_checkout(envelope: Envelope) -> None:
 def reverse_for_checkout(envelope: Envelope) -> None:
     """Void an authorization, refund a capture, or do nothing if no money moved."""
     order_id = uuid.UUID(envelope.data["orderId"])
-    reason = envelope.data["reason"]
-    done = "NONE"
-    for payment in selectors.payments_for_order(order_id=order_id):
-        if payment.status == PaymentStatus.AUTHORIZED:
-            outcome = services.payment_void(order_id=order_id, idempotency_key=f"order:{order_id}:void")
-            if outcome.status != PaymentStatus.VOIDED:
-                raise ReversalNotDone(outcome.message)
-            done = "VOIDED"
-        elif payment.status in (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED):
-            outcome = services.payment_refund(
-                payment_id=payment.id, amount=None, reason=reason, idempotency_key=f"order:{order_id}:refund"
-            )
-            if outcome.status != PaymentStatus.REFUNDED:
-                raise ReversalNotDone(outcome.message)
-            done = "REFUNDED"
-    _reply(events.REVERSED, order_id, None, outcome=done)
+    reversal = payments.payment_reverse(order_id=order_id, reason=envelope.data["reason"])
+    if not reversal.confirmed:
+        raise ReversalNotDone(reversal.message)
+    _reply(events.REVERSED, order_id, None, outcome=reversal.done)

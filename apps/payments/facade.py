@@ -20,7 +20,7 @@ from apps.payments.errors import (  # noqa: F401 - part of the facade
     PaymentStateError,
     RefundExceedsCaptured,
 )
-from apps.payments.models import Payment
+from apps.payments.models import Payment, PaymentStatus
 
 
 @dataclass(frozen=True)
@@ -57,11 +57,21 @@ class PaymentLedgerEntry:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class PaymentReversal:
+    """What ``payment_reverse`` did: ``done`` is NONE, VOIDED or REFUNDED (the last reversal
+    made); ``confirmed`` is False when the provider did not confirm it (retry later)."""
+
+    done: str
+    confirmed: bool
+    message: str
+
+
 def _result(outcome: services.Outcome) -> PaymentResult:
     return PaymentResult(**asdict(outcome))
 
 
-def authorize(
+def payment_authorize(
     *, order_id: uuid.UUID, amount: Decimal, currency: str, token: str, idempotency_key: str
 ) -> PaymentResult:
     return _result(
@@ -71,20 +81,42 @@ def authorize(
     )
 
 
-def capture(*, order_id: uuid.UUID, idempotency_key: str) -> PaymentResult:
+def payment_capture(*, order_id: uuid.UUID, idempotency_key: str) -> PaymentResult:
+    """Capture the order's authorized payment; a repeat on a captured payment says so."""
     return _result(services.payment_capture(order_id=order_id, idempotency_key=idempotency_key))
 
 
-def void(*, order_id: uuid.UUID, idempotency_key: str) -> PaymentResult:
+def payment_void(*, order_id: uuid.UUID, idempotency_key: str) -> PaymentResult:
+    """Void the order's authorized payment; a repeat on a voided payment says so."""
     return _result(services.payment_void(order_id=order_id, idempotency_key=idempotency_key))
 
 
-def refund(*, order_id: uuid.UUID, amount: Decimal | None, reason: str, idempotency_key: str) -> PaymentResult:
+def payment_refund(*, order_id: uuid.UUID, amount: Decimal | None, reason: str, idempotency_key: str) -> PaymentResult:
     """Refund the order's captured payment; ``amount=None`` refunds whatever is still refundable."""
     payment_id = services.refundable_payment_for_order(order_id)
     return _result(
         services.payment_refund(payment_id=payment_id, amount=amount, reason=reason, idempotency_key=idempotency_key)
     )
+
+
+def payment_reverse(*, order_id: uuid.UUID, reason: str) -> PaymentReversal:
+    """Give back whatever money the order moved: void an authorization, refund a capture in
+    full, or nothing when no money moved (so a repeat after success reverses nothing: NONE).
+    One idempotency key per order for the void and one for the refund. Stops at the first
+    void or refund the provider does not confirm (``confirmed=False``)."""
+    reversal = PaymentReversal(done="NONE", confirmed=True, message="")
+    for payment in selectors.payments_for_order(order_id=order_id):
+        if payment.status == PaymentStatus.AUTHORIZED:
+            outcome = services.payment_void(order_id=order_id, idempotency_key=f"order:{order_id}:void")
+            reversal = PaymentReversal("VOIDED", outcome.status == PaymentStatus.VOIDED, outcome.message)
+        elif payment.status in (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED):
+            outcome = services.payment_refund(
+                payment_id=payment.id, amount=None, reason=reason, idempotency_key=f"order:{order_id}:refund"
+            )
+            reversal = PaymentReversal("REFUNDED", outcome.status == PaymentStatus.REFUNDED, outcome.message)
+        if not reversal.confirmed:
+            break
+    return reversal
 
 
 def _view(payment: Payment) -> PaymentView:

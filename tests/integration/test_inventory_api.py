@@ -41,7 +41,7 @@ def test_a_redelivered_product_created_event_keeps_one_stock_item():
 def test_availability_is_public(api_client):
     product = catalog_services.product_create(sku="AV-1", name="Cup", price="4.00")
     item = StockItemFactory(product_id=product.id, on_hand=5)
-    facade.reserve(order_id=uuid.uuid4(), items=[facade.StockLine(item.product_id, 2)])
+    facade.stock_reserve(order_id=uuid.uuid4(), items=[facade.StockLine(item.product_id, 2)])
     response = api_client.get(url(item.product_id))
     assert response.status_code == 200
     assert response.json()["data"] == {"productId": str(item.product_id), "available": 3, "inStock": True}
@@ -62,7 +62,7 @@ def test_staff_adjustment_is_ledgered(staff_client):
 
 def test_adjustment_cannot_go_below_reserved(staff_client):
     item = StockItemFactory(on_hand=5)
-    facade.reserve(order_id=uuid.uuid4(), items=[facade.StockLine(item.product_id, 4)])
+    facade.stock_reserve(order_id=uuid.uuid4(), items=[facade.StockLine(item.product_id, 4)])
     response = staff_client.post(url(item.product_id, "/adjustments"), {"delta": -2, "reason": "Broken"}, format="json")
     assert response.status_code == 409
     error = response.json()["error"]

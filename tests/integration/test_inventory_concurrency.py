@@ -38,7 +38,7 @@ def test_sixty_concurrent_reservations_against_ten_units_reserve_exactly_ten():
     pid = item.product_id
 
     def reserve(order_id):
-        return facade.reserve(order_id=order_id, items=[facade.StockLine(pid, 1)])
+        return facade.stock_reserve(order_id=order_id, items=[facade.StockLine(pid, 1)])
 
     outcomes = run_concurrently(reserve, [(uuid.uuid4(),) for _ in range(THREADS)])
 
@@ -55,7 +55,7 @@ def test_multi_line_orders_in_opposite_orders_neither_deadlock_nor_oversell():
     a, b = StockItemFactory(on_hand=15), StockItemFactory(on_hand=15)
 
     def reserve(order_id, first, second):
-        return facade.reserve(order_id=order_id, items=[facade.StockLine(first, 1), facade.StockLine(second, 1)])
+        return facade.stock_reserve(order_id=order_id, items=[facade.StockLine(first, 1), facade.StockLine(second, 1)])
 
     args = [(uuid.uuid4(), a.product_id, b.product_id) if i % 2 else (uuid.uuid4(), b.product_id, a.product_id)
             for i in range(50)]  # fmt: skip
@@ -72,7 +72,7 @@ def test_the_same_order_reserved_concurrently_is_reserved_once():
     order = uuid.uuid4()
 
     def reserve():
-        return facade.reserve(order_id=order, items=[facade.StockLine(item.product_id, 3)])
+        return facade.stock_reserve(order_id=order, items=[facade.StockLine(item.product_id, 3)])
 
     outcomes = run_concurrently(reserve, [() for _ in range(20)])
 

@@ -40,7 +40,7 @@ def events_of(event_type) -> list[dict]:
 def test_reserve_takes_every_line_and_records_it():
     a, b = StockItemFactory(on_hand=10), StockItemFactory(on_hand=3)
     order = uuid.uuid4()
-    outcome = facade.reserve(order_id=order, items=[Line(a.product_id, 4), Line(b.product_id, 3)])
+    outcome = facade.stock_reserve(order_id=order, items=[Line(a.product_id, 4), Line(b.product_id, 3)])
     assert outcome == facade.ReservationOutcome(order_id=order, reserved=True, shortages=())
     assert facade.availability(product_ids=[a.product_id, b.product_id]) == {a.product_id: 6, b.product_id: 0}
     reservations = Reservation.objects.filter(order_id=order)
@@ -56,7 +56,7 @@ def test_reserve_takes_every_line_and_records_it():
 def test_reserve_is_all_or_nothing_and_reports_shortages():
     a, b = StockItemFactory(on_hand=10), StockItemFactory(on_hand=2)
     unknown = uuid.uuid4()
-    outcome = facade.reserve(
+    outcome = facade.stock_reserve(
         order_id=uuid.uuid4(), items=[Line(a.product_id, 5), Line(b.product_id, 3), Line(unknown, 1)]
     )
     assert outcome.reserved is False
@@ -70,37 +70,37 @@ def test_reserve_is_all_or_nothing_and_reports_shortages():
 
 def test_repeated_lines_of_one_product_are_summed():
     a = StockItemFactory(on_hand=5)
-    outcome = facade.reserve(order_id=uuid.uuid4(), items=[Line(a.product_id, 3), Line(a.product_id, 3)])
+    outcome = facade.stock_reserve(order_id=uuid.uuid4(), items=[Line(a.product_id, 3), Line(a.product_id, 3)])
     assert outcome.shortages == (facade.Shortage(product_id=a.product_id, available=5, requested=6),)
 
 
 def test_a_repeat_returns_the_first_outcome_and_reserves_nothing_more():
     a = StockItemFactory(on_hand=10)
     order = uuid.uuid4()
-    first = facade.reserve(order_id=order, items=[Line(a.product_id, 4)])
-    again = facade.reserve(order_id=order, items=[Line(a.product_id, 4)])
+    first = facade.stock_reserve(order_id=order, items=[Line(a.product_id, 4)])
+    again = facade.stock_reserve(order_id=order, items=[Line(a.product_id, 4)])
     assert again == first and first.reserved
     assert stock(a.product_id).reserved == 4
 
     short_order = uuid.uuid4()
-    refused = facade.reserve(order_id=short_order, items=[Line(a.product_id, 50)])
+    refused = facade.stock_reserve(order_id=short_order, items=[Line(a.product_id, 50)])
     services.stock_adjust(product_id=a.product_id, delta=100, reason="delivery")
-    assert facade.reserve(order_id=short_order, items=[Line(a.product_id, 50)]) == refused
+    assert facade.stock_reserve(order_id=short_order, items=[Line(a.product_id, 50)]) == refused
 
 
 @pytest.mark.parametrize("items", [[], [Line(uuid.uuid4(), 0)], [Line(uuid.uuid4(), -1)]])
 def test_empty_orders_and_non_positive_quantities_are_refused(items):
     with pytest.raises(ValueError):
-        facade.reserve(order_id=uuid.uuid4(), items=items)
+        facade.stock_reserve(order_id=uuid.uuid4(), items=items)
 
 
 def test_release_returns_units_and_is_idempotent():
     a = StockItemFactory(on_hand=10)
     order = uuid.uuid4()
-    facade.reserve(order_id=order, items=[Line(a.product_id, 4)])
-    facade.release(order_id=order)
-    facade.release(order_id=order)
-    facade.release(order_id=uuid.uuid4())  # nothing reserved: a no-op
+    facade.stock_reserve(order_id=order, items=[Line(a.product_id, 4)])
+    facade.stock_release(order_id=order)
+    facade.stock_release(order_id=order)
+    facade.stock_release(order_id=uuid.uuid4())  # nothing reserved: a no-op
     item = stock(a.product_id)
     assert (item.on_hand, item.reserved) == (10, 0)
     assert Reservation.objects.get(order_id=order).status == "RELEASED"
@@ -110,10 +110,10 @@ def test_release_returns_units_and_is_idempotent():
 def test_commit_takes_units_off_the_shelf_once():
     a = StockItemFactory(on_hand=10)
     order = uuid.uuid4()
-    facade.reserve(order_id=order, items=[Line(a.product_id, 4)])
-    facade.commit(order_id=order)
-    facade.commit(order_id=order)
-    facade.release(order_id=order)  # committed units are not released
+    facade.stock_reserve(order_id=order, items=[Line(a.product_id, 4)])
+    facade.stock_commit(order_id=order)
+    facade.stock_commit(order_id=order)
+    facade.stock_release(order_id=order)  # committed units are not released
     item = stock(a.product_id)
     assert (item.on_hand, item.reserved) == (6, 0)
     assert Reservation.objects.get(order_id=order).status == "COMMITTED"
@@ -123,11 +123,11 @@ def test_commit_takes_units_off_the_shelf_once():
 def test_return_committed_puts_units_back_once():
     a = StockItemFactory(on_hand=10)
     order = uuid.uuid4()
-    facade.reserve(order_id=order, items=[Line(a.product_id, 4)])
-    facade.commit(order_id=order)
-    facade.return_committed(order_id=order)
-    facade.return_committed(order_id=order)
-    facade.commit(order_id=order)  # already settled: still a no-op
+    facade.stock_reserve(order_id=order, items=[Line(a.product_id, 4)])
+    facade.stock_commit(order_id=order)
+    facade.stock_return_committed(order_id=order)
+    facade.stock_return_committed(order_id=order)
+    facade.stock_commit(order_id=order)  # already settled: still a no-op
     item = stock(a.product_id)
     assert (item.on_hand, item.reserved) == (10, 0)
     assert Reservation.objects.get(order_id=order).status == "RETURNED"
@@ -137,12 +137,12 @@ def test_return_committed_puts_units_back_once():
 def test_commit_after_release_or_without_reservation_raises():
     a = StockItemFactory(on_hand=10)
     order = uuid.uuid4()
-    facade.reserve(order_id=order, items=[Line(a.product_id, 4)])
-    facade.release(order_id=order)
+    facade.stock_reserve(order_id=order, items=[Line(a.product_id, 4)])
+    facade.stock_release(order_id=order)
     with pytest.raises(facade.ReservationNotActive):
-        facade.commit(order_id=order)
+        facade.stock_commit(order_id=order)
     with pytest.raises(facade.ReservationNotActive):
-        facade.commit(order_id=uuid.uuid4())
+        facade.stock_commit(order_id=uuid.uuid4())
     assert stock(a.product_id).on_hand == 10
 
 
@@ -150,8 +150,8 @@ def test_expiry_task_releases_overdue_reservations_only():
     a = StockItemFactory(on_hand=10)
     overdue, fresh, committed = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     for order in (overdue, fresh, committed):
-        facade.reserve(order_id=order, items=[Line(a.product_id, 2)])
-    facade.commit(order_id=committed)
+        facade.stock_reserve(order_id=order, items=[Line(a.product_id, 2)])
+    facade.stock_commit(order_id=committed)
     Reservation.objects.filter(order_id__in=[overdue, committed]).update(
         expires_at=timezone.now() - timedelta(minutes=1)
     )
@@ -165,7 +165,7 @@ def test_expiry_task_releases_overdue_reservations_only():
     assert (item.on_hand, item.reserved) == (8, 2)
     assert events_of("inventory.reservation_expired") == [{"orderId": str(overdue), "productIds": [str(a.product_id)]}]
     # A confirmation that arrives after expiry re-takes the units (the customer has paid).
-    facade.commit(order_id=overdue)
+    facade.stock_commit(order_id=overdue)
     assert Reservation.objects.get(order_id=overdue).status == "COMMITTED"
     item = stock(a.product_id)
     assert (item.on_hand, item.reserved) == (6, 2)
@@ -181,7 +181,7 @@ def test_expiry_works_through_batches():
     a = StockItemFactory(on_hand=10)
     orders = [uuid.uuid4() for _ in range(3)]
     for order in orders:
-        facade.reserve(order_id=order, items=[Line(a.product_id, 1)])
+        facade.stock_reserve(order_id=order, items=[Line(a.product_id, 1)])
     Reservation.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     assert services.reservations_expire_due(limit=2) == 2
     assert services.reservations_expire_due(limit=2) == 1
@@ -191,7 +191,7 @@ def test_expiry_works_through_batches():
 def test_low_stock_is_announced_once_when_available_crosses_the_threshold(settings):
     settings.INVENTORY_LOW_STOCK_THRESHOLD = 5
     a = StockItemFactory(on_hand=8)
-    facade.reserve(order_id=uuid.uuid4(), items=[Line(a.product_id, 2)])  # 6 left: above
-    facade.reserve(order_id=uuid.uuid4(), items=[Line(a.product_id, 2)])  # 4 left: crossed
-    facade.reserve(order_id=uuid.uuid4(), items=[Line(a.product_id, 1)])  # 3 left: still low, no repeat
+    facade.stock_reserve(order_id=uuid.uuid4(), items=[Line(a.product_id, 2)])  # 6 left: above
+    facade.stock_reserve(order_id=uuid.uuid4(), items=[Line(a.product_id, 2)])  # 4 left: crossed
+    facade.stock_reserve(order_id=uuid.uuid4(), items=[Line(a.product_id, 1)])  # 3 left: still low, no repeat
     assert events_of("inventory.stock_low") == [{"productId": str(a.product_id), "available": 4, "threshold": 5}]

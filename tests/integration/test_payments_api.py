@@ -32,8 +32,10 @@ def captured(customer):
     """A customer's order with a captured 25.00 payment (through the FakeGateway)."""
     breaker().close()
     order = OrderFactory(user_id=customer.id)
-    facade.authorize(order_id=order.id, amount=Decimal("25.00"), currency="USD", token="tok_visa", idempotency_key="a")
-    facade.capture(order_id=order.id, idempotency_key="c")
+    facade.payment_authorize(
+        order_id=order.id, amount=Decimal("25.00"), currency="USD", token="tok_visa", idempotency_key="a"
+    )
+    facade.payment_capture(order_id=order.id, idempotency_key="c")
     return Payment.objects.get(order_id=order.id)
 
 
@@ -103,7 +105,9 @@ def test_refund_amount_validation(staff, captured, amount):
 
 def test_refund_of_uncaptured_or_unknown_payment(staff, customer):
     order = OrderFactory(user_id=customer.id)
-    facade.authorize(order_id=order.id, amount=Decimal("5.00"), currency="USD", token="tok_visa", idempotency_key="z")
+    facade.payment_authorize(
+        order_id=order.id, amount=Decimal("5.00"), currency="USD", token="tok_visa", idempotency_key="z"
+    )
     authorized = Payment.objects.get(order_id=order.id)
     assert _refund(staff, authorized).json()["error"]["code"] == "INVALID_STATE"
     assert _refund(staff, Payment(id=uuid.uuid4())).status_code == 404

@@ -36,7 +36,7 @@ def calls(operation: str) -> int:
 
 
 def authorize(token="tok_visa", key=None, order_id=None, amount="25.00"):
-    return facade.authorize(
+    return facade.payment_authorize(
         order_id=order_id or uuid.uuid4(),
         amount=Decimal(amount),
         currency="usd",
@@ -50,11 +50,11 @@ def test_authorize_capture_refund_void_lifecycle():
     result = authorize(order_id=order_id)
     assert (result.status, result.declined) == ("AUTHORIZED", False)
 
-    captured = facade.capture(order_id=order_id, idempotency_key=f"capture:{order_id}")
+    captured = facade.payment_capture(order_id=order_id, idempotency_key=f"capture:{order_id}")
     assert captured.status == "CAPTURED"
-    partial = facade.refund(order_id=order_id, amount=Decimal("10.00"), reason="damaged", idempotency_key="r1")
+    partial = facade.payment_refund(order_id=order_id, amount=Decimal("10.00"), reason="damaged", idempotency_key="r1")
     assert partial.status == "PARTIALLY_REFUNDED"
-    rest = facade.refund(order_id=order_id, amount=None, reason="returned", idempotency_key="r2")
+    rest = facade.payment_refund(order_id=order_id, amount=None, reason="returned", idempotency_key="r2")
     assert rest.status == "REFUNDED"
 
     (view,) = facade.payments_for_order(order_id=order_id)
@@ -64,8 +64,39 @@ def test_authorize_capture_refund_void_lifecycle():
 
     other = uuid.uuid4()
     authorize(order_id=other)
-    assert facade.void(order_id=other, idempotency_key=f"void:{other}").status == "VOIDED"
-    assert facade.void(order_id=other, idempotency_key="void-again").status == "VOIDED"  # idempotent by state
+    assert facade.payment_void(order_id=other, idempotency_key=f"void:{other}").status == "VOIDED"
+    assert facade.payment_void(order_id=other, idempotency_key="void-again").status == "VOIDED"  # idempotent by state
+
+
+def test_reverse_voids_an_authorization_refunds_a_capture_and_leaves_nothing_alone():
+    assert facade.payment_reverse(order_id=uuid.uuid4(), reason="x").done == "NONE"
+
+    authorized = uuid.uuid4()
+    authorize(order_id=authorized)
+    first = facade.payment_reverse(order_id=authorized, reason="x")
+    voids = calls("void")
+    assert (first.done, first.confirmed) == ("VOIDED", True)
+    assert facade.payment_reverse(order_id=authorized, reason="x").done == "NONE"  # a re-sent command
+    assert calls("void") == voids
+
+    captured = uuid.uuid4()
+    authorize(order_id=captured)
+    facade.payment_capture(order_id=captured, idempotency_key=f"capture:{captured}")
+    reversal = facade.payment_reverse(order_id=captured, reason="customer request")
+    assert (reversal.done, reversal.confirmed) == ("REFUNDED", True)
+    (view,) = facade.payments_for_order(order_id=captured)
+    assert (view.status, view.refunded_amount) == ("REFUNDED", Decimal("25.00"))
+
+
+def test_reverse_is_unconfirmed_while_the_provider_cannot_be_reached():
+    order_id = uuid.uuid4()
+    authorize(order_id=order_id)
+    breaker().open()
+
+    reversal = facade.payment_reverse(order_id=order_id, reason="x")
+
+    assert (reversal.done, reversal.confirmed) == ("VOIDED", False)
+    assert facade.payments_for_order(order_id=order_id)[0].status == "AUTHORIZED"
 
 
 @pytest.mark.parametrize(
@@ -103,10 +134,10 @@ def test_repeated_command_with_the_same_key_reaches_the_provider_once():
     assert authorize(order_id=order_id, key="auth-1") == first
     assert calls("authorize") == before
 
-    facade.capture(order_id=order_id, idempotency_key="cap-1")
+    facade.payment_capture(order_id=order_id, idempotency_key="cap-1")
     refund_calls = calls("refund")
-    one = facade.refund(order_id=order_id, amount=Decimal("5.00"), reason="x", idempotency_key="ref-1")
-    two = facade.refund(order_id=order_id, amount=Decimal("5.00"), reason="x", idempotency_key="ref-1")
+    one = facade.payment_refund(order_id=order_id, amount=Decimal("5.00"), reason="x", idempotency_key="ref-1")
+    two = facade.payment_refund(order_id=order_id, amount=Decimal("5.00"), reason="x", idempotency_key="ref-1")
     assert one == two and calls("refund") == refund_calls + 1
     assert Payment.objects.get(order_id=order_id).refunded_amount == Decimal("5.00")
     log = IdempotencyLog.objects.get(scope="refund", key="ref-1")
@@ -123,16 +154,16 @@ def test_refund_cannot_exceed_captured_and_needs_a_capture():
     order_id = uuid.uuid4()
     authorize(order_id=order_id)
     with pytest.raises(facade.PaymentStateError):
-        facade.refund(order_id=order_id, amount=None, reason="x", idempotency_key="early")
-    facade.capture(order_id=order_id, idempotency_key="cap")
+        facade.payment_refund(order_id=order_id, amount=None, reason="x", idempotency_key="early")
+    facade.payment_capture(order_id=order_id, idempotency_key="cap")
     with pytest.raises(facade.RefundExceedsCaptured):
-        facade.refund(order_id=order_id, amount=Decimal("25.01"), reason="x", idempotency_key="too-much")
+        facade.payment_refund(order_id=order_id, amount=Decimal("25.01"), reason="x", idempotency_key="too-much")
     assert Payment.objects.get(order_id=order_id).refunded_amount == 0
 
 
 def test_capture_without_authorization_is_a_state_error():
     with pytest.raises(facade.PaymentStateError):
-        facade.capture(order_id=uuid.uuid4(), idempotency_key="nothing")
+        facade.payment_capture(order_id=uuid.uuid4(), idempotency_key="nothing")
 
 
 def _redis_state() -> bytes | None:

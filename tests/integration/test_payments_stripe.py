@@ -37,7 +37,7 @@ def stripe_stub():
 
 
 def _authorize(order_id, token="tok_visa", key="auth"):
-    return facade.authorize(
+    return facade.payment_authorize(
         order_id=order_id, amount=Decimal("12.34"), currency="USD", token=token, idempotency_key=key
     )
 
@@ -47,8 +47,8 @@ def test_full_cycle_passes_amounts_in_cents_and_idempotency_keys(stripe_stub):
     order_id = uuid.uuid4()
 
     assert _authorize(order_id, key="auth-1").status == "AUTHORIZED"
-    assert facade.capture(order_id=order_id, idempotency_key="cap-1").status == "CAPTURED"
-    refund = facade.refund(order_id=order_id, amount=Decimal("2.34"), reason="x", idempotency_key="ref-1")
+    assert facade.payment_capture(order_id=order_id, idempotency_key="cap-1").status == "CAPTURED"
+    refund = facade.payment_refund(order_id=order_id, amount=Decimal("2.34"), reason="x", idempotency_key="ref-1")
     assert refund.status == "PARTIALLY_REFUNDED"
 
     create, capture, refund_request = stripe_stub.requests
@@ -65,22 +65,22 @@ def test_the_ledger_records_the_amount_stripe_received_not_the_amount_requested(
     stripe_stub.received_cents = 1000
     order_id = uuid.uuid4()
     _authorize(order_id)
-    assert facade.capture(order_id=order_id, idempotency_key="cap").status == "CAPTURED"
+    assert facade.payment_capture(order_id=order_id, idempotency_key="cap").status == "CAPTURED"
 
     payment = Payment.objects.get(order_id=order_id)
     assert payment.captured_amount == Decimal("10.00")
     assert payment.events.get(type="CAPTURED").amount == Decimal("10.00")
     with pytest.raises(RefundExceedsCaptured):
-        facade.refund(order_id=order_id, amount=Decimal("12.34"), reason="x", idempotency_key="r")
+        facade.payment_refund(order_id=order_id, amount=Decimal("12.34"), reason="x", idempotency_key="r")
 
 
 def test_repeated_refund_with_the_same_key_calls_stripe_once(stripe_stub):
     order_id = uuid.uuid4()
     _authorize(order_id)
-    facade.capture(order_id=order_id, idempotency_key="cap")
+    facade.payment_capture(order_id=order_id, idempotency_key="cap")
 
     for _ in range(3):
-        facade.refund(order_id=order_id, amount=None, reason="x", idempotency_key="refund-once")
+        facade.payment_refund(order_id=order_id, amount=None, reason="x", idempotency_key="refund-once")
 
     assert [r["path"] for r in stripe_stub.requests].count("/v1/refunds") == 1
 

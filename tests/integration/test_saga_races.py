@@ -9,6 +9,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from apps.inventory import facade as inventory
 from apps.inventory import services as inventory_services
 from apps.inventory.models import Reservation, StockItem
 from apps.orders import services as order_services
@@ -96,23 +97,23 @@ def test_release_before_a_late_commit_of_an_expired_reservation_takes_nothing(pr
     """Saga compensation released the order (its reservation had already expired) and only then
     does ``order.confirmed`` arrive: the commit must not take units for an unwound order."""
     order_id = uuid.uuid4()
-    inventory_services.stock_reserve(order_id=order_id, quantities={products[0].id: 2})
+    inventory.stock_reserve(order_id=order_id, items=[inventory.StockLine(products[0].id, 2)])
     expire_all_reservations()
-    assert inventory_services.stock_release(order_id=order_id) == 0
-    with pytest.raises(inventory_services.ReservationNotActive):
-        inventory_services.stock_commit(order_id=order_id)
+    assert inventory.stock_release(order_id=order_id) == 0
+    with pytest.raises(inventory.ReservationNotActive):
+        inventory.stock_commit(order_id=order_id)
     assert on_hand_reserved(products[0]) == (5, 0)
 
 
 def test_commit_of_an_expired_reservation_without_stock_left_takes_nothing(products):
     """Someone else bought the units after expiry: the commit refuses instead of going negative."""
     order_id = uuid.uuid4()
-    inventory_services.stock_reserve(order_id=order_id, quantities={products[0].id: 2})
+    inventory.stock_reserve(order_id=order_id, items=[inventory.StockLine(products[0].id, 2)])
     expire_all_reservations()
     other = uuid.uuid4()
-    inventory_services.stock_reserve(order_id=other, quantities={products[0].id: 4})
-    with pytest.raises(inventory_services.ReservationNotActive):
-        inventory_services.stock_commit(order_id=order_id)
+    inventory.stock_reserve(order_id=other, items=[inventory.StockLine(products[0].id, 4)])
+    with pytest.raises(inventory.ReservationNotActive):
+        inventory.stock_commit(order_id=order_id)
     assert on_hand_reserved(products[0]) == (5, 4)
 
 
@@ -255,7 +256,7 @@ def test_confirmed_order_whose_expired_units_were_sold_is_refunded_and_cancelled
     assert Order.objects.get(pk=order_id).status == OrderStatus.CONFIRMED
     assert Payment.objects.get(order_id=order_id).status == "CAPTURED"
     expire_all_reservations()
-    inventory_services.stock_reserve(order_id=uuid.uuid4(), quantities={products[0].id: 4})
+    inventory.stock_reserve(order_id=uuid.uuid4(), items=[inventory.StockLine(products[0].id, 4)])
     deliver(held)
     drain()
     order = Order.objects.get(pk=order_id)

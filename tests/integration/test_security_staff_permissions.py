@@ -73,10 +73,10 @@ def captured_payment():
     """A customer's order with a captured 25.00 payment (through the FakeGateway)."""
     breaker().close()
     order = OrderFactory(user_id=UserFactory().id)
-    payments.authorize(
+    payments.payment_authorize(
         order_id=order.id, amount=Decimal("25.00"), currency="USD", token="tok_visa", idempotency_key="a"
     )
-    payments.capture(order_id=order.id, idempotency_key="c")
+    payments.payment_capture(order_id=order.id, idempotency_key="c")
     return Payment.objects.get(order_id=order.id)
 
 

@@ -27,11 +27,9 @@ PRIMITIVES = (
     type(None), bool, int, float, str, bytes, decimal.Decimal, uuid.UUID, datetime.datetime, datetime.date,
 )  # fmt: skip
 CONTAINERS = {list, tuple, dict, set, frozenset, abc.Iterable, abc.Iterator, abc.Sequence, abc.Mapping}
-# Not <entity>_<action> yet: the checkout commands the lead's "One door" rewrite renames
-# (stock_reserve, payment_authorize...). Remove an entry when its function is renamed.
+# Not <entity>_<action> yet. Remove an entry when its function is renamed.
 KNOWN_NAMING_EXCEPTIONS = {
-    "apps.inventory.facade": {"availability", "reserve", "release", "commit"},
-    "apps.payments.facade": {"authorize", "capture", "void", "refund"},
+    "apps.inventory.facade": {"availability"},
 }
 
 
