@@ -58,7 +58,7 @@ def product_page_get(*, product_id: uuid.UUID) -> ProductPage | None:
         raise CatalogUnavailable(str(exc)) from exc
     if product is None or not product.is_active:
         return None
-    available = _optional(INVENTORY, lambda: inventory.availability(product_ids=[product_id])[product_id])
+    available = _optional(INVENTORY, lambda: inventory.stock_availability(product_ids=[product_id])[product_id])
     rating = _optional(REVIEWS, lambda: catalog.rating_summary_get(product_id=product_id))
     return ProductPage(
         product=product,

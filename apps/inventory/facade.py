@@ -16,8 +16,8 @@ __all__ = (
     "ReservationView",
     "Shortage",
     "StockLine",
-    "availability",
     "reservations_for_order",
+    "stock_availability",
     "stock_commit",
     "stock_release",
     "stock_reserve",
@@ -54,7 +54,7 @@ class ReservationView:
     updated_at: datetime
 
 
-def availability(*, product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+def stock_availability(*, product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
     """Available = on hand − reserved, one query; unknown products → 0."""
     return selectors.availability_many(product_ids=product_ids)
 

@@ -123,7 +123,7 @@ def order_place(
     if len(currencies) != 1:
         raise MixedCurrencies("All products of one order must share a currency")
     # A fast, advisory check: the saga's reservation is what really holds the stock.
-    available = inventory.availability(product_ids=product_ids)
+    available = inventory.stock_availability(product_ids=product_ids)
     shortages = [
         Shortage(item.product_id, available.get(item.product_id, 0), item.quantity)
         for item in items

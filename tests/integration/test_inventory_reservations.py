@@ -42,7 +42,7 @@ def test_reserve_takes_every_line_and_records_it():
     order = uuid.uuid4()
     outcome = facade.stock_reserve(order_id=order, items=[Line(a.product_id, 4), Line(b.product_id, 3)])
     assert outcome == facade.ReservationOutcome(order_id=order, reserved=True, shortages=())
-    assert facade.availability(product_ids=[a.product_id, b.product_id]) == {a.product_id: 6, b.product_id: 0}
+    assert facade.stock_availability(product_ids=[a.product_id, b.product_id]) == {a.product_id: 6, b.product_id: 0}
     reservations = Reservation.objects.filter(order_id=order)
     assert {(r.product_id, r.quantity, r.status) for r in reservations} == {
         (a.product_id, 4, "RESERVED"),

@@ -27,10 +27,6 @@ PRIMITIVES = (
     type(None), bool, int, float, str, bytes, decimal.Decimal, uuid.UUID, datetime.datetime, datetime.date,
 )  # fmt: skip
 CONTAINERS = {list, tuple, dict, set, frozenset, abc.Iterable, abc.Iterator, abc.Sequence, abc.Mapping}
-# Not <entity>_<action> yet. Remove an entry when its function is renamed.
-KNOWN_NAMING_EXCEPTIONS = {
-    "apps.inventory.facade": {"availability"},
-}
 
 
 def _functions(module_name: str) -> list[tuple[str, object]]:
@@ -94,15 +90,7 @@ def test_facade_functions_return_values_never_model_instances(module, name, fn):
 
 @pytest.mark.parametrize(("module", "name", "fn"), ALL_FUNCTIONS, ids=[f"{m}.{n}" for m, n, _ in ALL_FUNCTIONS])
 def test_facade_functions_are_named_entity_action(module, name, fn):
-    if name in KNOWN_NAMING_EXCEPTIONS.get(module, set()):
-        pytest.xfail("known exception, renamed by the checkout rewrite")
     assert re.fullmatch(r"[a-z]+(_[a-z]+)+", name), f"{module}.{name}: name it <entity>_<action>"
-
-
-def test_known_exceptions_name_functions_that_still_exist():
-    names = {(module, name) for module, name, _ in ALL_FUNCTIONS}
-    stale = {(module, name) for module, known in KNOWN_NAMING_EXCEPTIONS.items() for name in known} - names
-    assert stale == set(), "renamed: remove them from KNOWN_NAMING_EXCEPTIONS"
 
 
 def test_the_checker_catches_a_model_a_mutable_dataclass_and_an_unannotated_type():
