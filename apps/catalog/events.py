@@ -1,20 +1,18 @@
 """Domain events published by the catalog context (schemas are the contract; bump the version to change one)."""
 
-from shop.events import register_event
+from shop.events import register_event, schemas
 
 PRODUCT_CREATED = "catalog.product_created"
 PRODUCT_UPDATED = "catalog.product_updated"
 
-_UUID = {"type": "string", "format": "uuid"}
-_MONEY = {"type": "string", "pattern": r"^\d+(\.\d{1,2})?$"}
 _PRODUCT_FIELDS = {
-    "productId": _UUID,
+    "productId": schemas.UUID,
     "sku": {"type": "string"},
     "name": {"type": "string"},
-    "price": _MONEY,
+    "price": schemas.MONEY_V1_UNSIGNED,
     "currency": {"type": "string", "minLength": 3, "maxLength": 3},
     "isActive": {"type": "boolean"},
-    "categoryId": {"anyOf": [_UUID, {"type": "null"}]},
+    "categoryId": {"anyOf": [schemas.UUID, {"type": "null"}]},
 }
 
 register_event(

@@ -1,11 +1,9 @@
 """Domain events published by the inventory context (schemas are the contract; bump the version to change one)."""
 
-from shop.events import register_event
+from shop.events import register_event, schemas
 
 STOCK_LOW = "inventory.stock_low"
 RESERVATION_EXPIRED = "inventory.reservation_expired"
-
-_UUID = {"type": "string", "format": "uuid"}
 
 register_event(
     STOCK_LOW,
@@ -14,7 +12,7 @@ register_event(
         "type": "object",
         "required": ["productId", "available", "threshold"],
         "properties": {
-            "productId": _UUID,
+            "productId": schemas.UUID,
             "available": {"type": "integer", "minimum": 0},
             "threshold": {"type": "integer", "minimum": 0},
         },
@@ -28,7 +26,7 @@ register_event(
     {
         "type": "object",
         "required": ["orderId", "productIds"],
-        "properties": {"orderId": _UUID, "productIds": {"type": "array", "items": _UUID}},
+        "properties": {"orderId": schemas.UUID, "productIds": {"type": "array", "items": schemas.UUID}},
     },
     description="An order's reservation was not committed in time; its units are available again.",
 )
@@ -42,7 +40,7 @@ STOCK_COMMIT_FAILED = "inventory.stock_commit_failed"
 register_event(
     STOCK_RESERVED,
     1,
-    {"type": "object", "required": ["orderId"], "properties": {"orderId": _UUID}},
+    {"type": "object", "required": ["orderId"], "properties": {"orderId": schemas.UUID}},
     description="Every line of the order is reserved.",
 )
 register_event(
@@ -52,14 +50,14 @@ register_event(
         "type": "object",
         "required": ["orderId", "shortages"],
         "properties": {
-            "orderId": _UUID,
+            "orderId": schemas.UUID,
             "shortages": {
                 "type": "array",
                 "items": {
                     "type": "object",
                     "required": ["productId", "available", "requested"],
                     "properties": {
-                        "productId": _UUID,
+                        "productId": schemas.UUID,
                         "available": {"type": "integer"},
                         "requested": {"type": "integer"},
                     },
@@ -76,7 +74,7 @@ register_event(
         "type": "object",
         "required": ["orderId"],
         "properties": {
-            "orderId": _UUID,
+            "orderId": schemas.UUID,
             "releasedUnits": {"type": "integer", "minimum": 0},
             "returnedUnits": {"type": "integer", "minimum": 0},
         },
@@ -89,7 +87,7 @@ register_event(
     {
         "type": "object",
         "required": ["orderId", "reason"],
-        "properties": {"orderId": _UUID, "reason": {"type": "string"}},
+        "properties": {"orderId": schemas.UUID, "reason": {"type": "string"}},
     },
     description="A confirmed order's reservation had expired and its units were sold meanwhile: "
     "nothing could be committed, so the checkout must be unwound.",

@@ -7,7 +7,7 @@ carried customer, prices or payment, so upcast events have ``null`` there: a con
 needs them reads the order (only the orders context itself does).
 """
 
-from shop.events import register_event, register_upcaster
+from shop.events import register_event, register_upcaster, schemas
 
 ORDER_CREATED = "order.created"
 ORDER_STATUS_CHANGED = "order.status_changed"
@@ -17,8 +17,6 @@ ORDER_CANCEL_REQUESTED = "order.cancel_requested"
 ORDER_SHIPPED = "order.shipped"
 ORDER_DELIVERED = "order.delivered"
 
-_UUID = {"type": "string", "format": "uuid"}
-_MONEY = {"type": "string", "pattern": r"^-?\d+\.\d{2}$"}
 _STATUS = {"enum": ["PENDING", "CONFIRMED", "SHIPPED", "DELIVERED", "CANCELLED"]}
 
 
@@ -36,11 +34,11 @@ register_event(
     1,
     _object(
         {
-            "orderId": _UUID,
+            "orderId": schemas.UUID,
             "items": {
                 "type": "array",
                 "minItems": 1,
-                "items": _object({"productId": _UUID, "quantity": {"type": "integer", "minimum": 1}}),
+                "items": _object({"productId": schemas.UUID, "quantity": {"type": "integer", "minimum": 1}}),
             },
         }
     ),
@@ -52,19 +50,19 @@ register_event(
     2,
     _object(
         {
-            "orderId": _UUID,
-            "customerId": {"anyOf": [_UUID, {"type": "null"}]},
+            "orderId": schemas.UUID,
+            "customerId": {"anyOf": [schemas.UUID, {"type": "null"}]},
             "currency": {"anyOf": [{"type": "string", "pattern": "^[A-Z]{3}$"}, {"type": "null"}]},
-            "total": {"anyOf": [_MONEY, {"type": "null"}]},
+            "total": {"anyOf": [schemas.MONEY, {"type": "null"}]},
             "paymentMethod": {"anyOf": [{"enum": ["card"]}, {"type": "null"}]},
             "items": {
                 "type": "array",
                 "minItems": 1,
                 "items": _object(
                     {
-                        "productId": _UUID,
+                        "productId": schemas.UUID,
                         "quantity": {"type": "integer", "minimum": 1},
-                        "price": {"anyOf": [_MONEY, {"type": "null"}]},
+                        "price": {"anyOf": [schemas.MONEY, {"type": "null"}]},
                     }
                 ),
             },
@@ -91,7 +89,7 @@ register_event(
     ORDER_STATUS_CHANGED,
     1,
     _object(
-        {"orderId": _UUID, "customerId": _UUID, "from": _STATUS, "to": _STATUS},
+        {"orderId": schemas.UUID, "customerId": schemas.UUID, "from": _STATUS, "to": _STATUS},
         {"note": {"type": "string"}},
     ),
     description="Every status transition, with the history note.",
@@ -109,7 +107,9 @@ for _type, _extra, _description in (
     (ORDER_SHIPPED, {"trackingNumber": {"type": "string"}}, "Staff shipped the order."),
     (ORDER_DELIVERED, {}, "The order was delivered."),
 ):
-    register_event(_type, 1, _object({"orderId": _UUID, "customerId": _UUID, **_extra}), description=_description)
+    register_event(
+        _type, 1, _object({"orderId": schemas.UUID, "customerId": schemas.UUID, **_extra}), description=_description
+    )
 
 # Commands the checkout saga sends to inventory and payments (declared with the saga).
 from apps.orders.saga.commands import (  # noqa: E402, F401

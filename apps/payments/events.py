@@ -3,7 +3,7 @@
 One shape for every payment event: the payment's state after the step, and the step's amount.
 """
 
-from shop.events import register_event, register_upcaster
+from shop.events import register_event, register_upcaster, schemas
 
 PAYMENT_AUTHORIZED = "payment.authorized"
 PAYMENT_FAILED = "payment.failed"
@@ -19,18 +19,17 @@ EVENT_FOR_LEDGER_TYPE = {
     "REFUNDED": PAYMENT_REFUNDED,
 }
 
-_MONEY = {"type": "string", "pattern": r"^-?\d+\.\d{2}$"}
 _SCHEMA = {
     "type": "object",
     "required": ["paymentId", "orderId", "status", "amount", "currency", "capturedAmount", "refundedAmount"],
     "properties": {
-        "paymentId": {"type": "string", "format": "uuid"},
-        "orderId": {"type": "string", "format": "uuid"},
+        "paymentId": schemas.UUID,
+        "orderId": schemas.UUID,
         "status": {"enum": ["AUTHORIZED", "CAPTURED", "VOIDED", "REFUNDED", "PARTIALLY_REFUNDED", "FAILED"]},
-        "amount": _MONEY,
+        "amount": schemas.MONEY,
         "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
-        "capturedAmount": _MONEY,
-        "refundedAmount": _MONEY,
+        "capturedAmount": schemas.MONEY,
+        "refundedAmount": schemas.MONEY,
         "declineCode": {"type": ["string", "null"]},
     },
     "additionalProperties": False,
@@ -51,7 +50,7 @@ _REPLY = {
     "type": "object",
     "required": ["orderId"],
     "properties": {
-        "orderId": {"type": "string", "format": "uuid"},
+        "orderId": schemas.UUID,
         "paymentId": {"type": ["string", "null"]},
         "status": {"type": "string"},
         "declined": {"type": "boolean"},
@@ -73,7 +72,7 @@ for _type, _description in (
 register_event(
     AUTHORIZATION_SUCCEEDED,
     2,
-    {**_REPLY, "properties": {**_REPLY["properties"], "amount": _MONEY}},
+    {**_REPLY, "properties": {**_REPLY["properties"], "amount": schemas.MONEY}},
     description="The order's payment is authorized, for ``amount`` (the saga checks it against the order total).",
 )
 

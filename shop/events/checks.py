@@ -9,13 +9,14 @@ from shop.events.inbox import MAX_RETRY_DELAY_SECONDS
 
 @checks.register("shop_events")
 def check_subscriptions(app_configs=None, **kwargs):
-    """A subscription to a type nobody registered is almost always a typo: it would never fire."""
+    """A subscription to a type nobody registered would never fire (a typo, or a removed event):
+    an error, so ``manage.py check``, ``migrate_all`` and the server refuse to start with it."""
     known = {spec.type for spec in registry.all_specs()}
     return [
-        checks.Warning(
+        checks.Error(
             f"Subscriber {sub.consumer!r} listens to {sub.event_type!r}, which no events.py registers.",
-            hint="Check the spelling against the publisher's events.py.",
-            id="shop_events.W001",
+            hint="Subscribe with the publisher's event-type constant from its events.py.",
+            id="shop_events.E003",
         )
         for sub in bus.all_subscribers()
         if sub.event_type not in known

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shop.events import registry
+from shop.events import registry, schemas
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -28,7 +28,7 @@ def document(spec: registry.EventSpec) -> dict[str, Any]:
         "required": ["id", "type", "version", "occurredAt", "aggregateId", "correlationId", "causationId", "data"],
         "additionalProperties": False,
         "properties": {
-            "id": {"type": "string", "format": "uuid"},
+            "id": schemas.UUID,
             "type": {"const": spec.type},
             "version": {"const": spec.version},
             "occurredAt": {"type": "string", "format": "date-time"},

@@ -1,12 +1,16 @@
 """The event kernel's pure parts: envelope, registry/upcasters, subscriptions, checks, backoff."""
 
+import ast
 import uuid
+from pathlib import Path
 
 import pytest
 
 from shop.events import bus, checks, inbox, registry
 from shop.events.envelope import Envelope, MalformedEnvelope
 from tests.support.eventprobe.events import PINGED
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -86,13 +90,38 @@ def test_a_missing_upcaster_is_reported_by_the_system_check(isolated_registry):
         registry.upcast(Envelope(type="unit.gap", version=1, aggregate_id="x", data={}))
 
 
-def test_a_subscription_to_an_unregistered_type_is_reported(isolated_registry):
+def test_a_subscription_to_an_unregistered_type_is_a_start_up_error(isolated_registry):
     bus.subscriber("unit.nobody_publishes_this", consumer="unit.typo", context="orders")(lambda e: None)
-    warnings = checks.check_subscriptions()
-    assert any(w.id == "shop_events.W001" and "unit.typo" in w.msg for w in warnings)
+    errors = [e for e in checks.check_subscriptions() if "unit.typo" in e.msg]
+    assert [(e.id, e.is_serious()) for e in errors] == [("shop_events.E003", True)]
+
+
+def _literal_subscriptions(source: str) -> list[int]:
+    """Lines where ``subscriber(...)`` names its event type with a string literal."""
+    return [
+        node.lineno
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", getattr(node.func, "attr", None)) == "subscriber"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    ]
+
+
+def test_subscriptions_name_their_event_type_by_the_publishers_constant():
+    """A literal can drift from the publisher's spelling; a constant from its events.py cannot."""
+    assert _literal_subscriptions('@subscriber("order.created", consumer="x", context="orders")\ndef f(e): ...') == [1]
+    found = {
+        str(path.relative_to(ROOT)): lines
+        for folder in ("apps", "shop")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if (lines := _literal_subscriptions(path.read_text()))
+    }
+    assert found == {}
 
 
 def test_the_installed_project_passes_its_event_checks():
+    assert checks.check_subscriptions() == []
     assert checks.check_upcasters() == []
     assert checks.check_visibility_timeout() == []
 

@@ -6,11 +6,9 @@ is safe because every receiver is idempotent per order (reservation per order id
 calls per idempotency key).
 """
 
-from shop.events import register_event, register_upcaster
+from shop.events import register_event, register_upcaster, schemas
 
-_UUID = {"type": "string", "format": "uuid"}
-_MONEY = {"type": "string", "pattern": r"^-?\d+(\.\d{1,2})?$"}
-_ORDER_ONLY = {"type": "object", "required": ["orderId"], "properties": {"orderId": _UUID}}
+_ORDER_ONLY = {"type": "object", "required": ["orderId"], "properties": {"orderId": schemas.UUID}}
 
 STOCK_RESERVATION_REQUESTED = "checkout.stock_reservation_requested"
 PAYMENT_AUTHORIZATION_REQUESTED = "checkout.payment_authorization_requested"
@@ -25,14 +23,14 @@ register_event(
         "type": "object",
         "required": ["orderId", "items"],
         "properties": {
-            "orderId": _UUID,
+            "orderId": schemas.UUID,
             "items": {
                 "type": "array",
                 "minItems": 1,
                 "items": {
                     "type": "object",
                     "required": ["productId", "quantity"],
-                    "properties": {"productId": _UUID, "quantity": {"type": "integer", "minimum": 1}},
+                    "properties": {"productId": schemas.UUID, "quantity": {"type": "integer", "minimum": 1}},
                 },
             },
         },
@@ -46,8 +44,8 @@ register_event(
         "type": "object",
         "required": ["orderId", "amount", "currency", "token", "idempotencyKey"],
         "properties": {
-            "orderId": _UUID,
-            "amount": _MONEY,
+            "orderId": schemas.UUID,
+            "amount": schemas.MONEY_V1_LOOSE,
             "currency": {"type": "string", "minLength": 3, "maxLength": 3},
             "token": {"type": "string", "minLength": 1},
             "idempotencyKey": {"type": "string", "minLength": 1},
@@ -61,7 +59,7 @@ register_event(
     {
         "type": "object",
         "required": ["orderId", "idempotencyKey"],
-        "properties": {"orderId": _UUID, "idempotencyKey": {"type": "string", "minLength": 1}},
+        "properties": {"orderId": schemas.UUID, "idempotencyKey": {"type": "string", "minLength": 1}},
         "additionalProperties": False,
     },
     description="Saga → payments: authorize the order. Payments reads the amount and the card token from the "
@@ -81,7 +79,7 @@ register_event(
     {
         "type": "object",
         "required": ["orderId", "idempotencyKey"],
-        "properties": {"orderId": _UUID, "idempotencyKey": {"type": "string", "minLength": 1}},
+        "properties": {"orderId": schemas.UUID, "idempotencyKey": {"type": "string", "minLength": 1}},
     },
     description="Saga → payments: capture the authorization of a confirmed order.",
 )
@@ -91,7 +89,7 @@ register_event(
     {
         "type": "object",
         "required": ["orderId", "reason"],
-        "properties": {"orderId": _UUID, "reason": {"type": "string"}},
+        "properties": {"orderId": schemas.UUID, "reason": {"type": "string"}},
     },
     description="Saga → payments: undo whatever the order's payment reached (void or refund); no-op if nothing.",
 )

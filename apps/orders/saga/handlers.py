@@ -7,7 +7,10 @@ Each runs inside the orders inbox transaction, so a redelivered reply is dropped
 reaches the state machine, and a handled one commits together with the commands it sends.
 """
 
+from apps.inventory import events as inventory
+from apps.orders.events import ORDER_CANCEL_REQUESTED
 from apps.orders.saga import orchestrator
+from apps.payments import events as payments
 from shop.events import Envelope, subscriber
 
 
@@ -15,53 +18,53 @@ def _order_id(envelope: Envelope):
     return envelope.data.get("orderId") or envelope.aggregate_id
 
 
-@subscriber("inventory.stock_reserved", consumer="orders.saga.stock_reserved", context="orders")
+@subscriber(inventory.STOCK_RESERVED, consumer="orders.saga.stock_reserved", context="orders")
 def stock_reserved(envelope: Envelope) -> None:
     orchestrator.on_stock_reserved(order_id=_order_id(envelope))
 
 
-@subscriber("inventory.stock_reservation_failed", consumer="orders.saga.stock_reservation_failed", context="orders")
+@subscriber(inventory.STOCK_RESERVATION_FAILED, consumer="orders.saga.stock_reservation_failed", context="orders")
 def stock_reservation_failed(envelope: Envelope) -> None:
     orchestrator.on_stock_reservation_failed(order_id=_order_id(envelope), shortages=envelope.data.get("shortages", []))
 
 
-@subscriber("inventory.stock_released", consumer="orders.saga.stock_released", context="orders")
+@subscriber(inventory.STOCK_RELEASED, consumer="orders.saga.stock_released", context="orders")
 def stock_released(envelope: Envelope) -> None:
     orchestrator.on_stock_released(order_id=_order_id(envelope))
 
 
-@subscriber("payment.authorization_succeeded", consumer="orders.saga.payment_authorized", context="orders")
+@subscriber(payments.AUTHORIZATION_SUCCEEDED, consumer="orders.saga.payment_authorized", context="orders")
 def payment_authorized(envelope: Envelope) -> None:
     orchestrator.on_payment_authorized(order_id=_order_id(envelope), amount=envelope.data.get("amount"))
 
 
-@subscriber("payment.authorization_failed", consumer="orders.saga.payment_authorization_failed", context="orders")
+@subscriber(payments.AUTHORIZATION_FAILED, consumer="orders.saga.payment_authorization_failed", context="orders")
 def payment_authorization_failed(envelope: Envelope) -> None:
     orchestrator.on_payment_authorization_failed(
         order_id=_order_id(envelope), declined=envelope.data["declined"], detail=envelope.data.get("message", "")
     )
 
 
-@subscriber("payment.capture_succeeded", consumer="orders.saga.payment_captured", context="orders")
+@subscriber(payments.CAPTURE_SUCCEEDED, consumer="orders.saga.payment_captured", context="orders")
 def payment_captured(envelope: Envelope) -> None:
     orchestrator.on_payment_captured(order_id=_order_id(envelope))
 
 
-@subscriber("payment.capture_failed", consumer="orders.saga.payment_capture_failed", context="orders")
+@subscriber(payments.CAPTURE_FAILED, consumer="orders.saga.payment_capture_failed", context="orders")
 def payment_capture_failed(envelope: Envelope) -> None:
     orchestrator.on_payment_capture_failed(order_id=_order_id(envelope), detail=envelope.data.get("message", ""))
 
 
-@subscriber("payment.reversed", consumer="orders.saga.payment_reversed", context="orders")
+@subscriber(payments.REVERSED, consumer="orders.saga.payment_reversed", context="orders")
 def payment_reversed(envelope: Envelope) -> None:
     orchestrator.on_payment_reversed(order_id=_order_id(envelope))
 
 
-@subscriber("order.cancel_requested", consumer="orders.saga.cancel_requested", context="orders")
+@subscriber(ORDER_CANCEL_REQUESTED, consumer="orders.saga.cancel_requested", context="orders")
 def cancel_requested(envelope: Envelope) -> None:
     orchestrator.on_order_cancel_requested(order_id=_order_id(envelope))
 
 
-@subscriber("inventory.stock_commit_failed", consumer="orders.saga.stock_commit_failed", context="orders")
+@subscriber(inventory.STOCK_COMMIT_FAILED, consumer="orders.saga.stock_commit_failed", context="orders")
 def stock_commit_failed(envelope: Envelope) -> None:
     orchestrator.on_stock_commit_failed(order_id=_order_id(envelope))

@@ -1,6 +1,6 @@
 """Probe event types: ``probe.pinged`` exists in v1 and v2 (v2 added ``tier``), as a real event would evolve."""
 
-from shop.events import register_event, register_upcaster
+from shop.events import register_event, register_upcaster, schemas
 
 PINGED = "probe.pinged"
 PONGED = "probe.ponged"
@@ -46,7 +46,7 @@ register_event(
     {
         "type": "object",
         "required": ["pingId"],
-        "properties": {"pingId": {"type": "string", "format": "uuid"}},
+        "properties": {"pingId": schemas.UUID},
         "additionalProperties": False,
     },
     description="Published by the ping handler when a ping asks for a reply.",
