@@ -23,7 +23,7 @@ from django.db import transaction
 
 from apps.catalog import facade as catalog
 from apps.inventory import facade as inventory
-from apps.orders import events, eventstore
+from apps.orders import events, eventstore, locks
 from apps.orders.errors import (
     ConcurrentChange,
     InsufficientStock,
@@ -36,7 +36,7 @@ from apps.orders.errors import (
 )
 from apps.orders.models import Order, OrderItem, OrderStatus, OrderStatusHistory, ShippingMethod
 from apps.orders.saga import orchestrator
-from apps.orders.saga.models import CheckoutSaga, SagaStatus
+from apps.orders.saga.models import SagaStatus
 from apps.payments import facade as payments
 from shop.events import publish
 from shop.observability import metrics
@@ -201,7 +201,7 @@ def _transition(
     refusal: OrderError | None = None
     previous = None
     with transaction.atomic(using=ALIAS, savepoint=False):
-        order = Order.objects.select_for_update().filter(pk=order_id).first()
+        order = locks.order_lock(order_id)
         if order is None:
             refusal = OrderNotFound(str(order_id))
         elif idempotent and order.status == target:
@@ -275,7 +275,7 @@ def order_cancel_request(*, order_id: uuid.UUID, reason: str = CUSTOMER_REQUEST)
 def order_ship(*, order_id: uuid.UUID, tracking_number: str) -> Order:
     """Only once the checkout has captured the payment: an order is CONFIRMED on authorization,
     and a capture that fails afterwards unwinds the order (void, stock back, cancel), which a
-    shipped order cannot be. The saga row is locked first, in the saga's own lock order.
+    shipped order cannot be. The saga row is locked first (``locks``: saga, then order).
 
     Nor once any of its money was refunded: goods leave only for an order that is still paid
     (a refund after shipping is a return, which is fine; shipping after a refund is free goods)."""
@@ -284,7 +284,7 @@ def order_ship(*, order_id: uuid.UUID, tracking_number: str) -> Order:
         if order is not None:
             raise InvalidTransition(order, OrderStatus.SHIPPED, " after its payment was refunded")
     with transaction.atomic(using=ALIAS):
-        saga = CheckoutSaga.objects.select_for_update().filter(order_id=order_id).first()
+        saga = locks.saga_lock(order_id)
         if saga is not None and saga.status != SagaStatus.COMPLETED:
             order = Order.objects.filter(pk=order_id).first()
             if order is not None:

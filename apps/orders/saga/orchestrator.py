@@ -4,7 +4,8 @@ Forward:      RESERVE_STOCK → AUTHORIZE_PAYMENT → (order CONFIRMED) CAPTURE_
 Compensation: REVERSE_PAYMENT (void / refund) → RELEASE_STOCK → order CANCELLED → COMPENSATED
 
 Every function runs inside the orders transaction of the handler that received a reply
-(``shop.events.inbox`` wraps it), locks the saga row, and is idempotent: a duplicate or late
+(``shop.events.inbox`` wraps it), locks the saga row (``apps.orders.locks``: the saga's row
+before the order's), and is idempotent: a duplicate or late
 reply either changes nothing or triggers the undo it calls for (a late authorization after
 compensation is voided). Commands are published through the outbox in the same commit as
 the state change, so a crash can never leave a saga advanced without its command sent.
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.orders import locks
 from apps.orders import services as order_services
 from apps.orders.models import Order, OrderStatus
 from apps.orders.saga import commands
@@ -42,13 +44,9 @@ def _step_timeout() -> timedelta:
     return timedelta(seconds=settings.SAGA_STEP_TIMEOUT_SECONDS)
 
 
-def _locked(order_id) -> CheckoutSaga | None:
-    return CheckoutSaga.objects.select_for_update().filter(order_id=order_id).first()
-
-
 def _awaiting(order_id, status: str, step: str) -> CheckoutSaga | None:
     """The locked saga if it is waiting for exactly this reply; None makes the reply a no-op."""
-    saga = _locked(order_id)
+    saga = locks.saga_lock(order_id)
     if saga is None or saga.status != status or saga.current_step != step:
         return None
     return saga
@@ -205,7 +203,7 @@ def saga_begin(*, order: Order, lines) -> CheckoutSaga:
 
 
 def on_stock_reserved(*, order_id) -> None:
-    saga = _locked(order_id)
+    saga = locks.saga_lock(order_id)
     if saga is None:
         return
     if saga.status != SagaStatus.STARTED or saga.current_step != SagaStep.RESERVE_STOCK:
@@ -239,7 +237,7 @@ def _payment_arrived(order_id, step: str, flag: str) -> CheckoutSaga | None:
     that has already moved on to compensation (or ended compensated) is undone; a duplicate is
     ignored, also after completion: a re-sent command's second reply is the same payment,
     which the completed order keeps."""
-    saga = _locked(order_id)
+    saga = locks.saga_lock(order_id)
     if saga is None:
         return None
     saga.data[flag] = True
@@ -326,7 +324,7 @@ def on_stock_released(*, order_id) -> None:
 def on_stock_commit_failed(*, order_id) -> None:
     """The order was confirmed but its units could not be taken off the shelf (the reservation
     expired during a slow checkout and the stock was sold meanwhile): give the money back."""
-    saga = _locked(order_id)
+    saga = locks.saga_lock(order_id)
     if saga is None or saga.status not in (SagaStatus.STARTED, SagaStatus.COMPLETED):
         return
     order = _order(saga)
@@ -341,7 +339,7 @@ def on_stock_commit_failed(*, order_id) -> None:
 
 def on_order_cancel_requested(*, order_id) -> None:
     """The customer cancelled. A finished checkout is unwound now; a running one at its next reply."""
-    saga = _locked(order_id)
+    saga = locks.saga_lock(order_id)
     if saga is None:
         return
     if saga.status == SagaStatus.COMPLETED:
@@ -371,7 +369,7 @@ def _void_late_payment(saga: CheckoutSaga) -> None:
 def saga_retry_or_give_up(*, order_id) -> str:
     """One overdue saga: re-send its step (bounded, with growing deadlines), then compensate.
     A compensation that keeps timing out ends FAILED for staff to see. Returns what was done."""
-    saga = _locked(order_id)
+    saga = locks.saga_lock(order_id)
     if saga is None or not saga.is_active:
         return "inactive"
     if saga.deadline is None or saga.deadline >= timezone.now():
@@ -421,7 +419,7 @@ def sagas_recover(*, limit: int = 500) -> dict[str, int]:
 def saga_admin_retry_step(*, order_id) -> str:
     """Staff: re-send the current step's command now (also revives a FAILED saga's compensation)."""
     with transaction.atomic(using=ALIAS):
-        saga = _locked(order_id)
+        saga = locks.saga_lock(order_id)
         if saga is None or saga.status in (SagaStatus.COMPLETED, SagaStatus.COMPENSATED):
             return "nothing to retry"
         if saga.status == SagaStatus.FAILED:
@@ -436,7 +434,7 @@ def saga_admin_retry_step(*, order_id) -> str:
 def saga_admin_compensate(*, order_id) -> str:
     """Staff: stop a running checkout and unwind it now."""
     with transaction.atomic(using=ALIAS):
-        saga = _locked(order_id)
+        saga = locks.saga_lock(order_id)
         if saga is None or not saga.is_active:
             return "not running"
         if saga.current_step == SagaStep.AUTHORIZE_PAYMENT:

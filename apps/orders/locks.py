@@ -1,0 +1,29 @@
+"""The orders context's row locks, in one place, and the order they are taken in.
+
+    1. the checkout saga's row  (``saga_lock``)
+    2. the order's row          (``order_lock``)
+
+A transaction that needs both takes the saga's first: the orchestrator locks the saga, then
+moves the order (``order_confirm``, ``order_cancel``); ``order_ship`` locks the saga to see
+that the payment was captured, then transitions the order. The API's other commands
+(cancel request, deliver) lock only the order, and a saga reacts to a cancel request in a
+later transaction, so no two transactions ever wait on each other in a cycle. A new use case
+that needs both rows takes them through these functions, in this order.
+
+Both are ``SELECT ... FOR UPDATE`` and must run inside ``transaction.atomic(using="orders")``.
+"""
+
+import uuid
+
+from apps.orders.models import Order
+from apps.orders.saga.models import CheckoutSaga
+
+
+def saga_lock(order_id: uuid.UUID | str) -> CheckoutSaga | None:
+    """First: the order's checkout saga, locked; None for an order that never had one."""
+    return CheckoutSaga.objects.select_for_update().filter(order_id=order_id).first()
+
+
+def order_lock(order_id: uuid.UUID | str) -> Order | None:
+    """Second: the order, locked; None when there is no such order."""
+    return Order.objects.select_for_update().filter(pk=order_id).first()
