@@ -111,7 +111,39 @@ def order_place(
     notes: str = "",
     customer_email: str = "",
 ) -> Order:
-    """Create a PENDING order with price snapshots, and its checkout saga in the same transaction."""
+    """Create a PENDING order with price snapshots, and its checkout saga in the same transaction.
+
+    Steps: the products (active, one currency), an advisory stock check, the priced lines;
+    then, in one transaction, the order rows, the saga (which sends its first command) and
+    ``order.created``."""
+    snapshots, currency = _products_get(items)
+    _stock_check(items)
+    lines = _lines_price(items, snapshots)
+    shipping_cost = SHIPPING_RATES[ShippingMethod(shipping_method)]
+    # savepoint=False: nested in the Idempotency-Key transaction, a failure here fails the request whole.
+    with metrics.order_placement_seconds.time(), transaction.atomic(using=ALIAS, savepoint=False):
+        order, created = _order_write(
+            user_id=user_id,
+            customer_email=customer_email,
+            currency=currency,
+            lines=lines,
+            shipping_address=shipping_address,
+            shipping_cost=shipping_cost,
+            shipping_method=shipping_method,
+            notes=notes,
+            payment_method=payment_method,
+            payment_token=payment_token,
+        )
+        orchestrator.saga_begin(order=order, lines=lines)
+        _record(events.ORDER_CREATED, _created_event(order, lines), order_id=order.id, after=0)
+    metrics.orders_created.labels(OrderStatus.PENDING).inc()
+    # What the caller shows is what was just written: no need to read the order back.
+    order._prefetched_objects_cache = {"items": lines, "history": [created]}
+    return order
+
+
+def _products_get(items: Sequence[ItemRequest]) -> tuple[dict, str]:
+    """The catalog's snapshots of the ordered products, all active and in one currency."""
     product_ids = [item.product_id for item in items]
     if not items or len(set(product_ids)) != len(product_ids):
         raise ValueError("items must be non-empty with one line per product")
@@ -122,8 +154,12 @@ def order_place(
     currencies = {snapshots[pid].currency for pid in product_ids}
     if len(currencies) != 1:
         raise MixedCurrencies("All products of one order must share a currency")
-    # A fast, advisory check: the saga's reservation is what really holds the stock.
-    available = inventory.stock_availability(product_ids=product_ids)
+    return snapshots, currencies.pop()
+
+
+def _stock_check(items: Sequence[ItemRequest]) -> None:
+    """A fast, advisory check: the saga's reservation is what really holds the stock."""
+    available = inventory.stock_availability(product_ids=[item.product_id for item in items])
     shortages = [
         Shortage(item.product_id, available.get(item.product_id, 0), item.quantity)
         for item in items
@@ -132,7 +168,10 @@ def order_place(
     if shortages:
         raise InsufficientStock(shortages)
 
-    lines = [
+
+def _lines_price(items: Sequence[ItemRequest], snapshots: dict) -> list[OrderItem]:
+    """The order's lines (not saved yet), each with the product's name, SKU and price as they are now."""
+    return [
         OrderItem(
             product_id=item.product_id,
             product_name=snapshots[item.product_id].name,
@@ -143,51 +182,41 @@ def order_place(
         )
         for item in items
     ]
+
+
+def _order_write(
+    *, lines: list[OrderItem], shipping_address: Address, shipping_cost: Decimal, **fields
+) -> tuple[Order, OrderStatusHistory]:
+    """Insert the order (``fields``: its other columns as given), its lines and its first
+    history row, in the caller's transaction."""
     subtotal = sum((line.line_total for line in lines), Decimal("0.00"))
-    shipping_cost = SHIPPING_RATES[ShippingMethod(shipping_method)]
-    # savepoint=False: nested in the Idempotency-Key transaction, a failure here fails the request whole.
-    with metrics.order_placement_seconds.time(), transaction.atomic(using=ALIAS, savepoint=False):
-        order = Order.objects.create(
-            user_id=user_id,
-            customer_email=customer_email,
-            currency=currencies.pop(),
-            subtotal=subtotal,
-            shipping_cost=shipping_cost,
-            total=subtotal + shipping_cost,
-            shipping_street=shipping_address.street,
-            shipping_city=shipping_address.city,
-            shipping_state=shipping_address.state,
-            shipping_zip_code=shipping_address.zip_code,
-            shipping_country=shipping_address.country,
-            shipping_method=shipping_method,
-            notes=notes,
-            payment_method=payment_method,
-            payment_token=payment_token,
-        )
-        for line in lines:
-            line.order = order
-        OrderItem.objects.bulk_create(lines)
-        created = OrderStatusHistory.objects.create(order=order, to_status=OrderStatus.PENDING, note="Order created")
-        orchestrator.saga_begin(order=order, lines=lines)
-        _record(
-            events.ORDER_CREATED,
-            {
-                "orderId": order.id,
-                "customerId": order.user_id,
-                "currency": order.currency,
-                "total": order.total,
-                "paymentMethod": order.payment_method,
-                "items": [
-                    {"productId": li.product_id, "quantity": li.quantity, "price": li.unit_price} for li in lines
-                ],
-            },
-            order_id=order.id,
-            after=0,
-        )
-    metrics.orders_created.labels(OrderStatus.PENDING).inc()
-    # What the caller shows is what was just written: no need to read the order back.
-    order._prefetched_objects_cache = {"items": lines, "history": [created]}
-    return order
+    order = Order.objects.create(
+        subtotal=subtotal,
+        shipping_cost=shipping_cost,
+        total=subtotal + shipping_cost,
+        shipping_street=shipping_address.street,
+        shipping_city=shipping_address.city,
+        shipping_state=shipping_address.state,
+        shipping_zip_code=shipping_address.zip_code,
+        shipping_country=shipping_address.country,
+        **fields,
+    )
+    for line in lines:
+        line.order = order
+    OrderItem.objects.bulk_create(lines)
+    created = OrderStatusHistory.objects.create(order=order, to_status=OrderStatus.PENDING, note="Order created")
+    return order, created
+
+
+def _created_event(order: Order, lines: list[OrderItem]) -> dict:
+    return {
+        "orderId": order.id,
+        "customerId": order.user_id,
+        "currency": order.currency,
+        "total": order.total,
+        "paymentMethod": order.payment_method,
+        "items": [{"productId": li.product_id, "quantity": li.quantity, "price": li.unit_price} for li in lines],
+    }
 
 
 def _transition(
