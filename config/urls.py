@@ -9,7 +9,11 @@ handler403 = "shop.api.views.permission_denied"
 handler404 = "shop.api.views.not_found"
 handler500 = "shop.api.views.server_error"
 
+# Django tries these in order: the API (most of the traffic) first, so its requests skip the other
+# patterns. Its version segment also matches "schema" and "docs", whose paths no API route
+# continues, so those requests fall through to their own patterns below.
 urlpatterns = [
+    path("api/<str:version>/", include("config.api_urls")),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("metrics", health.prometheus, name="metrics"),
@@ -19,5 +23,4 @@ urlpatterns = [
     # Split view: the init script is served from this origin, so the CSP needs no inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("api/docs/v2/", SpectacularSwaggerSplitView.as_view(url_name="schema-v2"), name="docs-v2"),
-    path("api/<str:version>/", include("config.api_urls")),
 ]

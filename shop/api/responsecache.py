@@ -33,6 +33,11 @@ class PublicCache:
     ttl: Callable[[], float]  # seconds (read at store time, so settings overrides apply)
     namespace: str | None = None  # a version family the owner bumps to drop every entry
 
+    @functools.cached_property
+    def counters(self):
+        """The hit and miss counters, labelled once (not on every request)."""
+        return metrics.cache_requests.labels(self.name, "hit"), metrics.cache_requests.labels(self.name, "miss")
+
 
 def public_cached(view: Callable, policy: PublicCache) -> Callable:
     """Wrap a DRF ``as_view()`` callable; attributes (``cls``, ``csrf_exempt``) are kept for
@@ -47,10 +52,11 @@ def public_cached(view: Callable, policy: PublicCache) -> Callable:
         # keeps the middleware that logs the user from loading a session (a query, Vary: Cookie).
         request.user = AnonymousUser()
         hit = cache.lookup(key, namespace=policy.namespace)
+        hits, misses = policy.counters
         if hit is not None:
-            metrics.cache_requests.labels(policy.name, "hit").inc()
+            hits.inc()
             return _replay(hit)
-        metrics.cache_requests.labels(policy.name, "miss").inc()
+        misses.inc()
         response = view(request, *args, **kwargs)
         if _storable(response):
             response.render()
@@ -76,7 +82,4 @@ def _recording(response) -> dict:
 
 
 def _replay(recording: dict) -> HttpResponse:
-    response = HttpResponse(recording["body"], status=recording["status"])
-    for name, value in recording["headers"]:
-        response[name] = value
-    return response
+    return HttpResponse(recording["body"].encode(), status=recording["status"], headers=dict(recording["headers"]))

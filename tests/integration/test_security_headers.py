@@ -108,6 +108,28 @@ def test_swagger_ui_works_under_its_policy_without_inline_script(client, setting
     assert "SwaggerUIBundle" in init.content.decode()
 
 
+@pytest.mark.parametrize("path", ["/api/v1/products", "/api/v1/nope", "/admin/login/", "/api/docs/", "/health/live"])
+def test_the_policy_built_once_per_path_is_the_one_django_csp_builds_each_time(client, path):
+    from csp.middleware import CSPMiddleware
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from shop.security import csp
+
+    csp._built.clear()
+    first, again = client.get(path), client.get(path)  # the second is answered from the remembered header
+    assert csp._built
+    middleware = csp.PathCSPMiddleware(lambda request: HttpResponse())
+    rebuilt = CSPMiddleware.process_response(middleware, RequestFactory().get(path), HttpResponse())
+    assert first["Content-Security-Policy"] == again["Content-Security-Policy"] == rebuilt["Content-Security-Policy"]
+
+
+def test_a_changed_policy_setting_is_not_answered_from_the_remembered_header(client, settings):
+    client.get("/api/v1/products")
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"], "img-src": ["'self'"]}}
+    assert _csp(client.get("/api/v1/products"))["img-src"] == {"'self'"}
+
+
 # --- security headers ------------------------------------------------------------------------
 
 
