@@ -1,17 +1,21 @@
 """Admin building blocks shared by the contexts (no models of the kernel's own)."""
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import quote, unquote
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 
 from shop.counting import count_bounded
@@ -41,12 +45,74 @@ class BoundedCountPaginator(Paginator):
         return counted.value if counted.exact else AtLeast(counted.value)
 
 
+def _period_start(moment: datetime, kind: str) -> datetime:
+    if kind == "year":
+        return datetime(moment.year, 1, 1, tzinfo=moment.tzinfo)
+    if kind == "month":
+        return datetime(moment.year, moment.month, 1, tzinfo=moment.tzinfo)
+    return datetime.combine(moment.date(), time(), tzinfo=moment.tzinfo)
+
+
+def _next_period(start: datetime, kind: str) -> datetime:
+    if kind == "year":
+        return datetime(start.year + 1, 1, 1, tzinfo=start.tzinfo)
+    if kind == "month":
+        return datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=start.tzinfo)
+    return datetime.combine(start.date() + timedelta(days=1), time(), tzinfo=start.tzinfo)
+
+
+class ProbedDatesQuerySet:
+    """Mixed into a changelist's queryset: ``datetimes()``, which the date hierarchy asks for the
+    years, months or days that have rows, found by one index probe per period ("skip scan": the
+    first row at or after the start of the next period) instead of Django's ``SELECT DISTINCT
+    date_trunc(...)`` over every matching row — a full pass over a million orders on each visit.
+    The number of queries follows the periods shown (at most 31 days, 12 months, the years
+    with rows), not the table's size."""
+
+    def datetimes(self, field_name, kind, order="ASC", tzinfo=None, **kwargs):
+        if kind not in ("year", "month", "day") or kwargs:
+            return super().datetimes(field_name, kind, order, tzinfo, **kwargs)
+        zone = tzinfo or timezone.get_current_timezone()
+        values = self.order_by(field_name).values_list(field_name, flat=True)
+        found = []
+        first = values.first()
+        while first is not None:
+            found.append(_period_start(first.astimezone(zone), kind))
+            first = values.filter(**{f"{field_name}__gte": _next_period(found[-1], kind)}).first()
+        return found[::-1] if order == "DESC" else found
+
+
+@functools.cache
+def _probing(queryset_class: type) -> type:
+    return type(f"ProbedDates{queryset_class.__name__}", (ProbedDatesQuerySet, queryset_class), {})
+
+
+def _leads_an_index(model, field_name: str) -> bool:
+    """Whether an index starts with ``field_name`` (a probe is then an index lookup, not a scan)."""
+    if model._meta.get_field(field_name).db_index:
+        return True
+    return any(index.fields and index.fields[0].lstrip("-") == field_name for index in model._meta.indexes)
+
+
+class ProbedDatesChangeList(ChangeList):
+    def get_queryset(self, request, exclude_parameters=None):
+        queryset = super().get_queryset(request, exclude_parameters)
+        if self.date_hierarchy and _leads_an_index(self.model, self.date_hierarchy):
+            queryset.__class__ = _probing(type(queryset))
+        return queryset
+
+
 class LargeTableAdminMixin:
     """For changelists over tables that grow without bound (orders, events, ledgers): the
-    bounded paginator, and no second ``COUNT(*)`` of the unfiltered table for "N total"."""
+    bounded paginator, no second ``COUNT(*)`` of the unfiltered table for "N total", and a
+    date hierarchy that probes an index per period instead of reading every row (when an index
+    starts with its field; otherwise Django's own query)."""
 
     paginator = BoundedCountPaginator
     show_full_result_count = False
+
+    def get_changelist(self, request, **kwargs):
+        return ProbedDatesChangeList
 
 
 class ReadOnlyAdminMixin:

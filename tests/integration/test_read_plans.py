@@ -66,7 +66,34 @@ def test_order_lists_and_lookups_walk_their_indexes_at_40k_orders():
     detail = orders.order_get(order_id=data["some_order"]).id
     plan = orders.orders_list(user_id=None).filter(pk=detail).explain()
     problems += _problems("by id", {"page": plan}, "orders_order", "orders_order_pkey")
+    problems += _date_hierarchy_problems()
     assert not problems, "\n\n".join(problems)
+
+
+def _date_hierarchy_problems() -> list[str]:
+    """The admin changelist's date hierarchy (shop.admin.ProbedDatesQuerySet): each probe for the
+    next period with rows is one lookup in the index that starts with created_at (or status)."""
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.orders.models import Order
+    from shop.admin import _probing
+
+    problems = []
+    for label, queryset, index in [
+        ("date hierarchy: years", Order.objects.all(), "orders_order_created_id"),
+        ("date hierarchy: months of a status", Order.objects.filter(status="SHIPPED"), "orders_order_status_created"),
+    ]:
+        queryset.__class__ = _probing(type(queryset))
+        with CaptureQueriesContext(connections["orders"]) as probes:
+            periods = queryset.datetimes("created_at", "year" if "years" in label else "month")
+        assert len(periods) > 1, label
+        for probe in probes.captured_queries:
+            with connections["orders"].cursor() as cursor:
+                cursor.execute("EXPLAIN " + probe["sql"])
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+            problems += _problems(label, {"probe": plan}, "orders_order", index)
+    return problems
 
 
 def test_product_list_filters_and_search_use_indexes_at_20k_products():
