@@ -83,7 +83,8 @@ chaos: venv services
 bench-events: venv services
 	$(PY) bench/events.py
 
-## make bench-reads: cached reads vs a bare view, and list reads at 10 k / 100 k / 1 M orders (about 10 min)
+## make bench-reads: cached reads vs a bare view, and list and admin reads at 10 k / 100 k / 1 M orders (about 15 min;
+## BENCH_ARGS="--hold-quiet NAME" holds /work/QUIET for the run)
 bench-reads: venv services
 	@command -v ab >/dev/null || apt-get install -y apache2-utils
 	$(PY) bench/reads.py $(BENCH_ARGS)
