@@ -201,66 +201,78 @@ def _locked(payment_id: uuid.UUID) -> Payment:
     return payment
 
 
-def payment_capture(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
-    gateway = get_gateway()
+def _authorization_settle(
+    *, order_id: uuid.UUID, idempotency_key: str, operation: str, done: tuple[str, ...], already: str, settle
+) -> Outcome:
+    """What capture and void share: the order's latest authorization, locked across the provider
+    call. A payment in a ``done`` status is answered with its state (message ``already``), one
+    that is not AUTHORIZED is a ``PaymentStateError``; otherwise ``settle(payment)`` calls the
+    provider and, if it answered, updates the payment. A FAILED outcome changed nothing."""
 
     def attempt(remember):
         found = _latest_for_order(order_id)
         with transaction.atomic(using=ALIAS):
             payment = _locked(found.id) if found else None
-            if payment is not None and payment.status in _SETTLED:
-                outcome = _current(payment, "Payment already captured.")
+            if payment is not None and payment.status in done:
+                outcome = _current(payment, already)
             elif payment is None or payment.status != PaymentStatus.AUTHORIZED:
-                raise PaymentStateError(payment, "capture")
+                raise PaymentStateError(payment, operation)
             else:
-                result = _call_provider(
-                    payment, gateway.capture, reference=payment.provider_reference, amount=payment.amount,
-                    currency=payment.currency, idempotency_key=idempotency_key,
-                )  # fmt: skip
-                if isinstance(result, Outcome):
-                    return result
-                # The provider's figure, not ours: what it received is what can be refunded.
-                received = payment.amount if result.amount is None else _money(result.amount)
-                if received != payment.amount:
-                    logger.warning(
-                        "payment_captured_amount_differs",
-                        payment_id=str(payment.id), requested=str(payment.amount), received=str(received),
-                    )  # fmt: skip
-                payment.status, payment.captured_amount = PaymentStatus.CAPTURED, received
-                payment.save()
-                _record(payment, PaymentEvent.Type.CAPTURED, received, result)
-                outcome = _current(payment, "Payment captured.")
+                outcome = settle(payment)
+                if outcome.status == FAILED:
+                    return outcome
             remember(outcome)
         return outcome
 
-    return _once("capture", idempotency_key, {"order_id": order_id}, attempt)
+    return _once(operation, idempotency_key, {"order_id": order_id}, attempt)
+
+
+def payment_capture(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
+    gateway = get_gateway()
+
+    def capture(payment: Payment) -> Outcome:
+        result = _call_provider(
+            payment, gateway.capture, reference=payment.provider_reference, amount=payment.amount,
+            currency=payment.currency, idempotency_key=idempotency_key,
+        )  # fmt: skip
+        if isinstance(result, Outcome):
+            return result
+        # The provider's figure, not ours: what it received is what can be refunded.
+        received = payment.amount if result.amount is None else _money(result.amount)
+        if received != payment.amount:
+            logger.warning(
+                "payment_captured_amount_differs",
+                payment_id=str(payment.id), requested=str(payment.amount), received=str(received),
+            )  # fmt: skip
+        payment.status, payment.captured_amount = PaymentStatus.CAPTURED, received
+        payment.save()
+        _record(payment, PaymentEvent.Type.CAPTURED, received, result)
+        return _current(payment, "Payment captured.")
+
+    return _authorization_settle(
+        order_id=order_id, idempotency_key=idempotency_key, operation="capture", done=_SETTLED,
+        already="Payment already captured.", settle=capture,
+    )  # fmt: skip
 
 
 def payment_void(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
     gateway = get_gateway()
 
-    def attempt(remember):
-        found = _latest_for_order(order_id)
-        with transaction.atomic(using=ALIAS):
-            payment = _locked(found.id) if found else None
-            if payment is not None and payment.status == PaymentStatus.VOIDED:
-                outcome = _current(payment, "Payment already voided.")
-            elif payment is None or payment.status != PaymentStatus.AUTHORIZED:
-                raise PaymentStateError(payment, "void")
-            else:
-                result = _call_provider(
-                    payment, gateway.void, reference=payment.provider_reference, idempotency_key=idempotency_key
-                )
-                if isinstance(result, Outcome):
-                    return result
-                payment.status = PaymentStatus.VOIDED
-                payment.save()
-                _record(payment, PaymentEvent.Type.VOIDED, payment.amount, result)
-                outcome = _current(payment, "Payment voided.")
-            remember(outcome)
-        return outcome
+    def void(payment: Payment) -> Outcome:
+        result = _call_provider(
+            payment, gateway.void, reference=payment.provider_reference, idempotency_key=idempotency_key
+        )
+        if isinstance(result, Outcome):
+            return result
+        payment.status = PaymentStatus.VOIDED
+        payment.save()
+        _record(payment, PaymentEvent.Type.VOIDED, payment.amount, result)
+        return _current(payment, "Payment voided.")
 
-    return _once("void", idempotency_key, {"order_id": order_id}, attempt)
+    return _authorization_settle(
+        order_id=order_id, idempotency_key=idempotency_key, operation="void", done=(PaymentStatus.VOIDED,),
+        already="Payment already voided.", settle=void,
+    )  # fmt: skip
 
 
 def payment_refund(*, payment_id: uuid.UUID, amount: Decimal | None, reason: str, idempotency_key: str) -> Outcome:
