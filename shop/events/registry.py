@@ -103,12 +103,5 @@ def upcast(envelope: Envelope) -> Envelope:
     return envelope
 
 
-def get_spec(type: str, version: int) -> EventSpec:
-    try:
-        return _specs[(type, version)]
-    except KeyError:
-        raise UnknownEvent(f"Unregistered event {type} v{version}") from None
-
-
 def all_specs() -> list[EventSpec]:
     return sorted(_specs.values(), key=lambda spec: (spec.type, spec.version))

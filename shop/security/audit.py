@@ -7,16 +7,9 @@ message reads ``"<Action>: <outcome> Reason: <why>"``.
 """
 
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.contenttypes.models import ContentType
 
 
 def staff_action_record(*, user, obj, action: str, outcome: str, reason: str) -> None:
     """Record after the service call, with its outcome (a refused action changed nothing)."""
     message = f"{action}: {outcome} Reason: {reason or '(none given)'}"
     LogEntry.objects.log_actions(user_id=user.pk, queryset=[obj], action_flag=CHANGE, change_message=message)
-
-
-def staff_actions_for(obj) -> list[LogEntry]:
-    """The recorded staff actions on one object, newest first."""
-    content_type = ContentType.objects.get_for_model(obj, for_concrete_model=False)
-    return list(LogEntry.objects.filter(content_type=content_type, object_id=str(obj.pk)).select_related("user"))
