@@ -156,6 +156,7 @@ def _database(alias: str) -> dict:
         # Django would otherwise send SET TIME ZONE on every connection it hands out.
         config["OPTIONS"]["options"] = f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS} -c TimeZone=UTC"
         config["OPTIONS"]["connect_timeout"] = env.int("DB_CONNECT_TIMEOUT", default=5)
+        config["OPTIONS"]["server_side_binding"] = env.bool("DB_SERVER_SIDE_BINDING", default=False)
         config["CONN_MAX_AGE"] = 0
         if env.bool("DB_POOL", default=True):
             # Connections outlive requests and Celery tasks (config/celery.py keeps the worker
@@ -259,9 +260,11 @@ EVENTS_FAST_PATH = env.bool("EVENTS_FAST_PATH", default=True)
 # checks the inboxes and re-sends what has not arrived (lost by a broker restart, say), pausing
 # twice as long after each re-send.
 EVENTS_REDELIVER_AFTER_SECONDS = env.float("EVENTS_REDELIVER_AFTER_SECONDS", default=60.0)
-# A worker gathers deliveries that arrive within the linger into one task, up to the maximum.
+# A delivery that finds a worker pool process free runs at once (after the linger, 0 by default);
+# while all are busy, deliveries gather into one task per free process, up to the maximum
+# (shop/events/batches.py).
 EVENTS_BATCH_MAX = env.int("EVENTS_BATCH_MAX", default=32)
-EVENTS_BATCH_LINGER_MS = env.float("EVENTS_BATCH_LINGER_MS", default=5.0)
+EVENTS_BATCH_LINGER_MS = env.float("EVENTS_BATCH_LINGER_MS", default=0.0)
 # Deliveries to these contexts wait on a remote party (the payment provider): they run in a thread
 # pool of this size per worker process, so a slow provider does not hold a whole batch.
 EVENTS_WAITING_CONTEXTS = env.list("EVENTS_WAITING_CONTEXTS", default=["payments"])

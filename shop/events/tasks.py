@@ -1,9 +1,9 @@
 """Celery entry points of the event plumbing: thin, they call the kernel and nothing else.
 
-``deliver`` is a batch task (celery-batches): the worker gathers the messages that arrive
-within ``EVENTS_BATCH_LINGER_MS`` (up to ``EVENTS_BATCH_MAX``) and runs them as one task. When
-the shop is idle a batch holds one message and waits at most the linger; under load one task
-handles many deliveries, and the replies they publish leave as one message per queue
+``deliver`` is a batch task (``shop.events.batches``): a message that finds a pool process
+free runs at once, alone; while every process is busy, arrivals gather (up to
+``EVENTS_BATCH_MAX``) and run as one task when a process frees. Under load one task handles
+many deliveries, and the replies they publish leave as one message per queue
 (``relay.batched_sends``). Each delivery still runs in its own transaction with its own inbox
 row, so batching changes the cost, never the guarantees. Messages are acknowledged after the
 batch ran (``acks_late``): a worker killed mid-batch has them redelivered.
@@ -14,11 +14,11 @@ from functools import partial
 
 import structlog
 from celery import shared_task
-from celery_batches import Batches
 from django.conf import settings
 from django.db import close_old_connections
 
 from shop.events import bus, inbox, relay
+from shop.events.batches import TICK_SECONDS, LoadSizedBatches
 from shop.events.envelope import MalformedEnvelope
 from shop.events.registry import InvalidEventData
 from shop.observability import metrics
@@ -33,12 +33,13 @@ PERMANENT_ERRORS = (inbox.PermanentHandlerError, InvalidEventData, MalformedEnve
 
 
 @shared_task(
-    base=Batches,
+    base=LoadSizedBatches,
     name="shop.events.deliver",
     acks_late=True,
     ignore_result=True,
     flush_every=settings.EVENTS_BATCH_MAX,
-    flush_interval=settings.EVENTS_BATCH_LINGER_MS / 1000,
+    flush_interval=max(TICK_SECONDS, settings.EVENTS_BATCH_LINGER_MS / 1000),
+    linger=settings.EVENTS_BATCH_LINGER_MS / 1000,
 )
 def deliver(requests) -> None:
     """Each request carries ``[[consumer, wire], ...]`` and optionally the attempt number.

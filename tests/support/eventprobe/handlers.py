@@ -6,7 +6,7 @@
 import time
 
 import structlog
-from celery import shared_task
+from celery import shared_task, signals
 from django.db import transaction
 
 from shop.events import publish, subscriber
@@ -26,6 +26,15 @@ class ProbeFailure(RuntimeError):
     """The failure a test asked for."""
 
 
+_running_task = {"id": None}
+
+
+@signals.task_prerun.connect(weak=False)
+def _remember_running_task(task_id=None, **kwargs) -> None:
+    """A delivery batch is one task: the pongs record its id, so a test sees how they were grouped."""
+    _running_task["id"] = task_id
+
+
 @subscriber(PINGED, consumer=PINGED_CONSUMER, context="orders")
 def on_pinged(envelope):
     attempt = control.count_attempt(PINGED_CONSUMER, envelope.id)
@@ -33,6 +42,7 @@ def on_pinged(envelope):
         raise ProbeFailure(f"asked to fail (attempt {attempt})")
     if envelope.version != 2:
         raise ProbeFailure(f"v2-only handler got v{envelope.version}")
+    time.sleep(control.sleep_seconds(PINGED_CONSUMER))
     tier = envelope.data["tier"]
     control.record_seen(
         PINGED_CONSUMER,
@@ -58,6 +68,7 @@ def audit_pinged(envelope):
 @subscriber(PONGED, consumer=PONGED_CONSUMER, context="orders")
 def on_ponged(envelope):
     control.count_attempt(PONGED_CONSUMER, envelope.id)
+    control.record_seen(PONGED_CONSUMER, envelope.id, {"task": _running_task["id"]})
     time.sleep(control.sleep_seconds(PONGED_CONSUMER))
 
 
