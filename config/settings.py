@@ -150,23 +150,22 @@ def _database(alias: str) -> dict:
         }
     config = environ.Env.db_url_config(url)
     if config["ENGINE"] in {"django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"}:
-        config["ENGINE"] = "django.db.backends.postgresql"
+        config["ENGINE"] = "shop.postgresql"  # Django's, with a cheaper pool checkout check
         config.setdefault("OPTIONS", {})
         # TimeZone=UTC at connect: the server's own zone ("Etc/UTC") is not spelled "UTC", so
         # Django would otherwise send SET TIME ZONE on every connection it hands out.
         config["OPTIONS"]["options"] = f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS} -c TimeZone=UTC"
         config["OPTIONS"]["connect_timeout"] = env.int("DB_CONNECT_TIMEOUT", default=5)
-        config["OPTIONS"]["server_side_binding"] = env.bool("DB_SERVER_SIDE_BINDING", default=False)
         config["CONN_MAX_AGE"] = 0
         if env.bool("DB_POOL", default=True):
             # Connections outlive requests and Celery tasks (config/celery.py keeps the worker
-            # fix-up from tearing the pool down per task). CONN_HEALTH_CHECKS makes the pool check
-            # a connection at checkout (psycopg_pool's check_connection, one empty round trip): an
-            # idle one the server ended (pg_terminate_backend, a restart, a failover) is replaced
-            # instead of failing the next request with a 500 (found by bench/chaos.py).
-            # max_idle: a connection unused for a minute is closed, so the many small pools (each
-            # web and worker process holds one per context it touches) give back what they do not
-            # need; see docs/events.md for the connection budget.
+            # fix-up from tearing the pool down per task). The pool checks a connection at
+            # checkout without a round trip (shop/postgresql): one the server ended while idle
+            # (pg_terminate_backend, a restart, a failover) is replaced instead of failing the
+            # next request with a 500 (found by bench/chaos.py). max_idle: a connection unused
+            # for a minute is closed, so the many small pools (each web and worker process holds
+            # one per context it touches) give back what they do not need; see docs/events.md
+            # for the connection budget.
             config["OPTIONS"]["pool"] = {"min_size": 0, "max_size": DB_POOL_MAX, "timeout": 10, "max_idle": 60}
         config["CONN_HEALTH_CHECKS"] = True
     config["TEST"] = {"DEPENDENCIES": []}  # contexts are independent; "default" is empty

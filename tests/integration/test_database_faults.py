@@ -10,8 +10,8 @@ import time
 import psycopg
 import pytest
 from django.db import connections
-from django.db.backends.postgresql.base import DatabaseWrapper
 
+from shop.postgresql.base import DatabaseWrapper
 from tests.conftest import CONTEXT_DBS
 from tests.factories.orders import stocked_products
 
@@ -35,25 +35,57 @@ def _terminate(alias: str, pid: int) -> None:
 def test_a_pooled_connection_the_server_terminated_is_replaced_at_checkout(monkeypatch):
     """The production pooled configuration (``DB_POOL=true``) hands out a live connection after
     the server ended the idle one, instead of the dead one (which failed the request using it)."""
+    wrapper = _pooled_wrapper(monkeypatch)
+    try:
+        pid = _backend_pid(wrapper)
+        wrapper.close()  # back to the pool, idle
+        _terminate("orders", pid)
+        assert _backend_pid(wrapper) != pid
+    finally:
+        wrapper.close()
+        wrapper.close_pool()
+
+
+@pytest.mark.django_db(databases=["orders"])
+def test_a_healthy_pooled_connection_is_handed_out_without_a_round_trip(monkeypatch):
+    """The checkout check looks at the socket; the empty query (a round trip and a commit the
+    server counts, about twelve per checkout order) runs only when the server has spoken."""
+    from psycopg_pool import ConnectionPool
+
+    round_trips = []
+    real_check = ConnectionPool.check_connection
+    monkeypatch.setattr(ConnectionPool, "check_connection", lambda conn: round_trips.append(1) or real_check(conn))
+    wrapper = _pooled_wrapper(monkeypatch)
+    try:
+        pid = _backend_pid(wrapper)
+        for _ in range(5):
+            wrapper.close()
+            assert _backend_pid(wrapper) == pid  # the same pooled connection each time
+        assert round_trips == []
+        wrapper.close()
+        _terminate("orders", pid)
+        assert _backend_pid(wrapper) != pid
+        assert round_trips == [1]  # the dead one was checked, failed and replaced
+    finally:
+        wrapper.close()
+        wrapper.close_pool()
+
+
+def _pooled_wrapper(monkeypatch) -> DatabaseWrapper:
     import config.settings as production
 
     monkeypatch.setenv("DB_POOL", "true")
     pooled = production._database("orders")
     assert "pool" in pooled["OPTIONS"]
+    assert pooled["ENGINE"] == "shop.postgresql"
     settings_dict = {**connections["orders"].settings_dict, **{k: pooled[k] for k in ("OPTIONS", "CONN_HEALTH_CHECKS")}}
-    wrapper = DatabaseWrapper(settings_dict, alias="pool_probe")
-    try:
-        with wrapper.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            pid = cursor.fetchone()[0]
-        wrapper.close()  # back to the pool, idle
-        _terminate("orders", pid)
-        with wrapper.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            assert cursor.fetchone()[0] != pid
-    finally:
-        wrapper.close()
-        wrapper.close_pool()
+    return DatabaseWrapper(settings_dict, alias="pool_probe")
+
+
+def _backend_pid(wrapper: DatabaseWrapper) -> int:
+    with wrapper.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
 
 
 @pytest.mark.django_db(transaction=True, databases=CONTEXT_DBS)
