@@ -18,10 +18,10 @@ from apps.inventory.models import Reservation
 from apps.orders.models import Order, OrderStatus
 from apps.orders.saga.models import CheckoutSaga, SagaStatus
 from apps.payments.models import Payment, PaymentStatus
-from shop.events.testing import drain
 from tests.conftest import CONTEXT_DBS
 from tests.factories.accounts import UserFactory
 from tests.factories.orders import order_payload, stocked_products
+from tests.support.events import drain
 from tests.support.saga import drain_holding
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=CONTEXT_DBS)

@@ -6,11 +6,11 @@ from decimal import Decimal
 import pytest
 
 from apps.catalog.models import Product
-from shop.events import testing
 from shop.events.store import outbox_model
 from tests.conftest import CONTEXT_DBS
 from tests.factories.accounts import UserFactory
 from tests.factories.catalog import CategoryFactory, ProductFactory
+from tests.support import events as testing
 from tests.support.queries import assert_max_queries
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)

@@ -12,9 +12,9 @@ from django.core.management import call_command
 
 from apps.catalog.models import Category, Product
 from apps.inventory.models import StockItem, StockMovement
-from shop.events import testing
 from shop.events.store import outbox_model
 from tests.conftest import CONTEXT_DBS
+from tests.support import events as testing
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,10 +7,10 @@ import pytest
 
 from apps.orders.models import Order, OrderStatus
 from apps.orders.saga.models import CheckoutSaga, SagaStatus, SagaStep
-from shop.events.testing import drain
 from tests.conftest import CONTEXT_DBS
 from tests.factories.accounts import UserFactory
 from tests.factories.orders import order_payload, stocked_products
+from tests.support.events import drain
 from tests.support.saga import drain_holding
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)

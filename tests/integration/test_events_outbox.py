@@ -17,12 +17,12 @@ from apps.orders.models import DeadLetter, InboxMessage, OutboxMessage
 from shop.events import inbox, publish, registry, relay
 from shop.events.outbox import NotInTransaction
 from shop.events.tasks import deliver
-from shop.events.testing import drain
 from shop.observability.context import correlation_id_var
 from tests.conftest import CONTEXT_DBS
 from tests.support.eventprobe import control
 from tests.support.eventprobe.events import PINGED, PONGED
 from tests.support.eventprobe.handlers import AUDIT_CONSUMER, PINGED_CONSUMER, PONGED_CONSUMER
+from tests.support.events import drain
 from tests.support.metrics import scraped_value
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)

@@ -7,11 +7,12 @@ import pytest
 from apps.catalog import services as catalog_services
 from apps.inventory import facade
 from apps.inventory.models import StockItem, StockMovement
-from shop.events import inbox, testing
+from shop.events import inbox
 from shop.events.store import outbox_model
 from tests.conftest import CONTEXT_DBS
 from tests.factories.accounts import UserFactory
 from tests.factories.inventory import StockItemFactory
+from tests.support import events as testing
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
 

@@ -18,10 +18,10 @@ from rest_framework.test import APIClient
 from apps.orders import eventstore, services
 from apps.orders.models import AppendOnly, Order, OrderEventRecord, OrderStatus, OutboxMessage
 from shop.events.envelope import Envelope
-from shop.events.testing import drain
 from tests.conftest import CONTEXT_DBS
 from tests.factories.accounts import UserFactory
 from tests.factories.orders import OrderFactory, order_payload, stocked_products
+from tests.support.events import drain
 from tests.support.worker import wait_until
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)

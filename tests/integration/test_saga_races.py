@@ -18,9 +18,9 @@ from apps.orders.saga import orchestrator
 from apps.orders.saga.models import CheckoutSaga, SagaStatus
 from apps.payments.models import Payment
 from shop.events import inbox, relay
-from shop.events.testing import drain
 from tests.conftest import CONTEXT_DBS
 from tests.factories.orders import order_payload, stocked_products
+from tests.support.events import drain
 from tests.support.saga import deliver, drain_holding, expire_saga_deadlines
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)

@@ -15,9 +15,9 @@ import pytest
 from apps.orders.models import Order, OrderStatus
 from apps.payments.models import Payment, PaymentStatus
 from shop.events.store import dead_letter_model, outbox_model
-from shop.events.testing import drain
 from tests.conftest import CONTEXT_DBS
 from tests.factories.orders import order_payload, stocked_products
+from tests.support.events import drain
 from tests.support.saga import deliver, drain_holding
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)

@@ -18,11 +18,11 @@ from apps.orders.models import Order, OrderStatus
 from apps.payments import facade as payments
 from apps.payments.gateway.resilience import breaker
 from apps.payments.models import Payment, PaymentStatus
-from shop.events.testing import drain
 from shop.security import staff
 from tests.conftest import CONTEXT_DBS
 from tests.factories.accounts import UserFactory
 from tests.factories.orders import OrderFactory, order_payload, stocked_products
+from tests.support.events import drain
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
 

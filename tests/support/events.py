@@ -1,4 +1,5 @@
-"""Deterministic, synchronous delivery for tests of business flows (no broker involved).
+"""Deterministic, synchronous delivery for tests of business flows (no broker involved): the real
+relay claims and the real inbox, in this process.
 
 Integration tests of the plumbing itself use a real worker instead (see tests/integration).
 """
