@@ -226,22 +226,32 @@ SIMPLE_JWT = {
 
 # --- Redis / cache ----------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="shop"),
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                # JSON, never pickle: unpickling runs code, so write access to Redis would
-                # become code execution in every web and worker process.
-                "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
-                "SOCKET_CONNECT_TIMEOUT": 0.5,
-                "SOCKET_TIMEOUT": 0.5,
-            },
-        }
+# The fake gateway's "provider side" (its charges, idempotency keys, call log, outage drill) lives
+# in the default cache unless this names a Redis of its own: a fault drill that restarts our Redis
+# (bench/chaos.py) must not wipe the provider's ledger, as it would not wipe a real provider's.
+PAYMENT_FAKE_REDIS_URL = env("PAYMENT_FAKE_REDIS_URL", default="")
+
+
+def _redis_cache(location: str) -> dict:
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": location,
+        "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="shop"),
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            # JSON, never pickle: unpickling runs code, so write access to Redis would
+            # become code execution in every web and worker process.
+            "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
+            "SOCKET_CONNECT_TIMEOUT": 0.5,
+            "SOCKET_TIMEOUT": 0.5,
+        },
     }
+
+
+if REDIS_URL:
+    CACHES = {"default": _redis_cache(REDIS_URL)} | (
+        {"payment_provider": _redis_cache(PAYMENT_FAKE_REDIS_URL)} if PAYMENT_FAKE_REDIS_URL else {}
+    )
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "shop"}}
 CACHE_STALE_SECONDS = env.int("CACHE_STALE_SECONDS", default=60)  # grace to serve stale while one caller rebuilds

@@ -30,6 +30,7 @@ class PaymentResult:
     declined: bool
     decline_code: str | None
     message: str
+    provider_unavailable: bool = False  # not reached (after retries, or circuit open): retry later
 
 
 @dataclass(frozen=True)

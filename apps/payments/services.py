@@ -56,6 +56,9 @@ class Outcome:
     declined: bool
     decline_code: str | None
     message: str
+    # The provider could not be reached (after the retries, or with the circuit open): nothing is known
+    # to have happened; the same request may be made again later.
+    provider_unavailable: bool = False
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "payment_id": str(self.payment_id) if self.payment_id else None})
@@ -68,7 +71,9 @@ class Outcome:
 
 def _unavailable(exc: Exception, payment: Payment | None = None) -> Outcome:
     logger.warning("payment_provider_unavailable", error=str(exc), payment_id=str(payment.id) if payment else None)
-    return Outcome(payment.id if payment else None, FAILED, False, None, "Payment provider unavailable; retry later.")
+    return Outcome(
+        payment.id if payment else None, FAILED, False, None, "Payment provider unavailable; retry later.", True
+    )
 
 
 def _current(payment: Payment, message: str) -> Outcome:

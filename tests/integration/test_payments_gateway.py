@@ -200,3 +200,19 @@ def test_declines_do_not_trip_the_breaker():
     for _ in range(4):
         assert authorize(token="tok_chargeDeclined").declined is True
     assert breaker().current_state == "closed" and breaker().fail_counter == 0
+
+
+@override_settings(PAYMENT_BREAKER_FAIL_MAX=3, PAYMENT_BREAKER_RESET_SECONDS=60)
+def test_a_provider_outage_fails_every_call_opens_the_breaker_and_ends_when_it_is_over():
+    from apps.payments.gateway import fake
+
+    fake.begin_outage(60)
+    try:
+        for _ in range(3):
+            outcome = authorize(token="tok_visa")
+            assert (outcome.status, outcome.declined, outcome.provider_unavailable) == ("FAILED", False, True)
+        assert _redis_state() == b"open"
+    finally:
+        fake.end_outage()
+    breaker().close()
+    assert authorize(token="tok_visa").status == "AUTHORIZED"

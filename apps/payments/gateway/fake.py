@@ -4,9 +4,12 @@ Test tokens behave like Stripe's: ``tok_visa`` (and the other card brands) succe
 ``tok_chargeDeclined`` and ``tok_chargeDeclinedInsufficientFunds`` decline,
 ``tok_chargeDeclinedProcessingError`` fails transiently. Latency, a timeout, a random
 transient failure rate and a random share of calls slower than the timeout are configurable
-for drills (``bench/chaos.py``). The "provider side" (charges and its
-own idempotency keys) is kept in the Django cache, i.e. Redis when configured, so a charge
-authorized by one process can be captured by another, as with a real provider.
+for drills (``bench/chaos.py``), and so is an outage (``begin_outage``: every call fails until it
+ends, long enough to open the circuit breaker). The "provider side" (charges, its own
+idempotency keys, the call log, the outage) is kept in a Django cache, i.e. Redis when
+configured, so a charge authorized by one process can be captured by another, as with a real
+provider: the ``payment_provider`` cache when ``PAYMENT_FAKE_REDIS_URL`` gives it a Redis of its
+own (a drill that restarts our Redis keeps the provider's ledger), the default cache otherwise.
 """
 
 import random
@@ -15,7 +18,8 @@ import uuid
 from collections import Counter
 from decimal import Decimal
 
-from django.core.cache import cache
+from django.conf import settings
+from django.core.cache import caches
 
 from apps.payments.gateway.base import PaymentDeclined, PermanentGatewayError, ProviderResult, TransientGatewayError
 
@@ -28,18 +32,34 @@ DECLINES = {
 TRANSIENT_TOKENS = frozenset({"tok_chargeDeclinedProcessingError"})
 _KEEP = 7 * 24 * 3600
 _MONEY = ("amount", "captured", "refunded")
+_OUTAGE = "fakegw:outage"
+
+
+def store():
+    """The provider's own records: a Redis of its own when configured, else the default cache."""
+    return caches["payment_provider" if "payment_provider" in settings.CACHES else "default"]
+
+
+def begin_outage(seconds: float) -> None:
+    """Drill: for ``seconds`` every call (any process) fails as the provider's outage would."""
+    store().set(_OUTAGE, 1, timeout=seconds)
+
+
+def end_outage() -> None:
+    store().delete(_OUTAGE)
 
 
 def _log(operation: str, idempotency_key: str, event: str) -> None:
     key = f"fakegw:log:{operation}:{idempotency_key}:{event}"
-    cache.add(key, 0, _KEEP)
-    cache.incr(key)
+    store().add(key, 0, _KEEP)
+    store().incr(key)
 
 
 def call_log(operation: str, idempotency_key: str) -> dict[str, int]:
     """The provider's call log, shared by every process (the cache): how many calls with this key
     started and how many ended. A call that started and never ended died with its process."""
-    return {event: cache.get(f"fakegw:log:{operation}:{idempotency_key}:{event}", 0) for event in ("started", "ended")}
+    key = f"fakegw:log:{operation}:{idempotency_key}"
+    return {event: store().get(f"{key}:{event}", 0) for event in ("started", "ended")}
 
 
 class FakeGateway:
@@ -59,6 +79,8 @@ class FakeGateway:
             latency = self.latency
             if self.slow_rate and random.random() < self.slow_rate:  # fault injection, not crypto
                 latency = self.timeout + 1
+            if store().get(_OUTAGE):
+                raise TransientGatewayError(f"{operation}: provider outage (drill)")
             if latency:
                 time.sleep(min(latency, self.timeout))
                 if latency > self.timeout:
@@ -70,7 +92,7 @@ class FakeGateway:
 
     def _once(self, idempotency_key: str, work) -> ProviderResult:
         """The provider's own idempotency: the same key returns the first result (or decline)."""
-        stored = cache.get(f"fakegw:key:{idempotency_key}")
+        stored = store().get(f"fakegw:key:{idempotency_key}")
         if stored is None:
             try:
                 result = work()
@@ -78,7 +100,7 @@ class FakeGateway:
                 stored = {"result": [result.reference, result.status, amount]}
             except PaymentDeclined as declined:
                 stored = {"declined": [declined.code, declined.message]}
-            cache.set(f"fakegw:key:{idempotency_key}", stored, _KEEP)
+            store().set(f"fakegw:key:{idempotency_key}", stored, _KEEP)
         if "declined" in stored:
             raise PaymentDeclined(*stored["declined"])
         reference, status, amount = stored["result"]
@@ -86,14 +108,14 @@ class FakeGateway:
 
     def _charge(self, reference: str) -> dict:
         """The charge with its money as Decimals (the cache holds JSON, so strings)."""
-        charge = cache.get(f"fakegw:charge:{reference}")
+        charge = store().get(f"fakegw:charge:{reference}")
         if charge is None:
             raise PermanentGatewayError(f"No such payment: {reference}", code="resource_missing")
         return {**charge, **{field: Decimal(charge[field]) for field in _MONEY}}
 
     @staticmethod
     def _save(reference: str, charge: dict) -> None:
-        cache.set(f"fakegw:charge:{reference}", {**charge, **{f: str(charge[f]) for f in _MONEY}}, _KEEP)
+        store().set(f"fakegw:charge:{reference}", {**charge, **{f: str(charge[f]) for f in _MONEY}}, _KEEP)
 
     def authorize(self, *, amount, currency, token, idempotency_key, metadata) -> ProviderResult:
         self._network("authorize", idempotency_key)
