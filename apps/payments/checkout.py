@@ -8,6 +8,8 @@ the one door tests and other contexts use too.
 
 import uuid
 
+import structlog
+
 from apps.orders import facade as orders
 from apps.orders.events import (
     PAYMENT_AUTHORIZATION_REQUESTED,
@@ -20,10 +22,11 @@ from apps.payments.models import PaymentStatus
 from shop.events import Envelope, publish, subscriber
 
 ALIAS = "payments"
+logger = structlog.get_logger("apps.payments.checkout")
 
 
 class ReversalNotDone(Exception):
-    """The provider did not confirm a void/refund; the delivery is retried, then the saga re-asks."""
+    """The provider refused a void/refund: the delivery is retried, then parked as a dead letter."""
 
 
 def _reply(event_type: str, order_id: uuid.UUID, result: payments.PaymentResult | None = None, **extra) -> None:
@@ -81,5 +84,15 @@ def reverse_for_checkout(envelope: Envelope) -> None:
     order_id = uuid.UUID(envelope.data["orderId"])
     reversal = payments.payment_reverse(order_id=order_id, reason=envelope.data["reason"])
     if not reversal.confirmed:
-        raise ReversalNotDone(reversal.message)
+        return _not_reversed(order_id, reversal)
     _reply(events.REVERSED, order_id, None, outcome=reversal.done)
+
+
+def _not_reversed(order_id: uuid.UUID, reversal: payments.PaymentReversal) -> None:
+    """No reply while the money has not moved back. With the provider down (after the gateway's retries,
+    or the circuit open) the delivery ends here: retried within seconds it would only use up its
+    attempts and become a dead letter during an outage longer than they last; the saga re-asks at
+    its step deadline, with growing deadlines, as after a lost message. Anything else is retried."""
+    if not reversal.provider_unavailable:
+        raise ReversalNotDone(reversal.message)
+    logger.warning("reversal_deferred_to_saga", order_id=str(order_id), message=reversal.message)

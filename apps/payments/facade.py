@@ -66,6 +66,7 @@ class PaymentReversal:
     done: str
     confirmed: bool
     message: str
+    provider_unavailable: bool = False  # not reached (after retries, or circuit open): retry later
 
 
 def _result(outcome: services.Outcome) -> PaymentResult:
@@ -109,12 +110,16 @@ def payment_reverse(*, order_id: uuid.UUID, reason: str) -> PaymentReversal:
     for payment in selectors.payments_for_order(order_id=order_id):
         if payment.status == PaymentStatus.AUTHORIZED:
             outcome = services.payment_void(order_id=order_id, idempotency_key=f"order:{order_id}:void")
-            reversal = PaymentReversal("VOIDED", outcome.status == PaymentStatus.VOIDED, outcome.message)
+            reversal = PaymentReversal(
+                "VOIDED", outcome.status == PaymentStatus.VOIDED, outcome.message, outcome.provider_unavailable
+            )
         elif payment.status in (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED):
             outcome = services.payment_refund(
                 payment_id=payment.id, amount=None, reason=reason, idempotency_key=f"order:{order_id}:refund"
             )
-            reversal = PaymentReversal("REFUNDED", outcome.status == PaymentStatus.REFUNDED, outcome.message)
+            reversal = PaymentReversal(
+                "REFUNDED", outcome.status == PaymentStatus.REFUNDED, outcome.message, outcome.provider_unavailable
+            )
         if not reversal.confirmed:
             break
     return reversal

@@ -232,3 +232,43 @@ def test_the_saga_and_its_first_deadline_commit_with_the_order(customer_api, pro
     assert saga.deadline > timezone.now()
     commands = OrdersOutbox.objects.filter(aggregate_id=str(order_id), event_type=STOCK_RESERVATION_REQUESTED)
     assert commands.count() == 1
+
+
+def test_a_reversal_during_a_provider_outage_is_re_asked_by_the_saga_not_dead_lettered(
+    customer_api, products, settings
+):
+    """Found by the fault campaign: a void refused while the provider was down failed its delivery
+    attempts within seconds (the circuit stayed open longer) and ended as a dead letter."""
+    from apps.payments.gateway import fake
+    from shop.events.store import dead_letter_model
+    from shop.events.tasks import deliver_one
+
+    settings.SAGA_MAX_STEP_ATTEMPTS = 1
+    settings.PAYMENT_RETRY_ATTEMPTS = 1
+    order_id = place(customer_api, products)
+    drain_holding("payment.authorization_succeeded")  # authorized at the provider, the reply lost
+    expire_saga_deadlines()
+    assert orchestrator.sagas_recover() == {"compensating": 1}
+    assert saga_of(order_id).current_step == SagaStep.REVERSE_PAYMENT
+    settings.SAGA_MAX_STEP_ATTEMPTS = 2  # the compensation may be re-asked once
+    fake.begin_outage(60)
+    try:
+        [(consumer, wire)] = drain_holding("checkout.payment_reversal_requested")
+        deliver_one(consumer, wire, attempt=settings.EVENTS_MAX_ATTEMPTS)  # its last attempt, still in the outage
+        assert not dead_letter_model("payments").objects.using("payments").exists()
+        [payment] = payments_of(order_id)
+        assert payment.status == "AUTHORIZED"
+        assert (saga_of(order_id).status, saga_of(order_id).current_step) == (
+            SagaStatus.COMPENSATING,
+            SagaStep.REVERSE_PAYMENT,
+        )
+    finally:
+        fake.end_outage()
+    expire_saga_deadlines()
+    assert orchestrator.sagas_recover() == {"retried": 1}
+    drain()
+    [payment] = payments_of(order_id)
+    assert payment.status == "VOIDED"
+    assert saga_of(order_id).status == SagaStatus.COMPENSATED
+    assert Order.objects.get(pk=order_id).status == OrderStatus.CANCELLED
+    assert all(stock(p).reserved == 0 for p in products)
