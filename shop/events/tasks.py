@@ -7,13 +7,21 @@ many deliveries, and the replies they publish leave as one message per queue
 (``relay.batched_sends``). Each delivery still runs in its own transaction with its own inbox
 row, so batching changes the cost, never the guarantees. Messages are acknowledged after the
 batch ran (``acks_late``): a worker killed mid-batch has them redelivered.
+
+Deliveries that wait on a remote party (payments) are handed to a thread pool and the batch does
+not wait for them: a provider call that hangs until its timeout holds one thread, not the pool
+process and every delivery behind it. Their messages are acknowledged once handed over; if the
+process dies before one is handled, its event is still owed (no inbox row) and the sweeper
+re-sends it (``EVENTS_REDELIVER_AFTER_SECONDS``), as after a broker that lost it.
 """
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import structlog
 from celery import shared_task
+from celery.signals import worker_process_shutdown
 from django.conf import settings
 from django.db import close_old_connections
 
@@ -45,8 +53,8 @@ def deliver(requests) -> None:
     """Each request carries ``[[consumer, wire], ...]`` and optionally the attempt number.
 
     Deliveries to contexts that mostly wait on a remote party (``EVENTS_WAITING_CONTEXTS``: the
-    payment provider) run side by side in this process's thread pool, so a slow provider holds
-    threads, not the whole batch; the others run one after the other in this thread.
+    payment provider) are handed to this process's thread pool, so a slow provider holds threads,
+    not the batch (it does not wait for them); the others run one after the other in this thread.
     """
     here, waiting = [], []
     for request in requests:
@@ -60,22 +68,36 @@ def deliver(requests) -> None:
             context = bus.subscriber_by_consumer(consumer).context if known else None
             (waiting if context in settings.EVENTS_WAITING_CONTEXTS and not info.get("is_eager") else here).append(job)
     with relay.batched_sends():
-        running = [_waiting_pool().submit(_in_thread, job) for job in waiting]
+        for job in waiting:
+            hand_over(job)
         for job in here:
             job()
-        for future in running:
-            future.result()
 
 
 _pool: ThreadPoolExecutor | None = None
+_slots: threading.BoundedSemaphore | None = None
 
 
-def _waiting_pool() -> ThreadPoolExecutor:
+def _waiting_pool() -> tuple[ThreadPoolExecutor, threading.BoundedSemaphore]:
     """Created lazily, in the pool process that uses it (a prefork child never inherits threads)."""
-    global _pool
+    global _pool, _slots
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=settings.EVENTS_WAITING_THREADS, thread_name_prefix="deliver")
-    return _pool
+        _slots = threading.BoundedSemaphore(2 * settings.EVENTS_WAITING_THREADS)
+    return _pool, _slots
+
+
+def hand_over(job) -> None:
+    """Run ``job`` in the thread pool without waiting for it. At most two per thread are running or
+    queued: beyond that the batch waits for a free slot (back-pressure, and a bounded number of
+    deliveries lost with a killed process, each still owed and re-sent by the sweeper)."""
+    pool, slots = _waiting_pool()
+    slots.acquire()
+    try:
+        pool.submit(_in_thread, job).add_done_callback(lambda _: slots.release())
+    except BaseException:
+        slots.release()
+        raise
 
 
 def _in_thread(job) -> None:
@@ -83,8 +105,17 @@ def _in_thread(job) -> None:
     afterwards, as between tasks; its sends leave as soon as it commits."""
     try:
         job()
+    except Exception:  # deliver_one retries or parks failures itself: this is a bug, not a delivery error
+        logger.exception("waiting_delivery_crashed")
     finally:
         close_old_connections()
+
+
+@worker_process_shutdown.connect
+def _finish_waiting_deliveries(**_kwargs) -> None:
+    """Warm shutdown: the deliveries handed to threads finish (and commit) before the process exits."""
+    if _pool is not None:
+        _pool.shutdown(wait=True)
 
 
 def deliver_one(consumer: str, wire: dict, *, attempt: int = 1, queue: str | None = None, eager: bool = False) -> None:
