@@ -20,7 +20,7 @@ from shop.events import inbox, relay
 from tests.conftest import CONTEXT_DBS
 from tests.factories.orders import order_payload, stocked_products
 from tests.support.events import drain
-from tests.support.saga import drain_holding, expire_saga_deadlines
+from tests.support.saga import deliver, drain_holding, expire_saga_deadlines
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
 
@@ -266,6 +266,28 @@ def test_a_reversal_during_a_provider_outage_is_re_asked_by_the_saga_not_dead_le
         fake.end_outage()
     expire_saga_deadlines()
     assert orchestrator.sagas_recover() == {"retried": 1}
+    drain()
+    [payment] = payments_of(order_id)
+    assert payment.status == "VOIDED"
+    assert saga_of(order_id).status == SagaStatus.COMPENSATED
+    assert Order.objects.get(pk=order_id).status == OrderStatus.CANCELLED
+    assert all(stock(p).reserved == 0 for p in products)
+
+
+def test_a_reversal_that_lands_after_the_saga_gave_up_finishes_the_compensation(customer_api, products, settings):
+    """Found by the fault campaign: after a provider outage a refund arrived after the saga had
+    ended FAILED (its attempts timed out); the reply was ignored, so the order stayed CONFIRMED
+    while its money had been given back."""
+    settings.SAGA_MAX_STEP_ATTEMPTS = 1
+    order_id = place(customer_api, products)
+    drain_holding("payment.authorization_succeeded")  # authorized at the provider, the reply lost
+    expire_saga_deadlines()
+    assert orchestrator.sagas_recover() == {"compensating": 1}
+    held = drain_holding("checkout.payment_reversal_requested")  # the void is slow to arrive
+    expire_saga_deadlines()
+    assert orchestrator.sagas_recover() == {"failed": 1}
+    assert saga_of(order_id).status == SagaStatus.FAILED
+    deliver(held)  # the void happens after all, and its reply reaches the saga
     drain()
     [payment] = payments_of(order_id)
     assert payment.status == "VOIDED"

@@ -305,10 +305,13 @@ def on_payment_capture_failed(*, order_id, detail: str = "") -> None:
 
 
 def _undo_step_done(order_id, step: str, flag: str) -> None:
-    saga = _awaiting(order_id, SagaStatus.COMPENSATING, step)
-    if saga is None:
+    """An undo step succeeded: go on unwinding. Also when the saga had given up waiting for it
+    (FAILED after its attempts timed out): the undo landed late, so the compensation can finish
+    instead of leaving the money or the stock moved back under an order that says otherwise."""
+    saga = locks.saga_lock(order_id)
+    if saga is None or saga.current_step != step or saga.status not in (SagaStatus.COMPENSATING, SagaStatus.FAILED):
         return
-    _log(saga, "SUCCEEDED")
+    _log(saga, "SUCCEEDED" if saga.status == SagaStatus.COMPENSATING else "LATE_SUCCEEDED")
     saga.data[flag] = True
     _compensate(saga, _order(saga), saga.cancel_reason)
 
