@@ -298,6 +298,9 @@ INVENTORY_EXPIRY_SWEEP_SECONDS = env.float("INVENTORY_EXPIRY_SWEEP_SECONDS", def
 SAGA_STEP_TIMEOUT_SECONDS = env.float("SAGA_STEP_TIMEOUT_SECONDS", default=30.0)
 SAGA_MAX_STEP_ATTEMPTS = env.int("SAGA_MAX_STEP_ATTEMPTS", default=3)
 SAGA_SWEEP_SECONDS = env.float("SAGA_SWEEP_SECONDS", default=10.0)
+# Besides beat's task, every worker pool process sweeps overdue sagas every SAGA_SWEEP_SECONDS in a
+# thread of its own, so recovery goes on while beat is down or every pool process is busy.
+SAGA_WORKER_SWEEP = env.bool("SAGA_WORKER_SWEEP", default=True)
 # Idempotency-Key records (HTTP) are kept at least this long; the IETF draft asks for >= 24 h.
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 # How long a claimed key counts as "in flight" before a retry may take over a crashed request.

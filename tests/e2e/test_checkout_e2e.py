@@ -269,3 +269,20 @@ def test_randomized_500_orders_keep_money_and_stock_consistent(worker_factory):
     assert assert_invariants(initial) == first
     assert len(placed) == 500
     assert first.get("CONFIRMED", 0) > 50 and first.get("PAYMENT_DECLINED", 0) > 5
+
+
+@pytest.mark.slow
+def test_a_saga_past_its_deadline_is_recovered_while_beat_is_down(worker_factory, settings):
+    """Found by the fault campaign: beat was the only scheduler of the saga sweep, so while it was
+    down (killed, restarting), or its sweep task waited for a busy pool process, sagas stayed past
+    their deadline for more than one sweep. Each worker pool process also sweeps, beat or not."""
+    settings.SAGA_STEP_TIMEOUT_SECONDS = 2  # the first deadline is set by the POST, in this process
+    products = stocked_products(1, on_hand=5)
+    client = customer_client("nobeat@example.com")
+    order_id = place(client, [products[0].id])  # no worker yet: the command waits in the broker
+    redis.Redis.from_url(django_settings.CELERY_BROKER_URL).flushdb()  # ... and the broker loses it
+    worker_factory(env={"SAGA_STEP_TIMEOUT_SECONDS": 2, "SAGA_SWEEP_SECONDS": 1})  # no beat
+    order = poll_status(client, order_id, timeout=60)
+    assert order["status"] == "CONFIRMED"
+    outcomes = list(CheckoutSaga.objects.get(order_id=order_id).log.values_list("step", "outcome"))
+    assert ("RESERVE_STOCK", "TIMED_OUT_RETRYING") in outcomes
