@@ -1,17 +1,20 @@
 """Fault campaign: thousands of orders through worker kills, broker loss, database faults and a
 misbehaving provider, then proof from the databases that nothing was lost, oversold or charged twice.
 
-    make chaos                   (or: .venv/bin/python bench/chaos.py [--orders 10000] [--rate 7.5] ...)
+    make chaos                   (or: .venv/bin/python bench/chaos.py [--orders 10000] [--rate R] ...)
 
 1. Its own world: databases ``<prefix>_<context>`` (default ``shop_chaos``), re-created and migrated;
-   two redis-servers of its own on free ports (the broker, which it restarts, and the cache, which
-   also holds the fake provider's ledger: a real provider does not lose its charges when our Redis
-   restarts). The shared Redis and other databases are never touched.
+   two redis-servers of its own on free ports: ours, holding the cache (DB 0) and the broker (DB 1)
+   as in docker-compose.yml, which it restarts; and the fake provider's (``PAYMENT_FAKE_REDIS_URL``:
+   a real provider does not lose its charges when our Redis restarts). The shared Redis and other
+   databases are never touched.
 2. Production processes as the Makefile runs them: gunicorn, two Celery workers (as if on two
-   hosts), beat; the fake gateway with ``PAYMENT_FAKE_FAILURE_RATE`` 0.3 and
-   ``PAYMENT_FAKE_SLOW_RATE`` 0.05 (calls slower than ``PAYMENT_TIMEOUT_SECONDS``).
-3. Open-loop load (``bench/_load.py``) at ``--rate`` POST/s (default 7.5: about 70 % of the 10.9
-   confirmed orders/s ``make bench`` measured on this 2-core machine) until ``--orders`` were offered. Mix:
+   hosts), beat (one schedule file for its whole life, as ``make beat``); the fake gateway with
+   ``PAYMENT_FAKE_FAILURE_RATE`` 0.3 and ``PAYMENT_FAKE_SLOW_RATE`` 0.05 (calls slower than
+   ``PAYMENT_TIMEOUT_SECONDS``).
+3. Open-loop load (``bench/_load.py``) at ``--rate`` POST/s (default: ``--load-share`` 70 % of the
+   capacity ``make bench`` measured, the saturation "Orders CONFIRMED per second" read from
+   BENCHMARKS.md's checkout section at run time, or ``--capacity``) until ``--orders`` were offered. Mix:
    valid cards, declines, insufficient funds, processing errors; ~30 % of orders want one of a few
    scarce products (stock 20–50); ~5 % repeat the previous POST with the same Idempotency-Key.
    Alongside, a customer cancels ~10 % (half at once, half after confirmation) and staff ship ~20 %
@@ -20,11 +23,17 @@ misbehaving provider, then proof from the databases that nothing was lost, overs
    seconds (a new one starts 3 s later), SIGKILL beat once (restarted 5 s later), broker Redis
    ``SHUTDOWN NOSAVE`` once, ``pg_terminate_backend`` of one context database every
    ``--pg-kill-every`` seconds (rotating), one context database refusing connections for 15 s,
-   and ~5 % of delivered outbox rows re-sent (``shop.events.relay.send_deliveries``).
+   ~5 % of delivered outbox rows re-sent (``shop.events.relay.send_deliveries``), and a provider
+   outage of ``--burst-seconds`` (every call fails) that opens the payment circuit breaker.
+   A monitor checks every second how far past its deadline the most overdue active saga is, and
+   the breaker's state (its shared Redis storage, as the ``payment_breaker_state`` gauge reads it).
 5. Settles (bounded by the saga deadline × attempts × 2 plus two sweeps and two redeliveries), then
-   checks from the databases: orders and sagas terminal; money per order, in our tables and in the
-   provider's ledger; stock per product; no event owed; dead letters; HTTP statuses; POST → terminal
-   time; and writes RELIABILITY.md (``--no-write``: print only; ``--json``: also a JSON summary).
+   checks from the databases: orders and sagas terminal; no saga past its deadline by more than one
+   sweep at any check; the breaker opened during the outage and every order placed during it
+   ended; money per order, in our tables and in the provider's ledger; stock per product; no event
+   owed; dead letters (listed; if any, replayed with ``manage.py events replay --all-failed``, and
+   every invariant checked again after the replay); HTTP statuses; POST → terminal time; and writes
+   RELIABILITY.md (``--no-write``: print only; ``--json``: also a JSON summary).
 
 Exit status 0 only if every invariant held. Every process it starts is stopped at the end.
 """
@@ -32,10 +41,13 @@ Exit status 0 only if every invariant held. Every process it starts is stopped a
 import argparse
 import http.client
 import json
+import logging
 import os
 import random
+import re
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -75,12 +87,13 @@ POOL_WAIT = 15
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, default=10_000, help="POSTs offered (default 10,000)")
-    parser.add_argument(
-        "--rate", type=float, default=7.5, help="offered POST/s (default 7.5: 70 %% of the 10.9/s make bench measured)"
-    )
+    parser.add_argument("--rate", type=float, help="offered POST/s (default: --load-share of the capacity)")
+    parser.add_argument("--capacity", type=float,
+                        help="confirmed orders/s at saturation (default: read from BENCHMARKS.md)")  # fmt: skip
+    parser.add_argument("--load-share", type=float, default=0.7, help="share of the capacity offered (default 0.7)")
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery pool size of each of the two workers")
-    parser.add_argument("--db-pool-max", type=int, default=2,
+    parser.add_argument("--db-pool-max", type=int, default=3,
                         help="DB_POOL_MAX_SIZE, EVENTS_WAITING_THREADS (a shared server)")  # fmt: skip
     parser.add_argument("--users", type=int, default=40)
     parser.add_argument("--products", type=int, default=60)
@@ -88,6 +101,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--pg-kill-every", type=float, default=90.0)
     parser.add_argument("--refuse-seconds", type=float, default=15.0)
     parser.add_argument("--refuse-context", default="inventory")
+    parser.add_argument("--burst-seconds", type=float, default=30.0,
+                        help="provider outage (every call fails) long enough to open the breaker")  # fmt: skip
     parser.add_argument("--fast-timers", action="store_true",
                         help="redelivery after 10 s, saga sweeps every 5 s (the short test)")  # fmt: skip
     parser.add_argument("--prefix", default="shop_chaos", help="database names: <prefix>_<context>")
@@ -95,6 +110,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--no-write", action="store_true", help="leave RELIABILITY.md alone")
     parser.add_argument("--json", help="also write a JSON summary here")
     return parser.parse_args(argv)
+
+
+def bench_capacity(path: Path = ROOT / "BENCHMARKS.md") -> tuple[float, str]:
+    """The saturation "Orders CONFIRMED per second" of BENCHMARKS.md's checkout section, and its run."""
+    text = path.read_text()
+    section = text[text.index("<!-- checkout:start -->") : text.index("<!-- checkout:end -->")]
+    header = next(line for line in section.splitlines() if line.startswith("| |"))
+    row = next(line for line in section.splitlines() if "Orders CONFIRMED per second** (first POST" in line)
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    cells = [c.strip().strip("*") for c in row.strip("|").split("|")]
+    run = re.search(r"run (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", section)
+    return float(cells[columns.index("saturation")]), run.group(1) if run else "?"
 
 
 def _interrupt(signum, _frame):
@@ -149,9 +176,9 @@ def wait_redis(port: int, timeout: float = 20) -> None:
 class World:
     """The processes under test, restartable one by one."""
 
-    def __init__(self, env: dict, tmp: Path, port: int, broker_port: int, cache_port: int):
+    def __init__(self, env: dict, tmp: Path, port: int, redis_port: int, provider_port: int):
         self.env, self.tmp, self.port = env, tmp, port
-        self.broker_port, self.cache_port = broker_port, cache_port
+        self.redis_port, self.provider_port = redis_port, provider_port
         self.services: dict[str, _procs.Service] = {}
         self.generation = Counter()
 
@@ -159,10 +186,10 @@ class World:
         python = sys.executable
         self.generation[name] += 1
         log = self.tmp / f"{name}-{self.generation[name]}.log"
-        if name == "broker":
-            service = redis_service(name, self.broker_port, self.tmp)
-        elif name == "cache":
-            service = redis_service(name, self.cache_port, self.tmp)
+        if name == "redis":
+            service = redis_service(name, self.redis_port, self.tmp)
+        elif name == "provider":
+            service = redis_service(name, self.provider_port, self.tmp)
         elif name == "gunicorn":
             cmd = [python, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
                    "--workers", "2", "--timeout", "30", "--graceful-timeout", "20", "--no-control-socket"]  # fmt: skip
@@ -174,7 +201,7 @@ class World:
             service = _procs.Service(name, cmd, self.env, ROOT, log).start()
         elif name == "beat":
             cmd = [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "WARNING",
-                   "--schedule", str(self.tmp / f"celerybeat-schedule-{self.generation[name]}")]  # fmt: skip
+                   "--schedule", str(self.tmp / "celerybeat-schedule")]  # fmt: skip
             service = _procs.Service(name, cmd, self.env, ROOT, log).start()
         else:
             raise ValueError(name)
@@ -191,7 +218,7 @@ class World:
         self.services[name].stop(timeout=1)  # closes the log file
 
     def stop_all(self) -> None:
-        for name in ("gunicorn", "worker-a", "worker-b", "beat", "broker", "cache"):
+        for name in ("gunicorn", "worker-a", "worker-b", "beat", "redis", "provider"):
             if name in self.services:
                 self.services[name].stop()
 
@@ -308,32 +335,74 @@ class Customers:
 
 
 class Monitor:
-    """Every 5 s: how far past its deadline the most overdue active saga is."""
+    """Every second: how far past its deadline the most overdue active saga is, and the state of the
+    payment circuit breaker (its shared Redis storage, what the ``payment_breaker_state`` gauge reads)."""
 
-    def __init__(self):
+    def __init__(self, sweep_seconds: float):
         self.stop = threading.Event()
+        self.sweep_seconds = sweep_seconds
+        self.checks = 0
         self.worst = 0.0
-        self.worst_at = ""
+        self.worst_saga = ""
+        self.late: list[tuple[float, float, str]] = []  # (monotonic, seconds overdue, saga) beyond one sweep
+        self.breaker: list[tuple[float, str]] = []  # (monotonic, state) at each change seen
         self.sessions = 0
 
-    def run(self) -> None:
-        from django.db import connections
+    def _overdue(self) -> None:
         from django.utils import timezone
 
         from apps.orders.saga.models import CheckoutSaga
 
-        while not self.stop.wait(5.0):
+        oldest = (
+            CheckoutSaga.objects.filter(status__in=["STARTED", "COMPENSATING"], deadline__isnull=False)
+            .order_by("deadline")
+            .values_list("deadline", "order_id", "status", "current_step", "step_attempts")
+            .first()
+        )
+        self.checks += 1
+        if oldest is None:
+            return
+        late = (timezone.now() - oldest[0]).total_seconds()
+        saga = f"order {oldest[1]} {oldest[2]} {oldest[3]} attempt {oldest[4]}"
+        if late > self.worst:
+            self.worst, self.worst_saga = late, f"{utc()}: {saga}"
+        if late > self.sweep_seconds:
+            self.late.append((time.monotonic(), late, saga))
+
+    def _breaker(self) -> None:
+        """The state key in the breaker's Redis storage (pybreaker would answer "closed" while Redis
+        is down; a missing key is what every process reads as closed)."""
+        from django.conf import settings
+
+        from apps.payments.gateway.resilience import BREAKER_NAME, _redis
+
+        raw = _redis(settings.REDIS_URL).get(f"shop:{BREAKER_NAME}:pybreaker:state")
+        state = raw.decode() if raw else "closed (no state key)"
+        if not self.breaker or self.breaker[-1][1] != state:
+            self.breaker.append((time.monotonic(), state))
+
+    def opened(self, window: list[float]) -> bool:
+        """Was the breaker seen open during [start, end + reset timeout]?"""
+        return any(window[0] <= at <= window[1] and state == "open" for at, state in self.breaker)
+
+    def breaker_story(self, origin: float) -> str:
+        changes = ", ".join(f"{state} at +{at - origin:.0f} s" for at, state in self.breaker[1:]) or "no change"
+        return f"payment circuit breaker (checked every second): {changes}"
+
+    def run(self) -> None:
+        from django.db import connections
+
+        tick = 0
+        while not self.stop.wait(1.0):
+            tick += 1
+            for probe in (self._overdue, self._breaker):
+                try:
+                    probe()
+                except Exception:  # noqa: BLE001 - a fault may have ended the session; next second again
+                    connections.close_all()
+            if tick % 5:
+                continue
             try:
-                oldest = (
-                    CheckoutSaga.objects.filter(status__in=["STARTED", "COMPENSATING"])
-                    .order_by("deadline")
-                    .values_list("deadline", flat=True)
-                    .first()
-                )
-                if oldest is not None:
-                    late = (timezone.now() - oldest).total_seconds()
-                    if late > self.worst:
-                        self.worst, self.worst_at = late, utc()
                 with connections["orders"].cursor() as cursor:
                     cursor.execute(
                         "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE %s",
@@ -383,6 +452,7 @@ class Duplicates:
         self.sent = 0
 
     def round(self) -> int:
+        from django.db import OperationalError, connections
         from django.utils import timezone
 
         from shop.events import bus
@@ -396,7 +466,12 @@ class Duplicates:
             rows = outbox_model(alias).objects.using(alias).filter(created_at__lte=now)
             if self.since is not None:
                 rows = rows.filter(created_at__gt=self.since)
-            for event_type, envelope in rows.values_list("event_type", "envelope"):
+            try:
+                rows = list(rows.values_list("event_type", "envelope"))
+            except OperationalError:  # this context's database refuses connections now: next round
+                connections[alias].close()
+                continue
+            for event_type, envelope in rows:
                 if random.random() < 0.05:
                     for sub in bus.subscribers_for(event_type):
                         by_queue[sub.queue].append((sub.consumer, envelope))
@@ -412,6 +487,7 @@ class Duplicates:
 def schedule(args, load_seconds: float) -> list[tuple[float, str, str]]:
     """(offset in seconds from the start of the load, action, argument), in time order."""
     plan = []
+    outage_at = max(0.0, min(load_seconds * 0.75, load_seconds - args.burst_seconds))
     t, n = args.worker_kill_every / 2, 0
     while t < load_seconds:
         plan.append((t, "kill worker", "worker-a" if n % 2 == 0 else "worker-b"))
@@ -424,9 +500,11 @@ def schedule(args, load_seconds: float) -> list[tuple[float, str, str]]:
     plan += [
         (load_seconds * 0.2, "kill beat", "beat"),
         (load_seconds * 0.2 + 5, "start beat", "beat"),
-        (load_seconds * 0.4, "restart broker", "broker"),
+        (load_seconds * 0.4, "restart redis", "redis"),
         (load_seconds * 0.6, "refuse connections", args.refuse_context),
         (load_seconds * 0.6 + args.refuse_seconds, "allow connections", args.refuse_context),
+        (outage_at, "provider outage", ""),
+        (outage_at + args.burst_seconds, "provider back", ""),
     ]
     t = min(20.0, load_seconds / 3)
     while t < load_seconds:
@@ -437,9 +515,10 @@ def schedule(args, load_seconds: float) -> list[tuple[float, str, str]]:
 
 
 class Faults:
-    def __init__(self, args, world: World, log: Log, prefix: str):
-        self.args, self.world, self.log, self.prefix = args, world, log, prefix
+    def __init__(self, args, world: World, log: Log, prefix: str, monitor: Monitor):
+        self.args, self.world, self.log, self.prefix, self.monitor = args, world, log, prefix, monitor
         self.stop = threading.Event()
+        self.outage: list[float] = []  # [start, end] monotonic
         self.refusing: list[list[float]] = []  # [start, end] monotonic windows
         self.duplicates = Duplicates()
         self.errors: list[str] = []
@@ -455,18 +534,42 @@ class Faults:
         elif action == "kill beat":
             self.world.kill("beat")
             self.log.fault("SIGKILL beat")
-        elif action == "restart broker":
+        elif action == "restart redis":
             import redis
 
+            port = self.world.redis_port
+            dbs = {"cache": redis.Redis(port=port, db=0), "broker": redis.Redis(port=port, db=1)}
+            before = ", ".join(f"{name} DB {db.connection_pool.connection_kwargs['db']} {db.dbsize()} keys"
+                               for name, db in dbs.items())  # fmt: skip
+            for db in dbs.values():  # proof that each DB was emptied, whatever is written after the restart
+                db.set("chaos:marker", 1)
             try:
-                redis.Redis(port=self.world.broker_port).shutdown(nosave=True)
+                dbs["cache"].shutdown(nosave=True)
             except redis.ConnectionError:
                 pass
-            self.world.services["broker"].process.wait(timeout=10)
-            self.world.services["broker"].stop(timeout=1)
+            self.world.services["redis"].process.wait(timeout=10)
+            self.world.services["redis"].stop(timeout=1)
             began = time.monotonic()
-            self.world.start("broker")
-            self.log.fault(f"broker Redis SHUTDOWN NOSAVE, started again empty ({time.monotonic() - began:.1f} s)")
+            self.world.start("redis")
+            took = time.monotonic() - began
+            kept = [name for name, db in dbs.items() if db.exists("chaos:marker")]
+            self.log.fault(
+                f"Redis (cache and broker) SHUTDOWN NOSAVE with {before}; started again in {took:.1f} s: "
+                + (f"NOT EMPTIED: {kept} kept a marker key" if kept else "cache and broker DBs empty (a marker key "
+                   "set in each just before is gone): every cache entry and queued or unacknowledged message lost")
+            )  # fmt: skip
+        elif action == "provider outage":
+            from apps.payments.gateway import fake
+
+            fake.begin_outage(self.args.burst_seconds)
+            self.outage = [time.monotonic(), time.monotonic() + self.args.burst_seconds]
+            self.log.fault(f"payment provider outage: every call fails for {self.args.burst_seconds:g} s")
+        elif action == "provider back":
+            from apps.payments.gateway import fake
+
+            fake.end_outage()
+            self.outage[1] = time.monotonic()
+            self.log.fault(f"payment provider outage over; {self.monitor.breaker_story(self.load_began)}")
         elif action == "terminate backends":
             count = pg_terminate(f"{self.prefix}_{target}")
             self.log.fault(f"pg_terminate_backend on {self.prefix}_{target}: {count} backends")
@@ -505,7 +608,9 @@ class Faults:
             if window[1] == float("inf"):
                 allow_connections(f"{self.prefix}_{self.args.refuse_context}", True)
                 window[1] = time.monotonic()
-        for name in ("broker", "worker-a", "worker-b", "beat"):
+        if self.outage and self.outage[1] > time.monotonic():
+            self.act("provider back", "")
+        for name in ("redis", "worker-a", "worker-b", "beat"):
             if not self.world.services[name].alive():
                 self.world.start(name)
                 self.log.fault(f"started {name} (end of the fault schedule)")
@@ -552,16 +657,35 @@ def settle(bound: float, log: Log) -> tuple[float, bool]:
 
 
 def fake_ledger() -> dict[str, dict]:
-    """The fake provider's charges (its own records, in the cache Redis)."""
-    from django.core.cache import cache
+    """The fake provider's charges (its own records, in its own Redis)."""
+    from apps.payments.gateway.fake import store
 
     charges = {}
-    for key in cache.iter_keys("fakegw:charge:*"):
-        charges[key.removeprefix("fakegw:charge:")] = cache.get(key)
+    for key in store().iter_keys("fakegw:charge:*"):
+        charges[key.removeprefix("fakegw:charge:")] = store().get(key)
     return charges
 
 
-def check(initial_stock: dict, results, customers: Customers, faults: Faults) -> dict:
+def worst_per_saga(late: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
+    """One row per overdue saga (its worst check), in time order."""
+    worst: dict[str, tuple[float, float, str]] = {}
+    for row in late:
+        if row[2] not in worst or row[1] > worst[row[2]][1]:
+            worst[row[2]] = row
+    return sorted(worst.values())
+
+
+def replay_dead_letters(env: dict, log: Log) -> dict:
+    """What an operator does: ``manage.py events replay --all-failed``, with the processes' settings."""
+    command = [sys.executable, "manage.py", "events", "replay", "--all-failed"]
+    log.step("Dead letters found: " + " ".join(command[1:]))
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    output = (done.stdout + done.stderr).strip()
+    log.step(f"replay exit {done.returncode}: {output[-500:]}")
+    return {"command": " ".join(command[1:]), "exit": done.returncode, "output": output[-2000:]}
+
+
+def check(initial_stock: dict, results, customers: Customers, faults: Faults, monitor: Monitor) -> dict:
     from django.db.models import Sum
 
     from apps.inventory.models import Reservation, StockItem
@@ -578,7 +702,23 @@ def check(initial_stock: dict, results, customers: Customers, faults: Faults) ->
     bad_sagas = [oid for oid in orders if sagas.get(oid, {}).get("status") not in TERMINAL_SAGA]
     saga_counts = Counter(s["status"] for s in sagas.values())
     checks.append(("every saga terminal (COMPLETED/COMPENSATED)", not bad_sagas,
-                   ", ".join(f"{k} {v}" for k, v in sorted(saga_counts.items()))))  # fmt: skip
+                   ", ".join(f"{k} {v}" for k, v in sorted(saga_counts.items()))
+                   + (f"; not terminal: {[str(o) for o in bad_sagas[:3]]}" if bad_sagas else "")))  # fmt: skip
+    sweep = monitor.sweep_seconds
+    checks.append((f"no active saga past its deadline by more than one sweep ({sweep:g} s) at any check",
+                   monitor.worst <= sweep,
+                   f"{monitor.checks} checks (every second); most overdue {monitor.worst:.1f} s "
+                   f"({monitor.worst_saga}); "
+                   f"{len(monitor.late)} checks found one over a sweep"))  # fmt: skip
+    if faults.outage:
+        began, ended = (datetime.fromtimestamp(time.time() - (time.monotonic() - t), UTC) for t in faults.outage)
+        during = [o for o in orders.values() if began <= o["created_at"] <= ended]
+        checks.append(("provider outage opened the payment circuit breaker", monitor.opened(faults.outage),
+                       monitor.breaker_story(faults.load_began)))  # fmt: skip
+        checks.append(("every order placed during the outage ended (and is in the checks below)",
+                       all(o["status"] in TERMINAL_ORDER for o in during),
+                       f"{len(during)} orders: " + ", ".join(f"{k} {v}" for k, v in sorted(
+                           Counter(o["cancellation_reason"] or o["status"] for o in during).items()))))  # fmt: skip
 
     net = defaultdict(Decimal)
     for order_id, captured, refunded in Payment.objects.values_list("order_id", "captured_amount", "refunded_amount"):
@@ -586,7 +726,9 @@ def check(initial_stock: dict, results, customers: Customers, faults: Faults) ->
     money_bad = [oid for oid, o in orders.items() if net[oid] != (o["total"] if o["status"] in PAID else 0)]
     paid_total = sum((o["total"] for o in orders.values() if o["status"] in PAID), Decimal(0))
     checks.append(("money per order: captured − refunded = total if paid, else 0", not money_bad,
-                   f"{len(money_bad)} orders wrong; paid total {paid_total}"))  # fmt: skip
+                   f"{len(money_bad)} orders wrong; paid total {paid_total}" + "".join(
+                       f"; {oid} {orders[oid]['status']} total {orders[oid]['total']} net {net[oid]}"
+                       for oid in money_bad[:3])))  # fmt: skip
 
     ledger = fake_ledger()
     order_of_ref = dict(Payment.objects.exclude(provider_reference="").values_list("provider_reference", "order_id"))
@@ -646,7 +788,8 @@ def check(initial_stock: dict, results, customers: Customers, faults: Faults) ->
             .objects.using(alias)
             .values_list("consumer", "event_type", "status", "error")
         ]
-    checks.append(("dead letters (0 expected)", not dead, f"{len(dead)}"))
+    failed = [d for d in dead if d[3] == "FAILED"]
+    checks.append(("dead letters (0 expected)", not dead, f"{len(dead)}, {len(failed)} still FAILED"))
 
     statuses = Counter(("POST /orders", r.status) for r in results) + customers.statuses
     allowed = lambda at, status, body: (  # noqa: E731
@@ -691,7 +834,8 @@ def check(initial_stock: dict, results, customers: Customers, faults: Faults) ->
         "orders": len(orders),
         "outcomes": dict(outcomes),
         "statuses": {f"{k[0]} {k[1]}": v for k, v in sorted(statuses.items())},
-        "dead": [f"{a}: {c} {t} {s} {e[:100]}" for a, c, t, s, e in dead],
+        "dead": [f"{a}: {c} {t} {s} {e[:200]}" for a, c, t, s, e in dead],
+        "failed_dead": len(failed),
         "durations": {
             "p50": statistics.median(values) if values else None,
             "p99": values[int(len(values) * 0.99) - 1] if values else None,
@@ -712,16 +856,32 @@ def report(args, summary: dict, log: Log, meta: dict) -> str:
         "",
         f"- Command: `{meta['command']}`",
         f"- When: {meta['when']}; machine: {meta['machine']}; load average {meta['load']}",
-        f"- Load: {meta['offered']} POSTs offered at {args.rate:g}/s open loop ({meta['load_seconds']:.0f} s), "
+        f"- Load: {meta['offered']} POSTs offered at {args.rate:g}/s open loop ({meta['load_seconds']:.0f} s; "
+        f"{meta['capacity']}), "
         f"{summary['orders']} orders in the database; two Celery workers × {args.worker_concurrency} "
         f"(DB_POOL_MAX_SIZE and EVENTS_WAITING_THREADS {args.db_pool_max}; at most {meta['sessions']} PostgreSQL "
         "sessions on the campaign's databases), "
-        "gunicorn × 2, beat; fake gateway with 30 % transient failures and 5 % calls slower than the payment timeout.",
+        "gunicorn × 2, beat; one Redis for the cache (DB 0) and the broker (DB 1), the fake provider's in another; "
+        "fake gateway with 30 % transient failures and 5 % calls slower than the payment timeout.",
         f"- Settle: {meta['settle']:.1f} s after the load and faults ended (bound {meta['bound']:.0f} s: saga step "
         f"timeout × attempts × 2 + two sweeps + two redeliveries){'' if meta['settled'] else ' — NOT SETTLED'}.",
-        f"- Most overdue active saga seen during the run (checked every 5 s): {meta['overdue']:.1f} s past its "
-        "deadline "
-        f"(saga sweep every {meta['saga_sweep']:g} s).",
+        f"- Overdue sagas: the most overdue active saga was checked every second from the start of the load to "
+        f"the end of the settle; saga sweep every {meta['saga_sweep']:g} s. Sagas seen more than a sweep overdue: "
+        f"{len(meta['late'])}"
+        + "".join(
+            f"; +{at:.0f} s {late:.1f} s ({saga}; faults in the {late:.0f} s before: "
+            + (
+                ", ".join(
+                    f"+{o - meta['load_began']:.0f} s {m[:40]}"
+                    for _, o, m in log.faults
+                    if at + meta["load_began"] - late - 1 <= o <= at + meta["load_began"]
+                )
+                or "none"
+            )  # fmt: skip
+            + ")"
+            for at, late, saga in meta["late"][:10]
+        )
+        + ".",
         "",
         f"## Verdict: {'every invariant held' if summary['ok'] else 'INVARIANTS BROKEN'}",
         "",
@@ -746,6 +906,17 @@ def report(args, summary: dict, log: Log, meta: dict) -> str:
     lines += [f"Worst order {worst['order']} ({fmt(worst['seconds'])}), its saga step log:", "", "```"]
     lines += [" ".join(str(x) for x in row) for row in worst["story"]] + ["```", ""]
     lines += ["## Dead letters", ""] + ([f"- {d}" for d in summary["dead"]] or ["None."]) + [""]
+    replay = meta["replay"]
+    if replay:
+        after = replay["summary"]
+        lines += [f"Replayed with `manage.py {replay['command']}` (exit {replay['exit']}):", "", "```",
+                  replay["output"], "```", "",
+                  f"Settled {replay['settle']:.1f} s after the replay{'' if replay['settled'] else ' — NOT SETTLED'}. "
+                  f"The invariants again, after the replay: {'every one held' if after['ok'] else 'BROKEN'}.", "",
+                  "| invariant | held | measured |", "| --- | --- | --- |"]  # fmt: skip
+        lines += [f"| {name} | {'yes' if ok else '**NO**'} | {detail.replace('|', '/')} |"
+                  for name, ok, detail in after["checks"]]  # fmt: skip
+        lines += [""]
     return "\n".join(lines)
 
 
@@ -757,10 +928,18 @@ def main(argv=None) -> int:
     load_at_start = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     tmp = Path(tempfile.mkdtemp(prefix="chaos-"))
     databases = [f"{args.prefix}_{ctx}" for ctx in CONTEXTS]
-    broker_port, cache_port, port = _procs.free_port(), _procs.free_port(), _procs.free_port()
+    capacity, capacity_run = (args.capacity, "--capacity") if args.capacity else bench_capacity()
+    if args.rate is None:
+        args.rate = round(capacity * args.load_share, 1)
+    redis_port, provider_port, port = _procs.free_port(), _procs.free_port(), _procs.free_port()
     env = environment(
-        args.prefix, redis_url=f"redis://127.0.0.1:{cache_port}/0", broker_url=f"redis://127.0.0.1:{broker_port}/0"
-    ) | {"PAYMENT_GATEWAY": "fake", "PAYMENT_FAKE_FAILURE_RATE": "0.3", "PAYMENT_FAKE_SLOW_RATE": "0.05"}
+        args.prefix, redis_url=f"redis://127.0.0.1:{redis_port}/0", broker_url=f"redis://127.0.0.1:{redis_port}/1"
+    ) | {
+        "PAYMENT_GATEWAY": "fake",
+        "PAYMENT_FAKE_FAILURE_RATE": "0.3",
+        "PAYMENT_FAKE_SLOW_RATE": "0.05",
+        "PAYMENT_FAKE_REDIS_URL": f"redis://127.0.0.1:{provider_port}/0",
+    }
     # Every process keeps a pool per context database (and each payments thread a connection):
     # with the defaults two workers could hold most of this shared server's 100 sessions.
     env |= {
@@ -771,18 +950,23 @@ def main(argv=None) -> int:
     if args.fast_timers:
         env |= {"EVENTS_REDELIVER_AFTER_SECONDS": "10", "SAGA_SWEEP_SECONDS": "5"}
     os.environ.update(env | {"DB_POOL": "false"})
-    world = World(env, tmp, port, broker_port, cache_port)
+    world = World(env, tmp, port, redis_port, provider_port)
     threads: list[threading.Thread] = []
     stoppers = []
+    replay = None
     try:
-        world.start("broker")
-        world.start("cache")
-        log.step(f"Re-creating {', '.join(databases)}; Redis broker :{broker_port}, cache :{cache_port}; logs in {tmp}")
+        world.start("redis")
+        world.start("provider")
+        log.step(
+            f"Re-creating {', '.join(databases)}; Redis (cache, broker) :{redis_port}, provider's :{provider_port};"
+            f" {args.rate:g} POST/s ({capacity:g}/s capacity × {args.load_share:g}); logs in {tmp}"
+        )
         recreate_databases(databases)
         migrate(env)
         import django
 
         django.setup()
+        logging.getLogger("pybreaker").setLevel(logging.CRITICAL)  # the monitor reads its storage itself
         from django.conf import settings
         from django.contrib.auth import get_user_model
         from django.db import connections
@@ -810,8 +994,8 @@ def main(argv=None) -> int:
         load_seconds = args.orders / args.rate
         plan = schedule(args, load_seconds)
         customers = Customers(port, token_of_user, staff_token, log)
-        monitor = Monitor()
-        faults = Faults(args, world, log, args.prefix)
+        monitor = Monitor(settings.SAGA_SWEEP_SECONDS)
+        faults = Faults(args, world, log, args.prefix, monitor)
         load_began = faults.load_began = time.monotonic()
         log.step(f"Load: {args.orders} POSTs at {args.rate:g}/s ({load_seconds:.0f} s), {len(plan)} scheduled faults")
         for target, stop in ((customers.run, customers.stop), (monitor.run, monitor.stop)):
@@ -841,7 +1025,12 @@ def main(argv=None) -> int:
         monitor.stop.set()
         log.step(f"Settled: {settled} after {settle_seconds:.1f} s; checking…")
         connections.close_all()  # ours may have been terminated by a fault
-        summary = check(initial_stock, results, customers, faults)
+        summary = check(initial_stock, results, customers, faults, monitor)
+        if summary["failed_dead"]:
+            replay = replay_dead_letters(env, log)
+            replay["settle"], replay["settled"] = settle(bound, log)
+            connections.close_all()
+            replay["summary"] = check(initial_stock, results, customers, faults, monitor)
         load_at_end = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     except BaseException:
         print(f"Failed; the processes' logs are in {tmp}", file=sys.stderr)
@@ -875,7 +1064,12 @@ def main(argv=None) -> int:
         "settle": settle_seconds,
         "settled": settled,
         "bound": bound,
-        "overdue": monitor.worst,
+        "late": worst_per_saga([(at - load_began, late, saga) for at, late, saga in monitor.late]),
+        "capacity": f"{args.load_share:.0%} of the {capacity:g} orders CONFIRMED per second `make bench` measured at "
+        f"saturation, BENCHMARKS.md run {capacity_run}"
+        if args.rate == round(capacity * args.load_share, 1)
+        else f"--rate; `make bench` measured {capacity:g} orders CONFIRMED per second at saturation ({capacity_run})",
+        "replay": replay,
         "sessions": monitor.sessions,
         "saga_sweep": settings.SAGA_SWEEP_SECONDS,
         "load_began": load_began - log.began,
@@ -887,7 +1081,9 @@ def main(argv=None) -> int:
         (ROOT / "RELIABILITY.md").write_text(text)
         print("Wrote RELIABILITY.md")
     if args.json:
-        keep = {"ok": summary["ok"], "checks": summary["checks"], "statuses": summary["statuses"]}
+        keep = {"ok": summary["ok"], "checks": summary["checks"], "statuses": summary["statuses"],
+                "replay": replay and {k: v for k, v in replay.items() if k != "summary"} | {
+                    "checks": replay["summary"]["checks"]}}  # fmt: skip
         Path(args.json).write_text(json.dumps(keep | {"faults": log.faults, "settled": settled}, default=str))
     log.step("Done: every invariant held." if summary["ok"] else "Done: INVARIANTS BROKEN (see above).")
     return 0 if summary["ok"] else 1
