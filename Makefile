@@ -86,7 +86,9 @@ bench-events: venv services
 ## make bench-reads: cached reads vs a bare view, and list and admin reads at 10 k / 100 k / 1 M orders (about 15 min;
 ## BENCH_ARGS="--hold-quiet NAME" holds /work/QUIET for the run)
 bench-reads: venv services
-	@command -v ab >/dev/null || apt-get install -y apache2-utils
+	@command -v ab >/dev/null || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq apache2-utils; }
 	$(PY) bench/reads.py $(BENCH_ARGS)
 
 clean:
