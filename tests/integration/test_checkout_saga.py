@@ -49,6 +49,15 @@ def payments_of(order_id) -> list[Payment]:
     return list(Payment.objects.filter(order_id=order_id))
 
 
+def assert_voided_and_compensated(order_id, products) -> None:
+    """The authorization was voided, the saga unwound, the order cancelled and no unit is held."""
+    [payment] = payments_of(order_id)
+    assert payment.status == "VOIDED"
+    assert saga_of(order_id).status == SagaStatus.COMPENSATED
+    assert Order.objects.get(pk=order_id).status == OrderStatus.CANCELLED
+    assert all(stock(p).reserved == 0 for p in products)
+
+
 def test_happy_path_confirms_captures_and_commits(customer_api, products):
     order_id = place(customer_api, products)
     drain()
@@ -267,11 +276,7 @@ def test_a_reversal_during_a_provider_outage_is_re_asked_by_the_saga_not_dead_le
     expire_saga_deadlines()
     assert orchestrator.sagas_recover() == {"retried": 1}
     drain()
-    [payment] = payments_of(order_id)
-    assert payment.status == "VOIDED"
-    assert saga_of(order_id).status == SagaStatus.COMPENSATED
-    assert Order.objects.get(pk=order_id).status == OrderStatus.CANCELLED
-    assert all(stock(p).reserved == 0 for p in products)
+    assert_voided_and_compensated(order_id, products)
 
 
 def test_a_reversal_that_lands_after_the_saga_gave_up_finishes_the_compensation(customer_api, products, settings):
@@ -289,8 +294,4 @@ def test_a_reversal_that_lands_after_the_saga_gave_up_finishes_the_compensation(
     assert saga_of(order_id).status == SagaStatus.FAILED
     deliver(held)  # the void happens after all, and its reply reaches the saga
     drain()
-    [payment] = payments_of(order_id)
-    assert payment.status == "VOIDED"
-    assert saga_of(order_id).status == SagaStatus.COMPENSATED
-    assert Order.objects.get(pk=order_id).status == OrderStatus.CANCELLED
-    assert all(stock(p).reserved == 0 for p in products)
+    assert_voided_and_compensated(order_id, products)
