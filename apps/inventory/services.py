@@ -38,11 +38,13 @@ def _lock_stock(product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, StockItem]:
 
 
 def _save_stock(items: Iterable[StockItem]) -> None:
+    """One UPDATE per row: for the one to three rows an order touches, ``bulk_update``'s CASE
+    expressions cost several times the CPU of the round trips they save (measured: 0.77 ms
+    against 0.20 ms for one row, 1.10 against 0.40 for two; docs/performance.md)."""
     now = timezone.now()
-    items = list(items)
     for item in items:
         item.updated_at = now
-    StockItem.objects.bulk_update(items, ["on_hand", "reserved", "updated_at"])
+        StockItem.objects.filter(pk=item.pk).update(on_hand=item.on_hand, reserved=item.reserved, updated_at=now)
 
 
 def _announce_low_stock(item: StockItem, available_before: int) -> None:
@@ -133,10 +135,12 @@ def _unreserve(reservations: list[Reservation], *, status: str, reason: str) -> 
 
 
 def _mark(reservations: list[Reservation]) -> None:
+    """Store the one status every reservation given was moved to, in one UPDATE."""
+    (status,) = {reservation.status for reservation in reservations}
     now = timezone.now()
     for reservation in reservations:
         reservation.updated_at = now
-    Reservation.objects.bulk_update(reservations, ["status", "updated_at"])
+    Reservation.objects.filter(pk__in=[r.pk for r in reservations]).update(status=status, updated_at=now)
 
 
 def stock_release(*, order_id: uuid.UUID) -> int:
