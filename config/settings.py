@@ -223,6 +223,8 @@ SIMPLE_JWT = {
     # Tokens carry a digest of the password hash: changing a password ends every session.
     "CHECK_REVOKE_TOKEN": True,
 }
+# Seconds a customer's principal stays cached (apps/accounts/authentication.py; 0: read every time).
+ACCOUNTS_PRINCIPAL_CACHE_SECONDS = env.int("ACCOUNTS_PRINCIPAL_CACHE_SECONDS", default=60)
 
 # --- Redis / cache ----------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")

@@ -243,15 +243,16 @@ def local_clear() -> None:
     _local.clear()
 
 
-def lookup(key: str, *, namespace: str | None = None) -> Any | None:
+def lookup(key: str, *, namespace: str | None = None, local: bool = True) -> Any | None:
     """The value stored by ``store`` under ``key``, or None (missing, stale family, cache down).
 
     With a ``namespace`` the entry carries the family version it was stored under, and one
     ``MGET`` reads it together with the current version: a hit costs a single round trip,
-    or none while this process holds a fresh local copy.
+    or none while this process holds a fresh local copy. ``local=False`` skips the
+    per-process copy, for entries another process's ``invalidate`` must end at once.
     """
     local_key = key if namespace is None else f"{namespace}:{key}"
-    value = _local_get(local_key)
+    value = _local_get(local_key) if local else None
     if value is not None:
         return value
     try:
@@ -264,7 +265,7 @@ def lookup(key: str, *, namespace: str | None = None) -> Any | None:
             value = entry[1] if valid else None
     except CacheUnavailable:
         return None
-    if value is not None:
+    if value is not None and local:
         _local_put(local_key, value)
     return value
 

@@ -7,4 +7,5 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from apps.accounts import events, handlers  # noqa: F401 - registers schemas and subscribers
+        # Schemas and subscribers; the signals that drop a cached principal when its user changes.
+        from apps.accounts import authentication, events, handlers  # noqa: F401
