@@ -90,6 +90,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "shop.api.ratelimit.RateLimitMiddleware",
     "shop.observability.middleware.RequestLogMiddleware",
+    # After the rate limits and the request log (they count a request once): re-runs a request
+    # once when its database session died before it committed anything.
+    "shop.api.middleware.DatabaseRetryMiddleware",
     # Last, as django-axes requires: turns a locked-out admin login into its 429 response.
     "axes.middleware.AxesMiddleware",
 ]

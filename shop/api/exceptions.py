@@ -1,17 +1,20 @@
 """One error format for every failure an API client can see.
 
 DRF's exceptions, Django's ``Http404``/``PermissionDenied``, a database that cannot be reached
-(``OperationalError``: 503 with ``Retry-After``), the contexts' domain errors
+(``OperationalError``: 503 with ``Retry-After``, marked ``RETRYABLE`` when a re-run could cure
+it), the contexts' domain errors
 (``shop.errors.DomainError``: each names its code, status and message), our ``ApiError`` and
 anything unexpected all leave as ``{success: false, error: {code, message, details}}``. Unexpected
 errors are logged with their stack trace; the client gets only the correlation id.
 """
 
+import psycopg
 import structlog
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import OperationalError
 from django.http import Http404
+from psycopg_pool import PoolTimeout
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -21,6 +24,10 @@ from shop.errors import DomainError
 from shop.observability.context import get_correlation_id
 
 logger = structlog.get_logger("shop.api")
+
+# Set on a 503 a re-run of the request could cure (shop.api.middleware.DatabaseRetryMiddleware):
+# the database error's text, for the log line of the re-run.
+RETRYABLE = "shop_retryable"
 
 _CODES = {
     exceptions.ParseError: ("MALFORMED_REQUEST", "The request body could not be parsed."),
@@ -51,6 +58,16 @@ def _from_domain(error: DomainError) -> ApiError:
     return api_error
 
 
+def retryable_database_error(exc: OperationalError) -> bool:
+    """Could running the request again on a fresh session cure this ``OperationalError``?
+
+    A lost session (terminated, restarted, failed over) or a refused connection: yes. Not a
+    statement timeout or a cancelled query (SQLSTATE 57014, ``QueryCanceled``), nor a pool that
+    had no connection to hand out in time (``PoolTimeout``): those mean the database is slow or
+    saturated, and a re-run would double the load that caused them."""
+    return not isinstance(exc.__cause__, psycopg.errors.QueryCanceled | PoolTimeout)
+
+
 def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -64,8 +81,10 @@ def exception_handler(exc, context):
         # A database refusing connections (or the pool timing out waiting for one) is an outage
         # the client can retry, not a bug: 503 in the envelope, logged with its cause.
         logger.warning("database_unavailable", view=type(context.get("view")).__name__, error=str(exc))
+        retryable = str(exc) if retryable_database_error(exc) else None
         exc = ServiceUnavailable("A database is temporarily unavailable; retry shortly.")
         exc.wait = 5
+        exc.retryable = retryable  # the response says so: DatabaseRetryMiddleware may re-run it
 
     headers = {}
     if isinstance(exc, exceptions.APIException):
@@ -86,7 +105,10 @@ def exception_handler(exc, context):
             body = error_body(code or str(exc.default_code).upper(), message or str(detail), None)
             if isinstance(exc, exceptions.AuthenticationFailed) and isinstance(exc.detail, dict):
                 body["error"]["message"] = str(exc.detail.get("detail", "Authentication failed."))
-        return Response(body, status=exc.status_code, headers=headers)
+        response = Response(body, status=exc.status_code, headers=headers)
+        if getattr(exc, "retryable", None):
+            setattr(response, RETRYABLE, exc.retryable)
+        return response
 
     logger.exception("unhandled_exception", view=type(context.get("view")).__name__)
     return Response(

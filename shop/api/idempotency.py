@@ -32,6 +32,7 @@ from django.utils import timezone
 from rest_framework import status
 from rest_framework.response import Response
 
+from shop import durability
 from shop.api.errors import ApiError, Conflict
 from shop.db import insert_unless_exists
 
@@ -159,7 +160,15 @@ def _header_key(request) -> str | None:
 
 
 def run_idempotent(request, handler, *, model, using: str, required: bool = False) -> Response:
-    """Run ``handler()`` (a view body returning a DRF Response) at most once per user and key."""
+    """Run ``handler()`` (a view body returning a DRF Response) at most once per user and key.
+
+    The claim of the key and its release after a failure cancel out, so they are not recorded
+    as durable (``shop.durability.unrecorded``): a request whose database session died before
+    its work committed can still be re-run (``DatabaseRetryMiddleware``), and the re-run claims
+    the key again. If the release itself fails (the session it ran on died too), the record
+    stays IN_FLIGHT until its lease ends and the re-run answers 409 ``IDEMPOTENCY_KEY_IN_USE``
+    with Retry-After: the draft's answer while the first request's outcome is not settled, and
+    the work still runs at most once."""
     key = _header_key(request)
     if key is None:
         if required:
@@ -168,7 +177,10 @@ def run_idempotent(request, handler, *, model, using: str, required: bool = Fals
     request_hash = fingerprint({"method": request.method, "path": request.path, "body": request.data})
     ttl = timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
     try:
-        owned = claim(model, using=using, scope=f"user:{request.user.pk}", key=key, request_hash=request_hash, ttl=ttl)
+        with durability.unrecorded():
+            owned = claim(
+                model, using=using, scope=f"user:{request.user.pk}", key=key, request_hash=request_hash, ttl=ttl
+            )
     except IdempotencyKeyReused:
         raise ApiError(
             f"This {HEADER} was already used with a different request.",
@@ -197,5 +209,6 @@ def run_idempotent(request, handler, *, model, using: str, required: bool = Fals
         stored = succeeded
     finally:
         if not stored:
-            release(model, using=using, record_id=owned.record_id)
+            with durability.unrecorded():
+                release(model, using=using, record_id=owned.record_id)
     return response

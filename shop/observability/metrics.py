@@ -39,6 +39,11 @@ _SLOW = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
 # --- web (RED per route) ---------------------------------------------------------------------
 http_requests = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
 http_latency = Histogram("http_request_duration_seconds", "HTTP request latency", ["method", "route"], buckets=_FAST)
+http_retried = Counter(
+    "http_requests_retried_total",
+    "Requests re-run once because their database session died before they committed anything",
+    ["method", "route"],
+)
 cache_requests = Counter("cache_requests_total", "Cache look-ups", ["cache", "result"])
 
 # --- workers ---------------------------------------------------------------------------------
