@@ -15,10 +15,13 @@ import contextlib
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.db import connections, transaction
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
 
 from apps.orders.models import IdempotencyRecord, Order, OrderStatus, OrderStatusHistory
 from shop import durability
 from tests.conftest import CONTEXT_DBS
+from tests.factories.accounts import UserFactory
 from tests.factories.orders import OrderFactory, order_payload, stocked_products
 from tests.integration.test_database_faults import _terminate
 
@@ -86,8 +89,12 @@ def test_order_post_without_key_whose_orders_session_is_terminated_is_created_on
 
 
 @pytest.mark.django_db(transaction=True, databases=CONTEXT_DBS)
-def test_staff_ship_whose_orders_session_is_terminated_in_the_ship_transaction_ships_once(staff_client):
+def test_staff_ship_whose_orders_session_is_terminated_in_the_ship_transaction_ships_once():
+    """With a real bearer token, as make chaos sent it: authentication (which reads the staff
+    user on every request) records nothing that would stop the re-run."""
     order = OrderFactory(status=OrderStatus.CONFIRMED)
+    staff_client = APIClient()
+    staff_client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(UserFactory(staff=True))}")
 
     with _terminated_at("orders", "UPDATE", ORDERS) as struck:
         response = staff_client.post(f"/api/v1/orders/{order.id}/ship", {"trackingNumber": "1Z9"}, format="json")
