@@ -10,8 +10,8 @@ its own). ``shop.api.middleware.DatabaseRetryMiddleware`` re-runs such a request
 Who records: our PostgreSQL engine (``shop.postgresql``) calls ``note()`` before every commit
 and before every non-SELECT statement run in autocommit mode. The record is per request (a
 context variable the middleware sets around each attempt); outside a request nothing records.
-``unrecorded()`` hides work that cancels itself out when the request fails (the request's own
-``Idempotency-Key`` claim and its release, ``shop.api.idempotency.run_idempotent``).
+A keyed request's ``Idempotency-Key`` claim needs no exception: it is written in the work's own
+transaction (``shop.api.idempotency.run_idempotent``), so a failed attempt left no claim behind.
 """
 
 from collections.abc import Iterator
@@ -53,17 +53,3 @@ def attempt() -> Iterator[Attempt]:
         yield current
     finally:
         _attempt.reset(token)
-
-
-@contextmanager
-def unrecorded() -> Iterator[None]:
-    """Writes inside this block are undone by the request itself if it fails: do not record them."""
-    current = _attempt.get()
-    if current is None:
-        yield
-        return
-    current.hidden += 1
-    try:
-        yield
-    finally:
-        current.hidden -= 1

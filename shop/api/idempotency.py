@@ -10,11 +10,23 @@ Two layers use this module:
   repeated gateway command never reaches the provider twice.
 
 Records live in the database of the context that owns the endpoint (a concrete subclass of
-``IdempotencyRecordBase`` in that context's models). Why a *claim* row committed before the
-work instead of "check, then insert after"? Two concurrent requests would both pass the check
-and both do the work; the unique ``(scope, key)`` row makes exactly one of them the owner.
-For HTTP the response is stored in the *same transaction* as the work, so a crash can never
-commit the work without its key (a lease lets a retry take over a claim whose owner died).
+``IdempotencyRecordBase`` in that context's models). Why a *claim* row instead of "check, then
+insert after"? Two concurrent requests would both pass the check and both do the work; the
+unique ``(scope, key)`` row makes exactly one of them the owner.
+
+* A service claim (``claim``) is committed before the work, because the work is a call to
+  someone else (the payment provider) that no transaction can undo; a lease lets a retry take
+  over a claim whose owner died.
+* An HTTP claim (``run_idempotent``) is written in the *same transaction* as the work and the
+  stored response: a crash or a failure rolls all three back, so a request leaves either its
+  work with its key or nothing, and there is no claim of its own to commit first or to release
+  after (one commit per keyed request fewer; the connection-loss re-run of ``DatabaseRetryMiddleware``
+  sees nothing durable). A concurrent duplicate must still hear 409 at once rather than wait
+  on the uncommitted row's unique index, so the owner first takes a transaction-scoped
+  PostgreSQL advisory lock on the key (``pg_try_advisory_xact_lock``): whoever cannot take it
+  answers 409 without touching the row. SQLite (``make run``) runs one writing transaction at a
+  time, so there a duplicate waits for the first and replays it.
+
 Only successful (2xx) responses are stored: a failed request left nothing behind, so the
 client may retry it with the same key once the cause is fixed.
 """
@@ -27,12 +39,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.response import Response
 
-from shop import durability
 from shop.api.errors import ApiError, Conflict
 from shop.db import insert_unless_exists
 
@@ -89,10 +100,9 @@ def fingerprint(payload) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def claim(model, *, using: str, scope: str, key: str, request_hash: str, ttl: timedelta) -> Claim:
-    """Become the one owner of ``(scope, key)``, or learn that the work is done or in progress."""
+def _fresh(request_hash: str, ttl: timedelta) -> dict:
     now = timezone.now()
-    fresh = {
+    return {
         "request_hash": request_hash,
         "status": IdempotencyRecordBase.Status.IN_FLIGHT,
         "locked_until": now + timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS),
@@ -101,11 +111,20 @@ def claim(model, *, using: str, scope: str, key: str, request_hash: str, ttl: ti
         "response_body": "",
         "completed_at": None,
     }
+
+
+def claim(model, *, using: str, scope: str, key: str, request_hash: str, ttl: timedelta) -> Claim:
+    """Become the one owner of ``(scope, key)``, or learn that the work is done or in progress.
+
+    Outside a transaction the claim commits at once (a service claim); inside one it lives and
+    dies with the caller's transaction (``run_idempotent``)."""
+    fresh = _fresh(request_hash, ttl)
     record_id = uuid.uuid4()
     if insert_unless_exists(model, using=using, conflict=("scope", "key"), id=record_id, scope=scope, key=key, **fresh):
         return Claim(record_id, None)  # the common case: a new key, one statement
     with transaction.atomic(using=using):
         record = model.objects.using(using).select_for_update().get(scope=scope, key=key)
+        now = timezone.now()
         if record.expires_at <= now:  # a forgotten key is a new key
             model.objects.using(using).filter(pk=record.pk).update(**fresh)
             return Claim(record.pk, None)
@@ -118,6 +137,19 @@ def claim(model, *, using: str, scope: str, key: str, request_hash: str, ttl: ti
         # The previous owner died before finishing; its work was not committed with the key.
         model.objects.using(using).filter(pk=record.pk).update(locked_until=fresh["locked_until"])
         return Claim(record.pk, None)
+
+
+def _key_lock(model, *, using: str, scope: str, key: str) -> bool:
+    """Take the transaction-scoped lock on ``(scope, key)`` without waiting; False if another
+    transaction holds it (the first request with this key is still running)."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return True  # SQLite: one writing transaction at a time already
+    name = f"{model._meta.db_table}\0{scope}\0{key}".encode()
+    lock_id = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [lock_id])
+        return cursor.fetchone()[0]
 
 
 def complete(model, *, using: str, record_id, response_status: int, response_body: str) -> None:
@@ -162,53 +194,44 @@ def _header_key(request) -> str | None:
 def run_idempotent(request, handler, *, model, using: str, required: bool = False) -> Response:
     """Run ``handler()`` (a view body returning a DRF Response) at most once per user and key.
 
-    The claim of the key and its release after a failure cancel out, so they are not recorded
-    as durable (``shop.durability.unrecorded``): a request whose database session died before
-    its work committed can still be re-run (``DatabaseRetryMiddleware``), and the re-run claims
-    the key again. If the release itself fails (the session it ran on died too), the record
-    stays IN_FLIGHT until its lease ends and the re-run answers 409 ``IDEMPOTENCY_KEY_IN_USE``
-    with Retry-After: the draft's answer while the first request's outcome is not settled, and
-    the work still runs at most once."""
+    The claim is written in the work's own transaction (see the module docstring): a request
+    whose database session died before its work committed left no claim, so
+    ``DatabaseRetryMiddleware`` may re-run it and the re-run claims the key afresh."""
     key = _header_key(request)
     if key is None:
         if required:
             raise ApiError(f"This operation requires an {HEADER} header.", code="IDEMPOTENCY_KEY_REQUIRED")
         return handler()
     request_hash = fingerprint({"method": request.method, "path": request.path, "body": request.data})
+    scope = f"user:{request.user.pk}"
     ttl = timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
-    try:
-        with durability.unrecorded():
-            owned = claim(
-                model, using=using, scope=f"user:{request.user.pk}", key=key, request_hash=request_hash, ttl=ttl
+    with transaction.atomic(using=using):
+        try:
+            if not _key_lock(model, using=using, scope=scope, key=key):
+                raise IdempotencyKeyInUse(key)
+            owned = claim(model, using=using, scope=scope, key=key, request_hash=request_hash, ttl=ttl)
+        except IdempotencyKeyReused:
+            raise ApiError(
+                f"This {HEADER} was already used with a different request.",
+                code="IDEMPOTENCY_KEY_REUSED",
+                status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
             )
-    except IdempotencyKeyReused:
-        raise ApiError(
-            f"This {HEADER} was already used with a different request.",
-            code="IDEMPOTENCY_KEY_REUSED",
-            status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
-        )
-    except IdempotencyKeyInUse:
-        error = Conflict(
-            f"A request with this {HEADER} is still being processed; retry later.", code="IDEMPOTENCY_KEY_IN_USE"
-        )
-        error.wait = 1  # the exception handler turns this into Retry-After
-        raise error
-    if owned.completed is not None:
-        done = owned.completed
-        return Response(json.loads(done.response_body), status=done.response_status, headers={REPLAYED_HEADER: "true"})
-
-    stored = False
-    try:
-        with transaction.atomic(using=using):
-            response = handler()
-            succeeded = status.is_success(response.status_code)
-            if succeeded:
-                body = json.dumps(response.data, cls=DjangoJSONEncoder)
-                complete(model, using=using, record_id=owned.record_id, response_status=response.status_code,
-                         response_body=body)  # fmt: skip
-        stored = succeeded
-    finally:
-        if not stored:
-            with durability.unrecorded():
-                release(model, using=using, record_id=owned.record_id)
+        except IdempotencyKeyInUse:
+            error = Conflict(
+                f"A request with this {HEADER} is still being processed; retry later.", code="IDEMPOTENCY_KEY_IN_USE"
+            )
+            error.wait = 1  # the exception handler turns this into Retry-After
+            raise error
+        if owned.completed is not None:
+            done = owned.completed
+            return Response(
+                json.loads(done.response_body), status=done.response_status, headers={REPLAYED_HEADER: "true"}
+            )
+        response = handler()
+        if status.is_success(response.status_code):
+            body = json.dumps(response.data, cls=DjangoJSONEncoder)
+            complete(model, using=using, record_id=owned.record_id, response_status=response.status_code,
+                     response_body=body)  # fmt: skip
+        else:
+            model.objects.using(using).filter(pk=owned.record_id).delete()  # not stored: the key may be retried
     return response

@@ -166,3 +166,66 @@ def test_twenty_concurrent_identical_posts_create_exactly_one_order():
     assert set(conflicts) <= {"IDEMPOTENCY_KEY_IN_USE"}
     # Once the first has finished, a retry replays it.
     assert _post(_client(user), payload, key="same-key")["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.django_db(databases=CONTEXT_DBS, transaction=True)
+def test_a_duplicate_of_a_running_request_gets_409_at_once_and_the_first_still_commits(monkeypatch):
+    """The claim is written in the order's own transaction, not committed before it: the
+    duplicate must neither wait on the uncommitted row nor create a second order."""
+    from apps.orders import services
+
+    user = UserFactory()
+    payload = order_payload(stocked_products(1, on_hand=10))
+    inside, release = threading.Event(), threading.Event()
+    real_place = services.order_place
+
+    def held_place(**kwargs):
+        inside.set()
+        assert release.wait(timeout=30)
+        return real_place(**kwargs)
+
+    monkeypatch.setattr(services, "order_place", held_place)
+    first: list = []
+
+    def run_first():
+        try:
+            first.append(_post(_client(user), payload, key="k"))
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run_first)
+    thread.start()
+    try:
+        assert inside.wait(timeout=30)
+        duplicate = _post(_client(user), payload, key="k")  # would block here if it waited on the row
+    finally:
+        release.set()
+        thread.join(timeout=60)
+    assert duplicate.status_code == 409
+    assert duplicate.json()["error"]["code"] == "IDEMPOTENCY_KEY_IN_USE"
+    assert first[0].status_code == 201
+    assert Order.objects.count() == 1
+    assert _post(_client(user), payload, key="k")["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.django_db(databases=CONTEXT_DBS, transaction=True)
+def test_a_keyed_request_that_fails_midway_leaves_neither_its_order_nor_its_key(monkeypatch):
+    """The claim rolled back with the failed work, so the same key runs the work again."""
+    from apps.orders import services
+
+    user = UserFactory()
+    payload = order_payload(stocked_products(1, on_hand=10))
+    real_write = services._order_write
+
+    def failing_write(**kwargs):
+        real_write(**kwargs)
+        raise RuntimeError("the process died here")
+
+    monkeypatch.setattr(services, "_order_write", failing_write)
+    client = _client(user)
+    client.raise_request_exception = False
+    assert _post(client, payload, key="k").status_code == 500
+    assert not IdempotencyRecord.objects.exists() and not Order.objects.exists()
+    monkeypatch.setattr(services, "_order_write", real_write)
+    assert _post(_client(user), payload, key="k").status_code == 201
+    assert Order.objects.count() == 1
