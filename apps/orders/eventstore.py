@@ -24,6 +24,7 @@ from django.db.models import Max, QuerySet
 from apps.orders import events
 from apps.orders.errors import NothingToReplay
 from apps.orders.models import OrderEventRecord, OrderStatus
+from shop.db import insert_row
 from shop.events.envelope import Envelope
 from shop.events.registry import upcast
 
@@ -51,8 +52,9 @@ def last_sequence(*, order_id: uuid.UUID) -> int:
     return OrderEventRecord.objects.filter(aggregate_id=order_id).aggregate(last=Max("sequence"))["last"] or 0
 
 
-def append(envelope: Envelope, *, expected_sequence: int | None = None) -> OrderEventRecord:
-    """Store ``envelope`` as event ``expected_sequence + 1`` of its order, in the caller's transaction.
+def append(envelope: Envelope, *, expected_sequence: int | None = None) -> int:
+    """Store ``envelope`` as event ``expected_sequence + 1`` of its order, in the caller's
+    transaction, and return that sequence number.
 
     ``expected_sequence`` is the last sequence the caller has seen (None: read it now). If
     another transaction appended that number first, the unique key refuses the insert and
@@ -66,7 +68,9 @@ def append(envelope: Envelope, *, expected_sequence: int | None = None) -> Order
         expected_sequence = last_sequence(order_id=order_id)
     sequence = expected_sequence + 1
     try:
-        return OrderEventRecord.objects.create(
+        insert_row(  # an insert, as the model's append-only ``save()`` allows
+            OrderEventRecord,
+            using=ALIAS,
             aggregate_id=order_id,
             sequence=sequence,
             event_id=envelope.id,
@@ -81,6 +85,7 @@ def append(envelope: Envelope, *, expected_sequence: int | None = None) -> Order
         if _violates_sequence_key(exc):
             raise StaleSequence(order_id, sequence) from exc
         raise
+    return sequence
 
 
 def _violates_sequence_key(exc: IntegrityError) -> bool:

@@ -38,6 +38,7 @@ from apps.orders.models import Order, OrderItem, OrderStatus, OrderStatusHistory
 from apps.orders.saga import orchestrator
 from apps.orders.saga.models import SagaStatus
 from apps.payments import facade as payments
+from shop.db import insert_row
 from shop.events import publish
 from shop.observability import metrics
 
@@ -91,7 +92,7 @@ def _record(event_type: str, data: dict, *, order_id: uuid.UUID, after: int | No
     """
     envelope = publish(event_type, data, aggregate_id=order_id, using=ALIAS)
     try:
-        return eventstore.append(envelope, expected_sequence=after).sequence
+        return eventstore.append(envelope, expected_sequence=after)
     except eventstore.StaleSequence as exc:
         raise ConcurrentChange(str(exc)) from exc
 
@@ -250,7 +251,7 @@ def _apply(order: Order, *, previous: str, target: str, note: str, changes: dict
     for field, value in changes.items():
         setattr(order, field, value)
     order.save(update_fields=["status", "updated_at", *changes])
-    OrderStatusHistory.objects.create(order=order, from_status=previous, to_status=target, note=note)
+    insert_row(OrderStatusHistory, using=ALIAS, order=order, from_status=previous, to_status=target, note=note)
     ids = {"orderId": order.id, "customerId": order.user_id}
     sequence = _record(
         events.ORDER_STATUS_CHANGED, {**ids, "from": previous, "to": target, "note": note}, order_id=order.id

@@ -41,6 +41,7 @@ from apps.payments.gateway import (
 )
 from apps.payments.models import IdempotencyLog, Payment, PaymentEvent, PaymentStatus, ProviderWebhookEvent
 from shop.api import idempotency
+from shop.db import insert_row
 from shop.events import publish
 
 ALIAS = "payments"
@@ -133,8 +134,14 @@ def _call_provider(payment: Payment, fn, **kwargs) -> ProviderResult | Outcome:
 
 def _record(payment: Payment, type: str, amount: Decimal, result: ProviderResult | None, **data) -> None:
     """Ledger row + domain event, inside the caller's transaction."""
-    PaymentEvent.objects.create(
-        payment=payment, type=type, amount=amount, provider_reference=result.reference if result else "", data=data
+    insert_row(
+        PaymentEvent,
+        using=ALIAS,
+        payment=payment,
+        type=type,
+        amount=amount,
+        provider_reference=result.reference if result else "",
+        data=data,
     )
     publish(
         events.EVENT_FOR_LEDGER_TYPE[type],

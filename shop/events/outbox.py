@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from opentelemetry.trace import SpanKind
 
+from shop.db import insert_row
 from shop.events import bus, registry
 from shop.events.envelope import Envelope
 from shop.events.store import outbox_model
@@ -61,7 +62,9 @@ def publish(
         now = timezone.now()
         owed = bool(bus.subscribers_for(event_type))
         fast = owed and settings.EVENTS_FAST_PATH
-        outbox_model(using).objects.using(using).create(
+        insert_row(
+            outbox_model(using),
+            using=using,
             id=envelope.id,
             event_type=event_type,
             version=version,

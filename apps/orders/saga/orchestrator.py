@@ -25,6 +25,7 @@ from apps.orders import services as order_services
 from apps.orders.models import Order, OrderStatus
 from apps.orders.saga import commands
 from apps.orders.saga.models import CheckoutSaga, SagaStatus, SagaStep, SagaStepLog
+from shop.db import insert_row
 from shop.events import publish
 from shop.observability import metrics, tracing
 
@@ -53,8 +54,14 @@ def _awaiting(order_id, status: str, step: str) -> CheckoutSaga | None:
 
 
 def _log(saga: CheckoutSaga, outcome: str, detail: str = "", step: str | None = None) -> None:
-    SagaStepLog.objects.create(
-        saga=saga, step=step or saga.current_step, attempt=max(saga.step_attempts, 1), outcome=outcome, detail=detail
+    insert_row(
+        SagaStepLog,
+        using=ALIAS,
+        saga=saga,
+        step=step or saga.current_step,
+        attempt=max(saga.step_attempts, 1),
+        outcome=outcome,
+        detail=detail,
     )
     # The same fact in the log stream, with the correlation and trace ids: on call, "where is
     # order X?" is answered from the logs without opening the admin.
