@@ -282,7 +282,7 @@ EVENTS_BATCH_LINGER_MS = env.float("EVENTS_BATCH_LINGER_MS", default=0.0)
 # Deliveries to these contexts wait on a remote party (the payment provider): they run in a thread
 # pool of this size per worker process, so a slow provider does not hold a whole batch.
 EVENTS_WAITING_CONTEXTS = env.list("EVENTS_WAITING_CONTEXTS", default=["payments"])
-EVENTS_WAITING_THREADS = env.int("EVENTS_WAITING_THREADS", default=4)
+EVENTS_WAITING_THREADS = env.int("EVENTS_WAITING_THREADS", default=6)
 # One sweep stops claiming new batches after this long (below the task soft time limit).
 EVENTS_SWEEP_BUDGET_SECONDS = env.float("EVENTS_SWEEP_BUDGET_SECONDS", default=30.0)
 
