@@ -25,8 +25,9 @@ misbehaving provider, then proof from the databases that nothing was lost, overs
    ``--pg-kill-every`` seconds (rotating), one context database refusing connections for 15 s,
    ~5 % of delivered outbox rows re-sent (``shop.events.relay.send_deliveries``), and a provider
    outage of ``--burst-seconds`` (every call fails) that opens the payment circuit breaker.
-   A monitor checks every second how far past its deadline the most overdue active saga is, and
-   the breaker's state (its shared Redis storage, as the ``payment_breaker_state`` gauge reads it).
+   A monitor checks every second how far past its deadline the most overdue saga is (active, or
+   FAILED and still owing its undo), and the breaker's state (its shared Redis storage, as the
+   ``payment_breaker_state`` gauge reads it).
 5. Settles (bounded by the saga deadline × attempts × 2 plus two sweeps and two redeliveries), then
    checks from the databases: orders and sagas terminal; no saga past its deadline by more than one
    sweep at any check; the breaker opened during the outage and every order placed during it
@@ -354,7 +355,7 @@ class Monitor:
         from apps.orders.saga.models import CheckoutSaga
 
         oldest = (
-            CheckoutSaga.objects.filter(status__in=["STARTED", "COMPENSATING"], deadline__isnull=False)
+            CheckoutSaga.objects.filter(status__in=["STARTED", "COMPENSATING", "FAILED"], deadline__isnull=False)
             .order_by("deadline")
             .values_list("deadline", "order_id", "status", "current_step", "step_attempts")
             .first()
@@ -645,7 +646,8 @@ def settle(bound: float, log: Log) -> tuple[float, bool]:
     began = time.monotonic()
     while time.monotonic() - began < bound:
         try:
-            active = CheckoutSaga.objects.exclude(status__in=list(TERMINAL_SAGA) + ["FAILED"]).count()
+            # A FAILED saga still owes its undo (re-asked by the sweep): not settled either.
+            active = CheckoutSaga.objects.exclude(status__in=list(TERMINAL_SAGA)).count()
             pending = Order.objects.exclude(status__in=TERMINAL_ORDER).count()
             if active == 0 and pending == 0 and not owed_events():
                 return time.monotonic() - began, True

@@ -295,3 +295,35 @@ def test_a_reversal_that_lands_after_the_saga_gave_up_finishes_the_compensation(
     deliver(held)  # the void happens after all, and its reply reaches the saga
     drain()
     assert_voided_and_compensated(order_id, products)
+
+
+def test_a_compensation_that_ran_out_of_attempts_in_a_provider_outage_is_re_asked_until_the_void_lands(
+    customer_api, products, settings
+):
+    """Found by the fault campaign at 20.9 orders/s: during a provider outage whose circuit
+    breaker re-opened once, compensations used up their attempts and ended FAILED; nothing
+    re-asked them, so their orders stayed CONFIRMED or authorized with nothing captured."""
+    from apps.payments.gateway import fake
+
+    settings.SAGA_MAX_STEP_ATTEMPTS = 1
+    settings.PAYMENT_RETRY_ATTEMPTS = 1
+    order_id = place(customer_api, products)
+    drain_holding("payment.authorization_succeeded")  # authorized at the provider, the reply lost
+    expire_saga_deadlines()
+    assert orchestrator.sagas_recover() == {"compensating": 1}
+    fake.begin_outage(600)
+    try:
+        drain()  # the void is refused by the outage and left to the saga to re-ask
+        expire_saga_deadlines()
+        assert orchestrator.sagas_recover() == {"failed": 1}
+        assert saga_of(order_id).status == SagaStatus.FAILED
+        expire_saga_deadlines()
+        assert orchestrator.sagas_recover() == {"re-asked": 1}  # still in the outage
+        drain()
+        assert saga_of(order_id).status == SagaStatus.FAILED
+    finally:
+        fake.end_outage()
+    expire_saga_deadlines()
+    assert orchestrator.sagas_recover() == {"re-asked": 1}
+    drain()
+    assert_voided_and_compensated(order_id, products)

@@ -378,14 +378,24 @@ def _void_late_payment(saga: CheckoutSaga) -> None:
 
 def saga_retry_or_give_up(*, order_id) -> str:
     """One overdue saga: re-send its step (bounded, with growing deadlines), then compensate.
-    A compensation that keeps timing out ends FAILED for staff to see. Returns what was done."""
+    A compensation that keeps timing out ends FAILED for staff to see, and is still re-asked
+    (``_undo_retry_interval``) until its undo lands. Returns what was done."""
     saga = locks.saga_lock(order_id)
-    if saga is None or not saga.is_active:
+    if saga is None or not (saga.is_active or saga.status == SagaStatus.FAILED):
         return "inactive"
     if saga.deadline is None or saga.deadline >= timezone.now():
         # Listed as overdue, then a reply (or another recovery run) moved it on: not a timeout.
         return "not due"
     order = _order(saga)
+    if saga.status == SagaStatus.FAILED:
+        # Staff were alerted when it failed, but the undo is still owed: money or stock moved for
+        # an order that will not keep them. Re-asked at the longest interval until it lands;
+        # ``_undo_step_done`` then finishes the compensation.
+        saga.deadline = timezone.now() + _undo_retry_interval()
+        _log(saga, "UNDO_RE_ASKED")
+        _send_step_command(saga, order)
+        _save(saga)
+        return "re-asked"
     if saga.step_attempts < settings.SAGA_MAX_STEP_ATTEMPTS:
         saga.step_attempts += 1
         saga.deadline = timezone.now() + _step_timeout() * saga.step_attempts
@@ -402,18 +412,24 @@ def saga_retry_or_give_up(*, order_id) -> str:
         return "compensating"
     _ended(saga, "failed")
     saga.status = SagaStatus.FAILED
-    saga.deadline = None
-    _log(saga, "FAILED", "compensation did not complete; staff action needed")
+    saga.deadline = timezone.now() + _undo_retry_interval()
+    _log(saga, "FAILED", "compensation did not complete in its attempts; re-asked until it does; staff alerted")
     _save(saga)
     logger.error("saga_failed", order_id=str(order_id), step=saga.current_step)
     return "failed"
 
 
+def _undo_retry_interval() -> timedelta:
+    """How often a FAILED saga's undo is re-asked: the longest interval a step ever waits."""
+    return _step_timeout() * settings.SAGA_MAX_STEP_ATTEMPTS
+
+
 def sagas_recover(*, limit: int = 500) -> dict[str, int]:
-    """Beat task body: every active saga past its deadline gets one retry-or-compensate."""
+    """Beat task body: every active (or FAILED, still owing its undo) saga past its deadline gets
+    one retry-or-compensate."""
     overdue = list(
         CheckoutSaga.objects.filter(
-            status__in=[SagaStatus.STARTED, SagaStatus.COMPENSATING], deadline__lt=timezone.now()
+            status__in=[SagaStatus.STARTED, SagaStatus.COMPENSATING, SagaStatus.FAILED], deadline__lt=timezone.now()
         )
         .order_by("deadline")
         .values_list("order_id", flat=True)[:limit]
