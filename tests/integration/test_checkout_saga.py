@@ -58,6 +58,16 @@ def assert_voided_and_compensated(order_id, products) -> None:
     assert all(stock(p).reserved == 0 for p in products)
 
 
+def compensating_after_a_lost_authorization(customer_api, products) -> uuid.UUID:
+    """An order authorized at the provider whose reply was lost: its saga timed out (one
+    attempt) and is now compensating, at REVERSE_PAYMENT."""
+    order_id = place(customer_api, products)
+    drain_holding("payment.authorization_succeeded")  # authorized at the provider, the reply lost
+    expire_saga_deadlines()
+    assert orchestrator.sagas_recover() == {"compensating": 1}
+    return order_id
+
+
 def test_happy_path_confirms_captures_and_commits(customer_api, products):
     order_id = place(customer_api, products)
     drain()
@@ -254,10 +264,7 @@ def test_a_reversal_during_a_provider_outage_is_re_asked_by_the_saga_not_dead_le
 
     settings.SAGA_MAX_STEP_ATTEMPTS = 1
     settings.PAYMENT_RETRY_ATTEMPTS = 1
-    order_id = place(customer_api, products)
-    drain_holding("payment.authorization_succeeded")  # authorized at the provider, the reply lost
-    expire_saga_deadlines()
-    assert orchestrator.sagas_recover() == {"compensating": 1}
+    order_id = compensating_after_a_lost_authorization(customer_api, products)
     assert saga_of(order_id).current_step == SagaStep.REVERSE_PAYMENT
     settings.SAGA_MAX_STEP_ATTEMPTS = 2  # the compensation may be re-asked once
     fake.begin_outage(60)
@@ -284,10 +291,7 @@ def test_a_reversal_that_lands_after_the_saga_gave_up_finishes_the_compensation(
     ended FAILED (its attempts timed out); the reply was ignored, so the order stayed CONFIRMED
     while its money had been given back."""
     settings.SAGA_MAX_STEP_ATTEMPTS = 1
-    order_id = place(customer_api, products)
-    drain_holding("payment.authorization_succeeded")  # authorized at the provider, the reply lost
-    expire_saga_deadlines()
-    assert orchestrator.sagas_recover() == {"compensating": 1}
+    order_id = compensating_after_a_lost_authorization(customer_api, products)
     held = drain_holding("checkout.payment_reversal_requested")  # the void is slow to arrive
     expire_saga_deadlines()
     assert orchestrator.sagas_recover() == {"failed": 1}
@@ -307,10 +311,7 @@ def test_a_compensation_that_ran_out_of_attempts_in_a_provider_outage_is_re_aske
 
     settings.SAGA_MAX_STEP_ATTEMPTS = 1
     settings.PAYMENT_RETRY_ATTEMPTS = 1
-    order_id = place(customer_api, products)
-    drain_holding("payment.authorization_succeeded")  # authorized at the provider, the reply lost
-    expire_saga_deadlines()
-    assert orchestrator.sagas_recover() == {"compensating": 1}
+    order_id = compensating_after_a_lost_authorization(customer_api, products)
     fake.begin_outage(600)
     try:
         drain()  # the void is refused by the outage and left to the saga to re-ask
