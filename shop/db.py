@@ -8,16 +8,16 @@ from django.db.models.fields import AutoFieldMixin
 _STATEMENTS: dict[tuple, tuple[str, list]] = {}
 
 
-def _statement(model, connection, conflict: tuple[str, ...]) -> tuple[str, list]:
-    key = (model, connection.vendor, conflict)
+def _statement(model, connection, conflict: tuple[str, ...], rows: int = 1) -> tuple[str, list]:
+    key = (model, connection.vendor, conflict, rows)
     if key not in _STATEMENTS:
         quote = connection.ops.quote_name
         meta = model._meta
         fields = [f for f in meta.concrete_fields if not isinstance(f, AutoFieldMixin)]
         columns = ", ".join(quote(f.column) for f in fields)
-        placeholders = ", ".join(["%s"] * len(fields))
+        values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * rows)
         # Identifiers come from the model's metadata, quoted; every value is a parameter.
-        sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
+        sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {values}"  # noqa: S608
         if conflict:
             target = ", ".join(quote(meta.get_field(name).column) for name in conflict)
             sql += f" ON CONFLICT ({target}) DO NOTHING"
@@ -25,11 +25,13 @@ def _statement(model, connection, conflict: tuple[str, ...]) -> tuple[str, list]
     return _STATEMENTS[key]
 
 
-def _execute_insert(model, using: str, conflict: tuple[str, ...], values: dict) -> int:
+def _execute_insert(model, using: str, conflict: tuple[str, ...], rows: list[dict]) -> int:
     connection = connections[using]
-    sql, fields = _statement(model, connection, conflict)
-    row = model(**values)  # defaults and ``auto_now_add`` apply as in ``save()``
-    params = [f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in fields]
+    sql, fields = _statement(model, connection, conflict, len(rows))
+    params = []
+    for values in rows:
+        row = model(**values)  # defaults and ``auto_now_add`` apply as in ``save()``
+        params.extend(f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in fields)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
@@ -44,7 +46,14 @@ def insert_row(model, *, using: str, **values) -> None:
     (docs/performance.md). The model's ``save()`` and its signals do not run, so use this only
     for models that define neither.
     """
-    _execute_insert(model, using, (), values)
+    _execute_insert(model, using, (), [values])
+
+
+def insert_rows(model, *, using: str, rows: list[dict]) -> None:
+    """``insert_row`` for several rows in one statement (a reservation's lines, its ledger rows):
+    ``bulk_create`` pays the query compiler too, and asks for every new primary key back."""
+    if rows:
+        _execute_insert(model, using, (), rows)
 
 
 def insert_unless_exists(model, *, using: str, conflict: tuple[str, ...], **values) -> bool:
@@ -57,4 +66,4 @@ def insert_unless_exists(model, *, using: str, conflict: tuple[str, ...], **valu
     per command) paid on the hot path. Defaults and ``auto_now_add`` apply as in ``save()``.
     Works on PostgreSQL and SQLite (both know ``ON CONFLICT``).
     """
-    return _execute_insert(model, using, tuple(conflict), values) == 1
+    return _execute_insert(model, using, tuple(conflict), [values]) == 1

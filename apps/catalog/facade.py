@@ -50,17 +50,6 @@ class RatingSummary:
     count: int
 
 
-def _snapshot(product) -> ProductSnapshot:
-    return ProductSnapshot(
-        id=product.id,
-        sku=product.sku,
-        name=product.name,
-        price=product.price,
-        currency=product.currency,
-        is_active=product.is_active,
-    )
-
-
 def _detail(product) -> ProductDetail:
     category = product.category
     return ProductDetail(
@@ -78,13 +67,13 @@ def _detail(product) -> ProductDetail:
 
 
 def product_get(*, product_id: uuid.UUID) -> ProductSnapshot | None:
-    products = selectors.products_by_ids(product_ids=[product_id])
-    return _snapshot(products[0]) if products else None
+    return product_snapshots_get(product_ids=[product_id]).get(product_id)
 
 
 def product_snapshots_get(*, product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ProductSnapshot]:
     """One query; unknown ids are absent, inactive products are included (is_active=False)."""
-    return {product.id: _snapshot(product) for product in selectors.products_by_ids(product_ids=product_ids)}
+    rows = selectors.product_snapshot_rows(product_ids=product_ids)
+    return {row[0]: ProductSnapshot(**dict(zip(selectors.SNAPSHOT_COLUMNS, row, strict=True))) for row in rows}
 
 
 def _detail_to_cache(detail: ProductDetail) -> dict:

@@ -60,8 +60,13 @@ def product_get(*, product_id: uuid.UUID) -> Product | None:
     return Product.objects.select_related("category").filter(id=product_id).first()
 
 
-def products_by_ids(*, product_ids) -> list[Product]:
-    return list(Product.objects.filter(id__in=list(product_ids)))
+SNAPSHOT_COLUMNS = ("id", "sku", "name", "price", "currency", "is_active")
+
+
+def product_snapshot_rows(*, product_ids) -> list[tuple]:
+    """``SNAPSHOT_COLUMNS`` of each product, unsorted: the checkout's price read, once per order,
+    without building model instances or sorting by the model's default ordering."""
+    return list(Product.objects.filter(id__in=list(product_ids)).order_by().values_list(*SNAPSHOT_COLUMNS))
 
 
 def product_ids(*, active_only: bool = True) -> list[uuid.UUID]:

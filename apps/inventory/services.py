@@ -23,7 +23,7 @@ from apps.inventory.errors import (
 )
 from apps.inventory.events import RESERVATION_EXPIRED, STOCK_LOW
 from apps.inventory.models import Reservation, ReservationRequest, StockItem, StockMovement
-from shop.db import insert_unless_exists
+from shop.db import insert_rows, insert_unless_exists
 from shop.events import publish
 
 ALIAS = "inventory"
@@ -70,12 +70,14 @@ def stock_reserve(*, order_id: uuid.UUID, quantities: dict[uuid.UUID, int]) -> R
     if not quantities or any(quantity <= 0 for quantity in quantities.values()):
         raise ValueError("A reservation needs at least one line, each with a positive quantity.")
     with transaction.atomic(using=ALIAS):
-        # The primary key serializes concurrent calls for the same order.
+        # The primary key serializes concurrent calls for the same order. Written as reserved
+        # (the common outcome, so no second write), corrected below on a shortage; nobody sees
+        # the row before this transaction commits.
         if not insert_unless_exists(
-            ReservationRequest, using=ALIAS, conflict=("order_id",), order_id=order_id, reserved=False
+            ReservationRequest, using=ALIAS, conflict=("order_id",), order_id=order_id, reserved=True
         ):
             return ReservationRequest.objects.get(order_id=order_id)
-        request = ReservationRequest(order_id=order_id, reserved=False)
+        request = ReservationRequest(order_id=order_id, reserved=True)
         stock = _lock_stock(quantities)
         shortages = [
             {"productId": str(pid), "available": stock[pid].available if pid in stock else 0, "requested": quantity}
@@ -83,37 +85,43 @@ def stock_reserve(*, order_id: uuid.UUID, quantities: dict[uuid.UUID, int]) -> R
             if pid not in stock or stock[pid].available < quantity
         ]
         if shortages:
-            request.shortages = shortages
-            request.save(update_fields=["shortages"])
+            request.reserved, request.shortages = False, shortages
+            request.save(update_fields=["reserved", "shortages"])
             return request
         expires_at = timezone.now() + timedelta(minutes=settings.INVENTORY_RESERVATION_TTL_MINUTES)
         before = {pid: stock[pid].available for pid in quantities}
         for pid, quantity in quantities.items():
             stock[pid].reserved += quantity
         _save_stock(stock.values())
-        Reservation.objects.bulk_create(
-            Reservation(order_id=order_id, product_id=pid, quantity=quantity, expires_at=expires_at)
-            for pid, quantity in sorted(quantities.items())
+        insert_rows(
+            Reservation,
+            using=ALIAS,
+            rows=[
+                {"order_id": order_id, "product_id": pid, "quantity": quantity, "expires_at": expires_at}
+                for pid, quantity in sorted(quantities.items())
+            ],
         )
         _ledger(Reason.RESERVE, order_id, [(pid, 0, quantity) for pid, quantity in sorted(quantities.items())])
-        request.reserved = True
-        request.save(update_fields=["reserved"])
         for pid in sorted(quantities):
             _announce_low_stock(stock[pid], before[pid])
     return request
 
 
 def _ledger(reason: str, reference, changes: Iterable[tuple[uuid.UUID, int, int]], note: str = "") -> None:
-    StockMovement.objects.bulk_create(
-        StockMovement(
-            product_id=pid,
-            reason=reason,
-            on_hand_delta=on_hand_delta,
-            reserved_delta=reserved_delta,
-            reference=str(reference)[:64],
-            note=note[:255],
-        )
-        for pid, on_hand_delta, reserved_delta in changes
+    insert_rows(
+        StockMovement,
+        using=ALIAS,
+        rows=[
+            {
+                "product_id": pid,
+                "reason": reason,
+                "on_hand_delta": on_hand_delta,
+                "reserved_delta": reserved_delta,
+                "reference": str(reference)[:64],
+                "note": note[:255],
+            }
+            for pid, on_hand_delta, reserved_delta in changes
+        ],
     )
 
 
