@@ -25,35 +25,47 @@ def _statement(model, connection, conflict: tuple[str, ...], rows: int = 1) -> t
     return _STATEMENTS[key]
 
 
-def _execute_insert(model, using: str, conflict: tuple[str, ...], rows: list[dict]) -> int:
+def _execute_insert(objs: list, using: str, conflict: tuple[str, ...] = ()) -> int:
+    """One ``INSERT`` of ``objs`` (instances of one model); returns the rows written."""
+    model = type(objs[0])
     connection = connections[using]
-    sql, fields = _statement(model, connection, conflict, len(rows))
+    sql, fields = _statement(model, connection, conflict, len(objs))
     params = []
-    for values in rows:
-        row = model(**values)  # defaults and ``auto_now_add`` apply as in ``save()``
-        params.extend(f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in fields)
+    for obj in objs:
+        # ``pre_save`` applies defaults and ``auto_now``/``auto_now_add`` to the instance itself.
+        params.extend(f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
 
 
-def insert_row(model, *, using: str, **values) -> None:
-    """``INSERT`` one row and read nothing back: for rows the caller writes and does not use
-    again (outbox rows, the saga's step log, the orders event store).
+def insert_objects(objs: list, *, using: str) -> None:
+    """``INSERT`` unsaved instances of one model in one statement and read nothing back: for the
+    rows a hot path writes (an order and its lines, the saga row, outbox rows, logs).
 
-    ``objects.create`` builds every statement through Django's query compiler and asks for the
-    new primary key back; for these rows that was several times the CPU of the statement itself
-    (docs/performance.md). The model's ``save()`` and its signals do not run, so use this only
-    for models that define neither.
+    ``objects.create``/``save()``/``bulk_create`` build every statement through Django's query
+    compiler and ask for the new primary key back; for these rows that was several times the
+    CPU of the statement itself (docs/performance.md). The model's ``save()`` and its signals do
+    not run, so use this only for models that define neither. An instance whose primary key is
+    set in Python (a UUID) is marked saved, so a later ``save()`` updates it; one with an
+    auto-increment key does not learn it and must not be saved again.
     """
-    _execute_insert(model, using, (), [values])
+    if not objs:
+        return
+    _execute_insert(objs, using)
+    for obj in objs:
+        if obj.pk is not None:
+            obj._state.adding, obj._state.db = False, using
+
+
+def insert_row(model, *, using: str, **values) -> None:
+    """``insert_objects`` for one row given as column values."""
+    insert_objects([model(**values)], using=using)
 
 
 def insert_rows(model, *, using: str, rows: list[dict]) -> None:
-    """``insert_row`` for several rows in one statement (a reservation's lines, its ledger rows):
-    ``bulk_create`` pays the query compiler too, and asks for every new primary key back."""
-    if rows:
-        _execute_insert(model, using, (), rows)
+    """``insert_objects`` for several rows given as column values (a reservation's lines)."""
+    insert_objects([model(**values) for values in rows], using=using)
 
 
 def insert_unless_exists(model, *, using: str, conflict: tuple[str, ...], **values) -> bool:
@@ -66,4 +78,4 @@ def insert_unless_exists(model, *, using: str, conflict: tuple[str, ...], **valu
     per command) paid on the hot path. Defaults and ``auto_now_add`` apply as in ``save()``.
     Works on PostgreSQL and SQLite (both know ``ON CONFLICT``).
     """
-    return _execute_insert(model, using, tuple(conflict), [values]) == 1
+    return _execute_insert([model(**values)], using, tuple(conflict)) == 1

@@ -38,7 +38,7 @@ from apps.orders.models import Order, OrderItem, OrderStatus, OrderStatusHistory
 from apps.orders.saga import orchestrator
 from apps.orders.saga.models import SagaStatus
 from apps.payments import facade as payments
-from shop.db import insert_row
+from shop.db import insert_objects, insert_row
 from shop.events import publish
 from shop.observability import metrics
 
@@ -191,7 +191,7 @@ def _order_write(
     """Insert the order (``fields``: its other columns as given), its lines and its first
     history row, in the caller's transaction."""
     subtotal = sum((line.line_total for line in lines), Decimal("0.00"))
-    order = Order.objects.create(
+    order = Order(
         subtotal=subtotal,
         shipping_cost=shipping_cost,
         total=subtotal + shipping_cost,
@@ -202,10 +202,12 @@ def _order_write(
         shipping_country=shipping_address.country,
         **fields,
     )
+    insert_objects([order], using=ALIAS)
     for line in lines:
         line.order = order
-    OrderItem.objects.bulk_create(lines)
-    created = OrderStatusHistory.objects.create(order=order, to_status=OrderStatus.PENDING, note="Order created")
+    insert_objects(lines, using=ALIAS)
+    created = OrderStatusHistory(order=order, to_status=OrderStatus.PENDING, note="Order created")
+    insert_objects([created], using=ALIAS)
     return order, created
 
 

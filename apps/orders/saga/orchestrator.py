@@ -25,7 +25,7 @@ from apps.orders import services as order_services
 from apps.orders.models import Order, OrderStatus
 from apps.orders.saga import commands
 from apps.orders.saga.models import CheckoutSaga, SagaStatus, SagaStep, SagaStepLog
-from shop.db import insert_row
+from shop.db import insert_objects, insert_row
 from shop.events import publish
 from shop.observability import metrics, tracing
 
@@ -203,7 +203,7 @@ def saga_begin(*, order: Order, lines) -> CheckoutSaga:
         step_attempts=1,
         deadline=timezone.now() + _step_timeout(),
     )
-    saga.save(force_insert=True, using=ALIAS)
+    insert_objects([saga], using=ALIAS)
     with tracing.span(f"saga.step {SagaStep.RESERVE_STOCK}", order_id=str(order.id)):
         _send_step_command(saga, order, lines)
     return saga
