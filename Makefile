@@ -76,7 +76,7 @@ schema: venv
 bench: venv services
 	$(PY) bench/checkout.py $(BENCH_ARGS)
 
-## make chaos: the fault campaign (10,000 orders at 7.5/s by default; CHAOS_ARGS="--orders 2000") into RELIABILITY.md
+## make chaos: the fault campaign (10,000 orders at 70 % of the capacity BENCHMARKS.md records, by default; CHAOS_ARGS="--orders 2000") into RELIABILITY.md
 chaos: venv services
 	$(PY) bench/chaos.py $(CHAOS_ARGS)
 
