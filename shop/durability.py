@@ -22,11 +22,10 @@ from contextvars import ContextVar
 class Attempt:
     """One run of a request: did it do anything a re-run could repeat?"""
 
-    __slots__ = ("durable", "hidden")
+    __slots__ = ("durable",)
 
     def __init__(self) -> None:
         self.durable = False
-        self.hidden = 0
 
 
 _attempt: ContextVar[Attempt | None] = ContextVar("shop_request_attempt", default=None)
@@ -35,7 +34,7 @@ _attempt: ContextVar[Attempt | None] = ContextVar("shop_request_attempt", defaul
 def note() -> None:
     """Something durable may have happened (a commit was attempted, or an autocommit write ran)."""
     attempt = _attempt.get()
-    if attempt is not None and not attempt.hidden:
+    if attempt is not None:
         attempt.durable = True
 
 
