@@ -35,8 +35,6 @@ from apps.accounts.facade import Principal
 from apps.accounts.models import User
 from shop import cache
 
-ALIAS = "accounts"
-
 
 def principal_of(user: User) -> Principal:
     staff = user.is_active and user.is_staff
@@ -96,9 +94,10 @@ def _customer(entry: dict) -> Principal:
 
 @receiver(post_save, sender=User, dispatch_uid="accounts.principal.saved")
 @receiver(post_delete, sender=User, dispatch_uid="accounts.principal.deleted")
-def _forget(sender, instance: User, using=ALIAS, **kwargs) -> None:
+def _forget(sender, instance: User, using: str, **kwargs) -> None:
+    """Once the change commits (at once outside a transaction): dropping it earlier would let a
+    concurrent request refill the entry from the row as it was before."""
     key = _principal_key(instance.pk)
-    cache.invalidate(key)  # now, and again once the change is visible to the readers that refill it
     transaction.on_commit(lambda: cache.invalidate(key), using=using)
 
 

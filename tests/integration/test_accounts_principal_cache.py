@@ -1,6 +1,7 @@
 """The cached customer principal (apps/accounts/authentication.py) never outlives a change to the
 user: each test authenticates once (filling the cache), changes the user, and sends the next
-request with the same token."""
+request with the same token. Real commits (``transaction=True``): the entry is dropped when the
+change commits, as it is in production."""
 
 import pytest
 from django.db import connections
@@ -25,7 +26,7 @@ def _accounts_queries(client) -> tuple[int, int]:
     return status, sum('"accounts_user"' in q["sql"] for q in queries.captured_queries)
 
 
-@pytest.mark.django_db(databases=["accounts"])
+@pytest.mark.django_db(databases=["accounts"], transaction=True)
 def test_a_customer_request_after_the_first_does_not_read_the_user_row_to_authenticate(settings):
     client = _bearer(AccessToken.for_user(UserFactory()))
     assert client.get(ME).status_code == 200
@@ -36,7 +37,7 @@ def test_a_customer_request_after_the_first_does_not_read_the_user_row_to_authen
     assert cached_reads == uncached_reads - 1
 
 
-@pytest.mark.django_db(databases=["accounts"])
+@pytest.mark.django_db(databases=["accounts"], transaction=True)
 def test_a_cached_customer_deactivated_by_a_save_is_refused_at_the_next_request():
     user = UserFactory()
     client = _bearer(AccessToken.for_user(user))
@@ -46,7 +47,7 @@ def test_a_cached_customer_deactivated_by_a_save_is_refused_at_the_next_request(
     assert client.get(ME).status_code == 401
 
 
-@pytest.mark.django_db(databases=["accounts"])
+@pytest.mark.django_db(databases=["accounts"], transaction=True)
 def test_a_cached_customer_token_dies_with_a_password_change_and_a_new_token_works_at_once():
     user = UserFactory()
     old = _bearer(AccessToken.for_user(user))
@@ -57,7 +58,7 @@ def test_a_cached_customer_token_dies_with_a_password_change_and_a_new_token_wor
     assert _bearer(AccessToken.for_user(user)).get(ME).status_code == 200
 
 
-@pytest.mark.django_db(databases=["accounts"])
+@pytest.mark.django_db(databases=["accounts"], transaction=True)
 def test_a_deleted_cached_customer_is_refused():
     user = UserFactory()
     client = _bearer(AccessToken.for_user(user))
@@ -66,7 +67,7 @@ def test_a_deleted_cached_customer_is_refused():
     assert client.get(ME).status_code == 401
 
 
-@pytest.mark.django_db(databases=["accounts"])
+@pytest.mark.django_db(databases=["accounts"], transaction=True)
 def test_staff_principals_are_never_cached_so_a_revoked_permission_counts_at_once():
     staff = UserFactory(is_staff=True)
     client = _bearer(AccessToken.for_user(staff))
