@@ -44,11 +44,13 @@ def insert_objects(objs: list, *, using: str) -> None:
     rows a hot path writes (an order and its lines, the saga row, outbox rows, logs).
 
     ``objects.create``/``save()``/``bulk_create`` build every statement through Django's query
-    compiler and ask for the new primary key back; for these rows that was several times the
-    CPU of the statement itself (docs/performance.md). The model's ``save()`` and its signals do
-    not run, so use this only for models that define neither. An instance whose primary key is
-    set in Python (a UUID) is marked saved, so a later ``save()`` updates it; one with an
-    auto-increment key does not learn it and must not be saved again.
+    compiler and ask for the new primary key back: 180 µs of CPU per row against 105 µs here,
+    of which a ``SELECT 1`` round trip alone is about 58 (docs/performance.md). The model's
+    ``save()`` and its signals do not run, so use this only for models whose ``save()`` adds
+    nothing to an insert (``OrderEventRecord``'s refuses only updates) and that no signal
+    receiver listens to. An
+    instance whose primary key is set in Python (a UUID) is marked saved, so a later ``save()``
+    updates it; one with an auto-increment key does not learn it and must not be saved again.
     """
     if not objs:
         return

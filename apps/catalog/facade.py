@@ -72,8 +72,7 @@ def product_get(*, product_id: uuid.UUID) -> ProductSnapshot | None:
 
 def product_snapshots_get(*, product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ProductSnapshot]:
     """One query; unknown ids are absent, inactive products are included (is_active=False)."""
-    rows = selectors.product_snapshot_rows(product_ids=product_ids)
-    return {row[0]: ProductSnapshot(**dict(zip(selectors.SNAPSHOT_COLUMNS, row, strict=True))) for row in rows}
+    return {row["id"]: ProductSnapshot(**row) for row in selectors.product_snapshot_rows(product_ids=product_ids)}
 
 
 def _detail_to_cache(detail: ProductDetail) -> dict:

@@ -63,10 +63,10 @@ def product_get(*, product_id: uuid.UUID) -> Product | None:
 SNAPSHOT_COLUMNS = ("id", "sku", "name", "price", "currency", "is_active")
 
 
-def product_snapshot_rows(*, product_ids) -> list[tuple]:
+def product_snapshot_rows(*, product_ids) -> list[dict]:
     """``SNAPSHOT_COLUMNS`` of each product, unsorted: the checkout's price read, once per order,
     without building model instances or sorting by the model's default ordering."""
-    return list(Product.objects.filter(id__in=list(product_ids)).order_by().values_list(*SNAPSHOT_COLUMNS))
+    return list(Product.objects.filter(id__in=list(product_ids)).order_by().values(*SNAPSHOT_COLUMNS))
 
 
 def product_ids(*, active_only: bool = True) -> list[uuid.UUID]:
