@@ -8,18 +8,17 @@ anything unexpected all leave as ``{success: false, error: {code, message, detai
 errors are logged with their stack trace; the client gets only the correlation id.
 """
 
-import psycopg
 import structlog
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import OperationalError
 from django.http import Http404
-from psycopg_pool import PoolTimeout
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from shop.api.envelope import error_body
 from shop.api.errors import ApiError, ServiceUnavailable
+from shop.durability import cured_by_a_fresh_session
 from shop.errors import DomainError
 from shop.observability.context import get_correlation_id
 
@@ -58,16 +57,6 @@ def _from_domain(error: DomainError) -> ApiError:
     return api_error
 
 
-def retryable_database_error(exc: OperationalError) -> bool:
-    """Could running the request again on a fresh session cure this ``OperationalError``?
-
-    A lost session (terminated, restarted, failed over) or a refused connection: yes. Not a
-    statement timeout or a cancelled query (SQLSTATE 57014, ``QueryCanceled``), nor a pool that
-    had no connection to hand out in time (``PoolTimeout``): those mean the database is slow or
-    saturated, and a re-run would double the load that caused them."""
-    return not isinstance(exc.__cause__, psycopg.errors.QueryCanceled | PoolTimeout)
-
-
 def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -81,7 +70,7 @@ def exception_handler(exc, context):
         # A database refusing connections (or the pool timing out waiting for one) is an outage
         # the client can retry, not a bug: 503 in the envelope, logged with its cause.
         logger.warning("database_unavailable", view=type(context.get("view")).__name__, error=str(exc))
-        retryable = str(exc) if retryable_database_error(exc) else None
+        retryable = str(exc) if cured_by_a_fresh_session(exc) else None
         exc = ServiceUnavailable("A database is temporarily unavailable; retry shortly.")
         exc.wait = 5
         exc.retryable = retryable  # the response says so: DatabaseRetryMiddleware may re-run it

@@ -44,6 +44,7 @@ from django.utils import timezone
 from rest_framework import status
 from rest_framework.response import Response
 
+from shop import durability
 from shop.api.errors import ApiError, Conflict
 from shop.db import insert_unless_exists
 
@@ -196,7 +197,8 @@ def run_idempotent(request, handler, *, model, using: str, required: bool = Fals
 
     The claim is written in the work's own transaction (see the module docstring): a request
     whose database session died before its work committed left no claim, so
-    ``DatabaseRetryMiddleware`` may re-run it and the re-run claims the key afresh."""
+    ``DatabaseRetryMiddleware`` may re-run it and the re-run claims the key afresh; one whose
+    session died during that COMMIT may be re-run too, since the key tells the re-run the outcome."""
     key = _header_key(request)
     if key is None:
         if required:
@@ -205,7 +207,8 @@ def run_idempotent(request, handler, *, model, using: str, required: bool = Fals
     request_hash = fingerprint({"method": request.method, "path": request.path, "body": request.data})
     scope = f"user:{request.user.pk}"
     ttl = timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
-    with transaction.atomic(using=using):
+    # A re-run after this COMMIT was lost finds the key COMPLETED (replay) or absent (do the work).
+    with durability.replayable(using), transaction.atomic(using=using):
         try:
             if not _key_lock(model, using=using, scope=scope, key=key):
                 raise IdempotencyKeyInUse(key)

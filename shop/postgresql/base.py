@@ -59,7 +59,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return execute(sql, params, many, context)
 
     def _commit(self):
-        durability.note()  # before: a COMMIT whose answer is lost has an unknown outcome
+        durability.note_commit(self.alias)  # before: a COMMIT whose answer is lost has an unknown outcome
         return super()._commit()
 
     @property

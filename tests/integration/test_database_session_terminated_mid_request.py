@@ -12,9 +12,10 @@ statement the view is about to run.
 
 import contextlib
 
+import psycopg
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.db import connections, transaction
+from django.db import OperationalError, connections, transaction
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -119,9 +120,31 @@ def test_read_whose_orders_session_is_terminated_answers_200(customer_api, custo
 
 
 @pytest.mark.django_db(transaction=True, databases=CONTEXT_DBS)
-def test_session_terminated_after_the_ship_committed_answers_503_and_is_not_rerun(staff_client):
-    """The ship committed on orders, then the accounts session died writing the staff audit
-    record: a re-run would ship again (409 at best); the client gets the 503."""
+def test_staff_ship_whose_accounts_session_is_terminated_after_the_ship_committed_ships_once_with_its_audit_record(
+    staff_client,
+):
+    """Found by make chaos: the ship committed on orders, then the accounts session died writing
+    the staff audit record; the staff member got a 503 and the order shipped with no record of
+    who shipped it. A re-run of the request would ship again (409 at best), so only the audit
+    write is tried again, on a fresh session."""
+    order = OrderFactory(status=OrderStatus.CONFIRMED)
+
+    with (
+        _terminated_at("orders", "UPDATE", ORDERS, every=True, instead=_counted) as ships,
+        _terminated_at("accounts", "INSERT", AUDIT) as audits,
+    ):
+        response = staff_client.post(f"/api/v1/orders/{order.id}/ship", {"trackingNumber": "1Z9"}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["data"]["status"] == "SHIPPED"
+    assert len(audits) == 1 and len(ships) == 1  # the ship ran once
+    assert LogEntry.objects.filter(object_id=str(order.id)).count() == 1
+
+
+@pytest.mark.django_db(transaction=True, databases=CONTEXT_DBS)
+def test_session_lost_twice_after_the_ship_committed_answers_503_and_the_ship_is_not_rerun(staff_client):
+    """Once the ship has committed, a re-run of the request is no longer safe: when the audit
+    write fails on its fresh session too, the client gets the 503."""
     order = OrderFactory(status=OrderStatus.CONFIRMED)
 
     with (
@@ -132,8 +155,89 @@ def test_session_terminated_after_the_ship_committed_answers_503_and_is_not_reru
 
     assert response.status_code == 503, response.content
     assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
-    assert len(audits) == 1 and len(ships) == 1  # one attempt: the ship did not run again
+    assert len(audits) == 2 and len(ships) == 1  # the audit twice, the ship once
     assert not LogEntry.objects.filter(object_id=str(order.id)).exists()
+
+
+@contextlib.contextmanager
+def _first_orders_commit(strike):
+    """Run ``strike(commit)`` instead of the first COMMIT on the orders database."""
+    connection = connections["orders"]
+    struck = []
+
+    def commit():
+        if struck:
+            return original()
+        struck.append(connection.connection.info.backend_pid)
+        return strike(original)
+
+    original = connection._commit
+    connection._commit = commit
+    try:
+        yield struck
+    finally:
+        del connection._commit
+        for each in connections.all(initialized_only=True):
+            each.close()
+
+
+@pytest.mark.django_db(transaction=True, databases=CONTEXT_DBS)
+def test_order_post_with_idempotency_key_whose_session_dies_at_its_commit_is_created_once(customer_api):
+    """Found by make chaos: the orders session was terminated as the keyed POST committed
+    ("consuming input failed"), the outcome was unknown, and the client got a 503. The key
+    tells a re-run the outcome, so the request is re-run: here the commit never landed, and the
+    re-run creates the order."""
+    payload = order_payload(stocked_products(1))
+
+    def terminated(commit):
+        _terminate("orders", connections["orders"].connection.info.backend_pid)
+        return commit()
+
+    with _first_orders_commit(terminated) as struck:
+        response = _order_post(customer_api, payload, HTTP_IDEMPOTENCY_KEY="chaos-commit-1")
+
+    assert len(struck) == 1
+    assert response.status_code == 201, response.content
+    assert Order.objects.count() == 1
+    assert IdempotencyRecord.objects.get().status == IdempotencyRecord.Status.COMPLETED
+
+
+@pytest.mark.django_db(transaction=True, databases=CONTEXT_DBS)
+def test_order_post_with_idempotency_key_whose_commit_answer_is_lost_answers_with_the_committed_order(customer_api):
+    """The other way a COMMIT's outcome is unknown: it landed and the answer was lost. The
+    re-run finds the key COMPLETED and answers with the order the first attempt created."""
+    payload = order_payload(stocked_products(1))
+
+    def landed_then_lost(commit):
+        commit()
+        _terminate("orders", connections["orders"].connection.info.backend_pid)
+        raise OperationalError("consuming input failed: server closed the connection unexpectedly") from (
+            psycopg.OperationalError("server closed the connection unexpectedly")
+        )
+
+    with _first_orders_commit(landed_then_lost) as struck:
+        response = _order_post(customer_api, payload, HTTP_IDEMPOTENCY_KEY="chaos-commit-2")
+
+    assert len(struck) == 1
+    assert response.status_code == 201, response.content
+    order = Order.objects.get()
+    assert response.json()["data"]["id"] == str(order.id)
+
+
+@pytest.mark.django_db(transaction=True, databases=CONTEXT_DBS)
+def test_order_post_without_key_whose_session_dies_at_its_commit_answers_503(customer_api):
+    """Without a key nothing tells a re-run whether the first commit landed: the 503 stands."""
+
+    def terminated(commit):
+        _terminate("orders", connections["orders"].connection.info.backend_pid)
+        return commit()
+
+    with _first_orders_commit(terminated) as struck:
+        response = _order_post(customer_api, order_payload(stocked_products(1)))
+
+    assert len(struck) == 1
+    assert response.status_code == 503, response.content
+    assert Order.objects.count() == 0
 
 
 @pytest.mark.django_db(transaction=True, databases=CONTEXT_DBS)

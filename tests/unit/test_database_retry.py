@@ -7,8 +7,8 @@ from django.db import OperationalError
 from django.test import override_settings
 from psycopg_pool import PoolTimeout
 
-from shop.api.exceptions import retryable_database_error
 from shop.api.middleware import DatabaseRetryMiddleware
+from shop.durability import cured_by_a_fresh_session
 
 
 def _wrapped(cause: Exception) -> OperationalError:
@@ -18,14 +18,14 @@ def _wrapped(cause: Exception) -> OperationalError:
 
 
 def test_a_lost_session_or_a_refused_connection_is_retryable():
-    assert retryable_database_error(_wrapped(psycopg.errors.AdminShutdown("terminating connection")))
-    assert retryable_database_error(_wrapped(psycopg.OperationalError("connection refused")))
+    assert cured_by_a_fresh_session(_wrapped(psycopg.errors.AdminShutdown("terminating connection")))
+    assert cured_by_a_fresh_session(_wrapped(psycopg.OperationalError("connection refused")))
 
 
 def test_a_statement_timeout_or_an_exhausted_pool_is_not_retryable():
     """The database is slow or saturated: a re-run would double the load."""
-    assert not retryable_database_error(_wrapped(psycopg.errors.QueryCanceled("canceling statement")))
-    assert not retryable_database_error(_wrapped(PoolTimeout("couldn't get a connection after 30 sec")))
+    assert not cured_by_a_fresh_session(_wrapped(psycopg.errors.QueryCanceled("canceling statement")))
+    assert not cured_by_a_fresh_session(_wrapped(PoolTimeout("couldn't get a connection after 30 sec")))
 
 
 def test_no_reruns_unless_every_database_records_what_it_committed():
