@@ -69,7 +69,10 @@ def stock_reserve(*, order_id: uuid.UUID, quantities: dict[uuid.UUID, int]) -> R
     """Reserve every line or none. The first outcome per order is stored and returned on repeats."""
     if not quantities or any(quantity <= 0 for quantity in quantities.values()):
         raise ValueError("A reservation needs at least one line, each with a positive quantity.")
-    with transaction.atomic(using=ALIAS):
+    # savepoint=False: in a checkout delivery this runs in the delivery's transaction, where a
+    # savepoint costs two round trips; a shortage is an answer, not an exception, and any other
+    # failure fails the delivery whole (it is retried).
+    with transaction.atomic(using=ALIAS, savepoint=False):
         # The primary key serializes concurrent calls for the same order. Written as reserved
         # (the common outcome, so no second write), corrected below on a shortage; nobody sees
         # the row before this transaction commits.
@@ -175,32 +178,44 @@ def stock_commit(*, order_id: uuid.UUID) -> int:
     now: the customer has paid, and skipping it would leave sold units on sale. Idempotent;
     raises ``ReservationNotActive`` if any line was released or never made, or an expired
     line's units are gone meanwhile: committing part of an order, or nothing, would oversell.
+
+    ``savepoint=False`` (see ``stock_reserve``): a refusal is decided under the locks and raised
+    after the block has exited normally, so a delivery's transaction stays usable for its reply.
     """
-    with transaction.atomic(using=ALIAS):
+    with transaction.atomic(using=ALIAS, savepoint=False):
         reservations = _locked_reservations(order_id)
         statuses = {r.status for r in reservations}
         if reservations and statuses <= {Status.COMMITTED, Status.RETURNED}:
             return 0
         if not reservations or not statuses <= {Status.RESERVED, Status.COMMITTED, Status.EXPIRED}:
-            raise ReservationNotActive(f"order {order_id} has no live reservation to commit ({sorted(statuses)})")
-        active = [r for r in reservations if r.status in (Status.RESERVED, Status.EXPIRED)]
-        stock = _lock_stock(r.product_id for r in active)
-        short = [r for r in active if r.status == Status.EXPIRED and stock[r.product_id].available < r.quantity]
-        if short:
-            products = sorted(str(r.product_id) for r in short)
-            raise ExpiredReservationUnfillable(f"order {order_id}: expired lines cannot be re-taken for {products}")
-        changes = []
-        for reservation in active:
-            item = stock[reservation.product_id]
-            held = reservation.quantity if reservation.status == Status.RESERVED else 0
-            item.on_hand -= reservation.quantity
-            item.reserved -= held
-            reservation.status = Status.COMMITTED
-            changes.append((reservation.product_id, -reservation.quantity, -held))
-        _save_stock(stock.values())
-        _mark(active)
-        _ledger(Reason.COMMIT, order_id, changes)
-    return sum(r.quantity for r in active)
+            refusal = ReservationNotActive(f"order {order_id} has no live reservation to commit ({sorted(statuses)})")
+        else:
+            refusal, committed = _commit_locked(order_id, reservations)
+    if refusal is not None:
+        raise refusal
+    return committed
+
+
+def _commit_locked(order_id: uuid.UUID, reservations: list[Reservation]) -> tuple[ReservationNotActive | None, int]:
+    """``stock_commit`` under its locks: the refusal, or None and the units committed."""
+    active = [r for r in reservations if r.status in (Status.RESERVED, Status.EXPIRED)]
+    stock = _lock_stock(r.product_id for r in active)
+    short = [r for r in active if r.status == Status.EXPIRED and stock[r.product_id].available < r.quantity]
+    if short:
+        products = sorted(str(r.product_id) for r in short)
+        return ExpiredReservationUnfillable(f"order {order_id}: expired lines cannot be re-taken for {products}"), 0
+    changes = []
+    for reservation in active:
+        item = stock[reservation.product_id]
+        held = reservation.quantity if reservation.status == Status.RESERVED else 0
+        item.on_hand -= reservation.quantity
+        item.reserved -= held
+        reservation.status = Status.COMMITTED
+        changes.append((reservation.product_id, -reservation.quantity, -held))
+    _save_stock(stock.values())
+    _mark(active)
+    _ledger(Reason.COMMIT, order_id, changes)
+    return None, sum(r.quantity for r in active)
 
 
 def stock_return_committed(*, order_id: uuid.UUID) -> int:

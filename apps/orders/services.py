@@ -223,9 +223,17 @@ def _created_event(order: Order, lines: list[OrderItem]) -> dict:
 
 
 def _transition(
-    *, order_id: uuid.UUID, target: str, note: str, idempotent: bool, changes: dict | None = None, event_data=None
+    *,
+    order_id: uuid.UUID,
+    target: str,
+    note: str,
+    idempotent: bool,
+    changes: dict | None = None,
+    event_data=None,
+    locked: Order | None = None,
 ) -> tuple[Order, str | None]:
-    """Move one order to ``target`` under a row lock; returns (order, previous status or None if no-op)."""
+    """Move one order to ``target`` under a row lock; returns (order, previous status or None if no-op).
+    ``locked``: the order, when the caller already holds its row lock (``locks.order_lock``)."""
     changes = changes or {}
     # savepoint=False: no savepoint round trips. A refusal is decided under the lock but raised
     # after the block has exited normally, so a caller's transaction stays usable; any other
@@ -233,7 +241,7 @@ def _transition(
     refusal: OrderError | None = None
     previous = None
     with transaction.atomic(using=ALIAS, savepoint=False):
-        order = locks.order_lock(order_id)
+        order = locked or locks.order_lock(order_id)
         if order is None:
             refusal = OrderNotFound(str(order_id))
         elif idempotent and order.status == target:
@@ -264,10 +272,18 @@ def _apply(order: Order, *, previous: str, target: str, note: str, changes: dict
     _record(_EVENT_FOR_STATUS[target], specific, order_id=order.id, after=sequence)
 
 
-def order_confirm(*, order_id: uuid.UUID, note: str = "Stock reserved and payment authorized") -> Order:
-    """Saga command; confirming a CONFIRMED order is a no-op. The card token was used: it goes."""
+def order_confirm(
+    *, order_id: uuid.UUID, note: str = "Stock reserved and payment authorized", locked: Order | None = None
+) -> Order:
+    """Saga command; confirming a CONFIRMED order is a no-op. The card token was used: it goes.
+    ``locked``: the order, when the caller (the saga) already holds its row lock."""
     order, _ = _transition(
-        order_id=order_id, target=OrderStatus.CONFIRMED, note=note, idempotent=True, changes={"payment_token": ""}
+        order_id=order_id,
+        target=OrderStatus.CONFIRMED,
+        note=note,
+        idempotent=True,
+        changes={"payment_token": ""},
+        locked=locked,
     )
     return order
 

@@ -116,7 +116,7 @@ def _once(operation: str, key: str, request: dict, attempt: Callable[[Callable[[
         if outcome is None or (outcome.status == FAILED and not outcome.declined):
             idempotency.release(IdempotencyLog, using=ALIAS, record_id=owned.record_id)
         elif not remembered:  # a final answer that changed no payment row
-            with transaction.atomic(using=ALIAS):
+            with transaction.atomic(using=ALIAS, savepoint=False):
                 remember(outcome)
     return outcome
 
@@ -182,7 +182,7 @@ def payment_authorize(
         except (PaymentDeclined, PermanentGatewayError) as exc:
             code = exc.code
             message = exc.message if isinstance(exc, PaymentDeclined) else str(exc)
-            with transaction.atomic(using=ALIAS):
+            with transaction.atomic(using=ALIAS, savepoint=False):  # see _authorization_settle
                 payment.status, payment.decline_code, payment.failure_message = FAILED, code, message[:300]
                 payment.save()
                 _record(payment, PaymentEvent.Type.DECLINED, amount, None, code=code)
@@ -191,7 +191,7 @@ def payment_authorize(
             return outcome
         except GatewayUnavailable as exc:
             return _unavailable(exc)
-        with transaction.atomic(using=ALIAS):
+        with transaction.atomic(using=ALIAS, savepoint=False):
             payment.status, payment.provider_reference = PaymentStatus.AUTHORIZED, result.reference
             payment.save()
             _record(payment, PaymentEvent.Type.AUTHORIZED, amount, result)
@@ -202,8 +202,10 @@ def payment_authorize(
     return _once("authorize", idempotency_key, request, attempt)
 
 
-def _latest_for_order(order_id: uuid.UUID) -> Payment | None:
-    return Payment.objects.filter(order_id=order_id).exclude(status=FAILED).order_by("-created_at").first()
+def _latest_for_order(order_id: uuid.UUID, *, lock: bool = False) -> Payment | None:
+    """The order's latest payment that was not refused; ``lock``: locked until the transaction ends."""
+    payments = Payment.objects.select_for_update() if lock else Payment.objects
+    return payments.filter(order_id=order_id).exclude(status=FAILED).order_by("-created_at").first()
 
 
 def _locked(payment_id: uuid.UUID) -> Payment:
@@ -219,21 +221,29 @@ def _authorization_settle(
     """What capture and void share: the order's latest authorization, locked across the provider
     call. A payment in a ``done`` status is answered with its state (message ``already``), one
     that is not AUTHORIZED is a ``PaymentStateError``; otherwise ``settle(payment)`` calls the
-    provider and, if it answered, updates the payment. A FAILED outcome changed nothing."""
+    provider and, if it answered, updates the payment. A FAILED outcome changed nothing.
+
+    ``savepoint=False``, here and in ``payment_authorize``: inside a checkout delivery these run in
+    the delivery's transaction, where a savepoint costs two round trips. The refusal is decided
+    under the lock but raised after the block has exited normally, so the caller's transaction
+    stays usable for its reply; any other failure fails the delivery whole, which is retried."""
 
     def attempt(remember):
-        found = _latest_for_order(order_id)
-        with transaction.atomic(using=ALIAS):
-            payment = _locked(found.id) if found else None
+        refusal = None
+        with transaction.atomic(using=ALIAS, savepoint=False):
+            payment = _latest_for_order(order_id, lock=True)
             if payment is not None and payment.status in done:
                 outcome = _current(payment, already)
             elif payment is None or payment.status != PaymentStatus.AUTHORIZED:
-                raise PaymentStateError(payment, operation)
+                refusal = PaymentStateError(payment, operation)
             else:
                 outcome = settle(payment)
                 if outcome.status == FAILED:
                     return outcome
-            remember(outcome)
+            if refusal is None:
+                remember(outcome)
+        if refusal is not None:
+            raise refusal
         return outcome
 
     return _once(operation, idempotency_key, {"order_id": order_id}, attempt)
@@ -257,7 +267,7 @@ def payment_capture(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
                 payment_id=str(payment.id), requested=str(payment.amount), received=str(received),
             )  # fmt: skip
         payment.status, payment.captured_amount = PaymentStatus.CAPTURED, received
-        payment.save()
+        payment.save(update_fields=["status", "captured_amount", "updated_at"])
         _record(payment, PaymentEvent.Type.CAPTURED, received, result)
         return _current(payment, "Payment captured.")
 
@@ -277,7 +287,7 @@ def payment_void(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
         if isinstance(result, Outcome):
             return result
         payment.status = PaymentStatus.VOIDED
-        payment.save()
+        payment.save(update_fields=["status", "updated_at"])
         _record(payment, PaymentEvent.Type.VOIDED, payment.amount, result)
         return _current(payment, "Payment voided.")
 

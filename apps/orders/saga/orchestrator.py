@@ -264,7 +264,7 @@ def on_payment_authorized(*, order_id, amount: str | None = None) -> None:
     if saga is None:
         return
     _log(saga, "SUCCEEDED")
-    order = _order(saga)
+    order = locks.order_lock(order_id)  # locked now (after the saga): confirming it needs the lock
     if _customer_cancelled(order):  # cancelling erased the card token
         _compensate(saga, order, Reason.CUSTOMER_REQUEST)
         return
@@ -272,7 +272,7 @@ def on_payment_authorized(*, order_id, amount: str | None = None) -> None:
         _log(saga, "AMOUNT_MISMATCH", f"authorized {amount}, order total {order.total}")
         _compensate(saga, order, Reason.PAYMENT_FAILED)
         return
-    order_services.order_confirm(order_id=order_id)  # also erases the card token
+    order_services.order_confirm(order_id=order_id, locked=order)  # also erases the card token
     _enter(saga, order, SagaStep.CAPTURE_PAYMENT)
 
 
