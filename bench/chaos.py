@@ -28,7 +28,7 @@ misbehaving provider, then proof from the databases that nothing was lost, overs
    A monitor checks every second how far past its deadline the most overdue saga is (active, or
    FAILED and still owing its undo), and the breaker's state (its shared Redis storage, as the
    ``payment_breaker_state`` gauge reads it).
-5. Settles (bounded by the saga deadline × attempts × 2 plus two sweeps and two redeliveries), then
+5. Settles (bounded by ``settle_bound``: the longest recovery the saga is designed to take), then
    checks from the databases: orders and sagas terminal; no saga past its deadline by more than one
    sweep at any check; the breaker opened during the outage and every order placed during it
    ended; money per order, in our tables and in the provider's ledger; stock per product; no event
@@ -637,6 +637,26 @@ def owed_events() -> list[tuple[str, str, str, list[str]]]:
     return owed
 
 
+def settle_bound() -> float:
+    """The longest a saga can take to end after the faults stop, as the orchestrator is built:
+    every attempt of a forward step (deadlines T, 2T, ... AT), then every attempt of its undo,
+    then one re-ask of an undo that ran out of attempts (``_undo_retry_interval``: T × A), plus
+    two sweeps and two redeliveries. The short run found the undo case: a void whose first two
+    attempts met the provider outage and then the open breaker (its 30 s reset matches the step
+    timeout), and whose third failed on the provider's 30 % failures, ended FAILED and landed on
+    its re-ask, after the older bound (6T + sweeps) had run out."""
+    from django.conf import settings
+
+    timeout, attempts = settings.SAGA_STEP_TIMEOUT_SECONDS, settings.SAGA_MAX_STEP_ATTEMPTS
+    every_attempt = timeout * attempts * (attempts + 1) / 2
+    return (
+        2 * every_attempt
+        + timeout * attempts
+        + 2 * settings.SAGA_SWEEP_SECONDS
+        + 2 * settings.EVENTS_REDELIVER_AFTER_SECONDS
+    )
+
+
 def settle(bound: float, log: Log) -> tuple[float, bool]:
     from django.db import connections
 
@@ -865,8 +885,9 @@ def report(args, summary: dict, log: Log, meta: dict) -> str:
         "sessions on the campaign's databases), "
         "gunicorn × 2, beat; one Redis for the cache (DB 0) and the broker (DB 1), the fake provider's in another; "
         "fake gateway with 30 % transient failures and 5 % calls slower than the payment timeout.",
-        f"- Settle: {meta['settle']:.1f} s after the load and faults ended (bound {meta['bound']:.0f} s: saga step "
-        f"timeout × attempts × 2 + two sweeps + two redeliveries){'' if meta['settled'] else ' — NOT SETTLED'}.",
+        f"- Settle: {meta['settle']:.1f} s after the load and faults ended (bound {meta['bound']:.0f} s: every "
+        f"attempt of a step and of its undo, one undo re-ask, two sweeps and two redeliveries)"
+        f"{'' if meta['settled'] else ' — NOT SETTLED'}.",
         f"- Overdue sagas: the most overdue active saga was checked every second from the start of the load to "
         f"the end of the settle; saga sweep every {meta['saga_sweep']:g} s. Sagas seen more than a sweep overdue: "
         f"{len(meta['late'])}"
@@ -1017,11 +1038,7 @@ def main(argv=None) -> int:
         faults.finish()
         customers.stop.set()
         threads[0].join(timeout=60)
-        bound = (
-            settings.SAGA_STEP_TIMEOUT_SECONDS * settings.SAGA_MAX_STEP_ATTEMPTS * 2
-            + 2 * settings.SAGA_SWEEP_SECONDS
-            + 2 * settings.EVENTS_REDELIVER_AFTER_SECONDS
-        )
+        bound = settle_bound()
         log.step(f"Settling (at most {bound:.0f} s)…")
         settle_seconds, settled = settle(bound, log)
         monitor.stop.set()

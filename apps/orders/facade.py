@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from apps.orders.errors import OrderNotFound  # noqa: F401 - part of the facade
 from apps.orders.models import Order
+from shop.db import select_object
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,10 @@ class PaymentRequest:
 
 
 def order_payment_request_get(*, order_id: uuid.UUID) -> PaymentRequest | None:
-    row = Order.objects.filter(pk=order_id).values("total", "currency", "payment_token").first()
-    if row is None:
+    order = select_object(Order, using="orders", pk=order_id)
+    if order is None:
         return None
-    return PaymentRequest(order_id=order_id, amount=row["total"], currency=row["currency"], token=row["payment_token"])
+    return PaymentRequest(order_id=order_id, amount=order.total, currency=order.currency, token=order.payment_token)
 
 
 def order_summary_get(*, order_id: uuid.UUID) -> OrderSummary | None:

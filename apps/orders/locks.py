@@ -17,13 +17,16 @@ import uuid
 
 from apps.orders.models import Order
 from apps.orders.saga.models import CheckoutSaga
+from shop.db import select_object
+
+ALIAS = "orders"
 
 
 def saga_lock(order_id: uuid.UUID | str) -> CheckoutSaga | None:
     """First: the order's checkout saga, locked; None for an order that never had one."""
-    return CheckoutSaga.objects.select_for_update().filter(order_id=order_id).first()
+    return select_object(CheckoutSaga, using=ALIAS, lock=True, order_id=order_id)
 
 
 def order_lock(order_id: uuid.UUID | str) -> Order | None:
     """Second: the order, locked; None when there is no such order."""
-    return Order.objects.select_for_update().filter(pk=order_id).first()
+    return select_object(Order, using=ALIAS, lock=True, pk=order_id)

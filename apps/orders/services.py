@@ -38,7 +38,7 @@ from apps.orders.models import Order, OrderItem, OrderStatus, OrderStatusHistory
 from apps.orders.saga import orchestrator
 from apps.orders.saga.models import SagaStatus
 from apps.payments import facade as payments
-from shop.db import insert_objects, insert_row
+from shop.db import insert_objects, insert_row, update_object
 from shop.events import publish
 from shop.observability import metrics
 
@@ -260,7 +260,7 @@ def _apply(order: Order, *, previous: str, target: str, note: str, changes: dict
     order.status = target
     for field, value in changes.items():
         setattr(order, field, value)
-    order.save(update_fields=["status", "updated_at", *changes])
+    update_object(order, ["status", "updated_at", *changes], using=ALIAS)
     insert_row(OrderStatusHistory, using=ALIAS, order=order, from_status=previous, to_status=target, note=note)
     ids = {"orderId": order.id, "customerId": order.user_id}
     sequence = _record(

@@ -46,7 +46,7 @@ from rest_framework.response import Response
 
 from shop import durability
 from shop.api.errors import ApiError, Conflict
-from shop.db import insert_unless_exists
+from shop.db import insert_unless_exists, update_rows
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -155,12 +155,13 @@ def _key_lock(model, *, using: str, scope: str, key: str) -> bool:
 
 def complete(model, *, using: str, record_id, response_status: int, response_body: str) -> None:
     """Record the outcome; call it inside the transaction that commits the work itself."""
-    model.objects.using(using).filter(pk=record_id).update(
-        status=IdempotencyRecordBase.Status.COMPLETED,
-        response_status=response_status,
-        response_body=response_body,
-        completed_at=timezone.now(),
-    )
+    values = {
+        "status": IdempotencyRecordBase.Status.COMPLETED,
+        "response_status": response_status,
+        "response_body": response_body,
+        "completed_at": timezone.now(),
+    }
+    update_rows(model, using=using, values=values, pk=record_id)  # every checkout command: built once
 
 
 def release(model, *, using: str, record_id) -> None:

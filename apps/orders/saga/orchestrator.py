@@ -25,7 +25,7 @@ from apps.orders import services as order_services
 from apps.orders.models import Order, OrderStatus
 from apps.orders.saga import commands
 from apps.orders.saga.models import CheckoutSaga, SagaStatus, SagaStep, SagaStepLog
-from shop.db import insert_objects, insert_row
+from shop.db import insert_objects, insert_row, select_object, update_object
 from shop.events import publish
 from shop.observability import metrics, tracing
 
@@ -69,9 +69,8 @@ def _log(saga: CheckoutSaga, outcome: str, detail: str = "", step: str | None = 
 
 
 def _save(saga: CheckoutSaga) -> None:
-    saga.save(
-        update_fields=["status", "current_step", "data", "cancel_reason", "step_attempts", "deadline", "updated_at"]
-    )
+    fields = ["status", "current_step", "data", "cancel_reason", "step_attempts", "deadline", "updated_at"]
+    update_object(saga, fields, using=ALIAS)
 
 
 def _payment_key(order_id, action: str) -> str:
@@ -178,7 +177,7 @@ def _finish_compensation(saga: CheckoutSaga) -> None:
 
 
 def _order(saga: CheckoutSaga) -> Order:
-    return Order.objects.get(pk=saga.order_id)
+    return select_object(Order, using=ALIAS, pk=saga.order_id)
 
 
 def _customer_cancelled(order: Order) -> bool:

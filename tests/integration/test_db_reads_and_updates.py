@@ -1,0 +1,94 @@
+"""``shop.db``'s compiler-free reads and updates give what the ORM gives, in one statement each."""
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import psycopg
+import pytest
+from django.db import connections, transaction
+from django.utils import timezone
+
+from apps.orders.models import Order
+from apps.orders.saga.models import CheckoutSaga
+from shop.db import select_object, select_objects, update_object, update_rows
+from tests.factories.orders import OrderFactory
+from tests.integration.test_database_faults import _admin_dsn
+
+FIELDS = [field.attname for field in CheckoutSaga._meta.concrete_fields]
+
+
+def _saga(**fields) -> CheckoutSaga:
+    return CheckoutSaga.objects.create(order_id=uuid.uuid4(), **fields)
+
+
+def _as_orm_reads(obj) -> dict:
+    return {name: getattr(obj, name) for name in FIELDS}
+
+
+@pytest.mark.django_db(databases=["orders"])
+def test_select_objects_returns_the_rows_the_orm_returns_with_json_datetimes_and_order(django_assert_num_queries):
+    sagas = [
+        _saga(data={"paymentAttempted": True, "shortages": [{"available": 1}]}, deadline=timezone.now()),
+        _saga(data={}, step_attempts=2),
+        _saga(),
+    ]
+    wanted = [sagas[0].order_id, sagas[1].order_id]
+
+    with django_assert_num_queries(1, using="orders"):
+        found = select_objects(CheckoutSaga, using="orders", order_by=("-order_id",), order_id__in=wanted)
+
+    expected = CheckoutSaga.objects.filter(order_id__in=wanted).order_by("-order_id")
+    assert [_as_orm_reads(s) for s in found] == [_as_orm_reads(s) for s in expected]
+    assert found[0]._state.adding is False and found[0]._state.db == "orders"
+
+
+@pytest.mark.django_db(databases=["orders"])
+def test_select_object_gives_decimals_and_none_when_nothing_matches():
+    order = OrderFactory(total=Decimal("12.30"))
+
+    assert select_object(Order, using="orders", pk=order.pk).total == Decimal("12.30")
+    assert select_object(Order, using="orders", pk=uuid.uuid4()) is None
+
+
+@pytest.mark.django_db(transaction=True, databases=["orders"])
+def test_select_object_with_lock_holds_the_row_until_the_transaction_ends():
+    saga = _saga()
+    table = CheckoutSaga._meta.db_table
+    dbname = connections["orders"].settings_dict["NAME"]
+    with psycopg.connect(_admin_dsn("orders", dbname), autocommit=True) as other:
+        with transaction.atomic(using="orders"):
+            assert select_object(CheckoutSaga, using="orders", lock=True, order_id=saga.order_id).pk == saga.pk
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute(f'SELECT 1 FROM "{table}" WHERE id = %s FOR UPDATE NOWAIT', [saga.pk])
+        other.execute(f'SELECT 1 FROM "{table}" WHERE id = %s FOR UPDATE NOWAIT', [saga.pk])  # released
+
+
+@pytest.mark.django_db(databases=["orders"])
+def test_update_object_writes_only_its_fields_and_sets_auto_now(django_assert_num_queries):
+    saga = _saga(step_attempts=1)
+    before = saga.updated_at
+    CheckoutSaga.objects.filter(pk=saga.pk).update(cancel_reason="written by someone else")
+    saga.step_attempts, saga.data = 3, {"k": [1, 2]}
+    saga.cancel_reason = "not to be written"
+
+    with django_assert_num_queries(1, using="orders"):
+        update_object(saga, ["step_attempts", "data", "updated_at"], using="orders")
+
+    stored = CheckoutSaga.objects.get(pk=saga.pk)
+    assert (stored.step_attempts, stored.data) == (3, {"k": [1, 2]})
+    assert stored.cancel_reason == "written by someone else"
+    assert stored.updated_at == saga.updated_at > before
+
+
+@pytest.mark.django_db(databases=["orders"])
+def test_update_rows_changes_the_matching_rows_and_says_how_many():
+    sagas = [_saga(), _saga(), _saga()]
+    later = timezone.now() + timedelta(minutes=5)
+
+    changed = update_rows(CheckoutSaga, using="orders", values={"deadline": later}, pk__in=[sagas[0].pk, sagas[1].pk])
+
+    assert changed == 2
+    assert {s.pk for s in CheckoutSaga.objects.filter(deadline=later)} == {sagas[0].pk, sagas[1].pk}
+    with pytest.raises(ValueError, match="only equality and __in"):
+        update_rows(CheckoutSaga, using="orders", values={"deadline": None}, step_attempts__gt=0)
