@@ -1,9 +1,19 @@
 """The event envelope: the only shape that crosses a context boundary."""
 
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars): what ``dataclasses.asdict`` did
+    here, without its generic recursion over dataclass fields."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    return value
 
 
 def _now_iso() -> str:
@@ -29,20 +39,20 @@ class Envelope:
     metadata: dict[str, str] | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        """camelCase keys, as documented for the event contract."""
-        raw = asdict(self)
+        """camelCase keys, as documented for the event contract. The data and metadata are
+        copies: the wire dict goes on to be stored and sent, and must not share them."""
         wire = {
-            "id": raw["id"],
-            "type": raw["type"],
-            "version": raw["version"],
-            "occurredAt": raw["occurred_at"],
-            "aggregateId": raw["aggregate_id"],
-            "correlationId": raw["correlation_id"],
-            "causationId": raw["causation_id"],
-            "data": raw["data"],
+            "id": self.id,
+            "type": self.type,
+            "version": self.version,
+            "occurredAt": self.occurred_at,
+            "aggregateId": self.aggregate_id,
+            "correlationId": self.correlation_id,
+            "causationId": self.causation_id,
+            "data": _copied(self.data),
         }
-        if raw["metadata"]:
-            wire["metadata"] = raw["metadata"]
+        if self.metadata:
+            wire["metadata"] = dict(self.metadata)
         return wire
 
     @classmethod
