@@ -20,6 +20,7 @@ from apps.payments.errors import (  # noqa: F401 - part of the facade
     PaymentStateError,
     RefundExceedsCaptured,
 )
+from apps.payments.gateway import UNEXPECTED_STATE
 from apps.payments.models import Payment, PaymentStatus
 
 
@@ -101,21 +102,46 @@ def payment_refund(*, order_id: uuid.UUID, amount: Decimal | None, reason: str, 
     )
 
 
+def order_payment_key(*, order_id: uuid.UUID | str, action: str) -> str:
+    """The idempotency key of an order's checkout payment command (``authorize``, ``capture``,
+    ``void``, ``refund``): one per order and action, so a repeated command, ours or a retry of
+    it, reaches the provider as the same request."""
+    return f"order:{order_id}:{action}"
+
+
 def payment_reverse(*, order_id: uuid.UUID, reason: str) -> PaymentReversal:
     """Give back whatever money the order moved: void an authorization, refund a capture in
     full, or nothing when no money moved (so a repeat after success reverses nothing: NONE).
     One idempotency key per order for the void and one for the refund. Stops at the first
-    void or refund the provider does not confirm (``confirmed=False``)."""
+    void or refund the provider does not confirm (``confirmed=False``).
+
+    A void the provider refuses because its record of the payment is no longer an
+    authorization (``UNEXPECTED_STATE``) means it captured on a call whose answer we lost: the
+    fault campaign saw a worker killed after the provider captured and before our commit, and
+    the retried capture fail before reaching the provider, so the saga asked for a void of money
+    already taken. The capture is asked for again with the checkout's own key, which the
+    provider answers from its record without charging twice; the payment is then CAPTURED here
+    too, and refunded."""
     reversal = PaymentReversal(done="NONE", confirmed=True, message="")
     for payment in selectors.payments_for_order(order_id=order_id):
-        if payment.status == PaymentStatus.AUTHORIZED:
-            outcome = services.payment_void(order_id=order_id, idempotency_key=f"order:{order_id}:void")
+        status = payment.status
+        if status == PaymentStatus.AUTHORIZED:
+            void_key = order_payment_key(order_id=order_id, action="void")
+            outcome = services.payment_void(order_id=order_id, idempotency_key=void_key)
+            if outcome.decline_code == UNEXPECTED_STATE:
+                outcome = services.payment_capture(
+                    order_id=order_id, idempotency_key=order_payment_key(order_id=order_id, action="capture")
+                )
+                status = outcome.status
             reversal = PaymentReversal(
                 "VOIDED", outcome.status == PaymentStatus.VOIDED, outcome.message, outcome.provider_unavailable
             )
-        elif payment.status in (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED):
+        if status in (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED):
             outcome = services.payment_refund(
-                payment_id=payment.id, amount=None, reason=reason, idempotency_key=f"order:{order_id}:refund"
+                payment_id=payment.id,
+                amount=None,
+                reason=reason,
+                idempotency_key=order_payment_key(order_id=order_id, action="refund"),
             )
             reversal = PaymentReversal(
                 "REFUNDED", outcome.status == PaymentStatus.REFUNDED, outcome.message, outcome.provider_unavailable

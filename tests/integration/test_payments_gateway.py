@@ -88,6 +88,27 @@ def test_reverse_voids_an_authorization_refunds_a_capture_and_leaves_nothing_alo
     assert (view.status, view.refunded_amount) == ("REFUNDED", Decimal("25.00"))
 
 
+def test_a_void_refused_because_the_provider_captured_on_a_lost_answer_takes_that_capture_and_refunds_it():
+    """Found by make chaos: the provider captured, the worker died before our commit, the
+    retried capture failed before reaching the provider, and the saga's void of the
+    "authorization" was refused for good (the money was taken): the undo never landed."""
+    order_id = uuid.uuid4()
+    authorize(order_id=order_id)
+    (ours,) = facade.payments_for_order(order_id=order_id)
+    capture_key = facade.order_payment_key(order_id=order_id, action="capture")
+    get_gateway().capture(  # what the provider did on the call whose answer was lost
+        reference=ours.provider_reference, amount=ours.amount, currency=ours.currency, idempotency_key=capture_key
+    )
+
+    reversal = facade.payment_reverse(order_id=order_id, reason="PAYMENT_FAILED")
+
+    assert (reversal.done, reversal.confirmed) == ("REFUNDED", True)
+    (ours,) = facade.payments_for_order(order_id=order_id)
+    assert (ours.status, ours.captured_amount, ours.refunded_amount) == ("REFUNDED", Decimal("25.00"), Decimal("25.00"))
+    provider = get_gateway()._charge(ours.provider_reference)
+    assert (provider["captured"], provider["refunded"]) == (Decimal("25.00"), Decimal("25.00"))  # captured once
+
+
 def test_reverse_is_unconfirmed_while_the_provider_cannot_be_reached():
     order_id = uuid.uuid4()
     authorize(order_id=order_id)

@@ -25,6 +25,7 @@ from apps.orders import services as order_services
 from apps.orders.models import Order, OrderStatus
 from apps.orders.saga import commands
 from apps.orders.saga.models import CheckoutSaga, SagaStatus, SagaStep, SagaStepLog
+from apps.payments import facade as payments
 from shop.db import insert_objects, insert_row, select_object, update_object
 from shop.events import publish
 from shop.observability import metrics, tracing
@@ -74,7 +75,7 @@ def _save(saga: CheckoutSaga) -> None:
 
 
 def _payment_key(order_id, action: str) -> str:
-    return f"order:{order_id}:{action}"
+    return payments.order_payment_key(order_id=order_id, action=action)
 
 
 # --- sending the command of a step ---------------------------------------------------------------

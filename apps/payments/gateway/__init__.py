@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from apps.payments.gateway.base import (
+    UNEXPECTED_STATE,
     GatewayError,
     GatewayUnavailable,
     PaymentDeclined,
@@ -15,6 +16,7 @@ from apps.payments.gateway.base import (
 from apps.payments.gateway.resilience import guarded
 
 __all__ = (
+    "UNEXPECTED_STATE",
     "GatewayError",
     "GatewayUnavailable",
     "PaymentDeclined",

@@ -37,6 +37,11 @@ class TransientGatewayError(GatewayError):
     pass
 
 
+# The provider's refusal of an operation its record of the payment does not allow (Stripe's
+# code: voiding a PaymentIntent that was captured, capturing one that was cancelled).
+UNEXPECTED_STATE = "payment_intent_unexpected_state"
+
+
 class PermanentGatewayError(GatewayError):
     def __init__(self, message: str, code: str = "invalid_request"):
         super().__init__(message)

@@ -21,7 +21,13 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.cache import caches
 
-from apps.payments.gateway.base import PaymentDeclined, PermanentGatewayError, ProviderResult, TransientGatewayError
+from apps.payments.gateway.base import (
+    UNEXPECTED_STATE,
+    PaymentDeclined,
+    PermanentGatewayError,
+    ProviderResult,
+    TransientGatewayError,
+)
 
 SUCCESS_TOKENS = frozenset({"tok_visa", "tok_visa_debit", "tok_mastercard", "tok_amex", "tok_discover"})
 DECLINES = {
@@ -140,7 +146,7 @@ class FakeGateway:
         def work():
             charge = self._charge(reference)
             if charge["status"] != "requires_capture":
-                raise PermanentGatewayError(f"Payment {reference} is {charge['status']}", code="unexpected_state")
+                raise PermanentGatewayError(f"Payment {reference} is {charge['status']}", code=UNEXPECTED_STATE)
             charge.update(captured=amount, status="succeeded")
             self._save(reference, charge)
             return ProviderResult(reference=reference, status="succeeded", amount=amount)
@@ -153,7 +159,7 @@ class FakeGateway:
         def work():
             charge = self._charge(reference)
             if charge["status"] != "requires_capture":
-                raise PermanentGatewayError(f"Payment {reference} is {charge['status']}", code="unexpected_state")
+                raise PermanentGatewayError(f"Payment {reference} is {charge['status']}", code=UNEXPECTED_STATE)
             charge.update(status="canceled")
             self._save(reference, charge)
             return ProviderResult(reference=reference, status="canceled")
