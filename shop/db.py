@@ -96,28 +96,32 @@ def insert_unless_exists(model, *, using: str, conflict: tuple[str, ...], **valu
 
 # --- reads and updates ------------------------------------------------------------------------
 
-_READS: dict[tuple, tuple[str, list, list]] = {}
-_WRITES: dict[tuple, tuple[str, list]] = {}
+_READS: dict[tuple, tuple[str, list, list, list]] = {}
+_WRITES: dict[tuple, tuple[str, list, list]] = {}
 
 
-def _where(meta, connection, where: dict) -> tuple[str, list, tuple]:
-    """``col = %s`` per field, ``col IN (%s, ...)`` per ``field__in`` (a list); its cache shape."""
+def _shape(where: dict) -> tuple:
+    """What a ``where`` looks like to the statement: its names, and the length of each ``__in`` list."""
+    return tuple((name, len(value)) if name.endswith("__in") else name for name, value in where.items())
+
+
+def _where(meta, connection, shape: tuple) -> tuple[str, list]:
+    """``col = %s`` per field, ``col IN (%s, ...)`` per ``field__in``; the field of each parameter."""
     quote = connection.ops.quote_name
-    clauses, fields, shape = [], [], []
-    for name, value in where.items():
+    clauses, fields = [], []
+    for item in shape:
+        name, count = item if isinstance(item, tuple) else (item, None)
         field_name, _, lookup = name.partition("__")
+        if lookup not in ("", "in"):
+            raise ValueError(f"only equality and __in are supported, not {name!r}")
         field = meta.pk if field_name == "pk" else meta.get_field(field_name)
-        if lookup == "in":
-            clauses.append(f"{quote(field.column)} IN ({', '.join(['%s'] * len(value))})")
-            fields.extend([field] * len(value))
-            shape.append((name, len(value)))
-        elif not lookup:
+        if count is None:
             clauses.append(f"{quote(field.column)} = %s")
             fields.append(field)
-            shape.append(name)
         else:
-            raise ValueError(f"only equality and __in are supported, not {name!r}")
-    return " AND ".join(clauses), fields, tuple(shape)
+            clauses.append(f"{quote(field.column)} IN ({', '.join(['%s'] * count)})")
+            fields.extend([field] * count)
+    return " AND ".join(clauses), fields
 
 
 def _params(fields: list, where: dict, connection) -> list:
@@ -130,10 +134,10 @@ def select_objects(model, *, using: str, lock: bool = False, order_by: tuple[str
     ``model.objects.filter(**where).order_by(*order_by)[:limit]`` with ``select_for_update()``
     when ``lock`` (and the database supports it)."""
     connection = connections[using]
-    meta = model._meta
-    where_sql, where_fields, shape = _where(meta, connection, where)
-    key = (model, connection.vendor, shape, lock, order_by, limit)
+    key = (model, connection.vendor, _shape(where), lock, order_by, limit)
     if key not in _READS:
+        meta = model._meta
+        where_sql, where_fields = _where(meta, connection, key[2])
         quote = connection.ops.quote_name
         fields = meta.concrete_fields
         columns = ", ".join(quote(f.column) for f in fields)
@@ -153,8 +157,8 @@ def select_objects(model, *, using: str, lock: bool = False, order_by: tuple[str
             found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
             if found:
                 converters.append((index, column, found))
-        _READS[key] = (sql, [f.attname for f in fields], converters)
-    sql, attnames, converters = _READS[key]
+        _READS[key] = (sql, where_fields, [f.attname for f in fields], converters)
+    sql, where_fields, attnames, converters = _READS[key]
     with connection.cursor() as cursor:
         cursor.execute(sql, _params(where_fields, where, connection))
         rows = cursor.fetchall()
@@ -177,15 +181,16 @@ def select_object(model, *, using: str, lock: bool = False, order_by: tuple[str,
 def update_rows(model, *, using: str, values: dict, **where) -> int:
     """``model.objects.filter(**where).update(**values)`` (no ``auto_now``: pass it); rows changed."""
     connection = connections[using]
-    meta = model._meta
-    where_sql, where_fields, shape = _where(meta, connection, where)
-    key = (model, connection.vendor, tuple(values), shape)
+    key = (model, connection.vendor, tuple(values), _shape(where))
     if key not in _WRITES:
+        meta = model._meta
+        where_sql, where_fields = _where(meta, connection, key[3])
         quote = connection.ops.quote_name
         set_fields = [meta.get_field(name) for name in values]
         assignments = ", ".join(f"{quote(f.column)} = %s" for f in set_fields)
-        _WRITES[key] = (f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {where_sql}", set_fields)  # noqa: S608
-    sql, set_fields = _WRITES[key]
+        sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {where_sql}"  # noqa: S608 - quoted metadata
+        _WRITES[key] = (sql, set_fields, where_fields)
+    sql, set_fields, where_fields = _WRITES[key]
     params = [
         field.get_db_prep_save(value, connection) for field, value in zip(set_fields, values.values(), strict=True)
     ]
