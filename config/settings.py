@@ -361,6 +361,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=45)
 # and no more: 3 minutes by default instead of Celery's hour.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=180)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Kombu's Redis transport with one client object per channel (shop/events/broker.py).
+    CELERY_BROKER_TRANSPORT = "shop.events.broker:Transport"
 CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
