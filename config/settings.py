@@ -291,6 +291,9 @@ EVENTS_BATCH_LINGER_MS = env.float("EVENTS_BATCH_LINGER_MS", default=0.0)
 # pool of this size per worker process, so a slow provider does not hold a whole batch.
 EVENTS_WAITING_CONTEXTS = env.list("EVENTS_WAITING_CONTEXTS", default=["payments"])
 EVENTS_WAITING_THREADS = env.int("EVENTS_WAITING_THREADS", default=6)
+# How long a batch waits, after its own deliveries, for the ones it handed to threads, so that
+# their replies leave in the batch's messages (shop/events/tasks.py).
+EVENTS_WAITING_JOIN_MS = env.float("EVENTS_WAITING_JOIN_MS", default=10.0)
 # One sweep stops claiming new batches after this long (below the task soft time limit).
 EVENTS_SWEEP_BUDGET_SECONDS = env.float("EVENTS_SWEEP_BUDGET_SECONDS", default=30.0)
 

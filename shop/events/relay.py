@@ -82,10 +82,16 @@ class _Outgoing(threading.local):
 _outgoing = _Outgoing()
 
 
+Pending = list[tuple[str, dict]]  # (publishing alias, wire) of committed rows not yet sent
+
+
 @contextmanager
-def batched_sends() -> Iterator[None]:
+def batched_sends(hand_to: Callable[[Pending], bool] | None = None) -> Iterator[None]:
     """Gather the fast-path sends of everything committed inside the block; send them at its end,
-    one message per queue. A delivery task wraps its batch in this, so N replies are one message."""
+    one message per queue. A delivery task wraps its batch in this, so N replies are one message.
+
+    ``hand_to``: offered the gathered sends first; when it takes them (returns True), another
+    block sends them (``join_sends``), else this one does."""
     if _outgoing.buffer is not None:  # nested: the outer block sends
         yield
         return
@@ -94,8 +100,19 @@ def batched_sends() -> Iterator[None]:
         yield
     finally:
         pending, _outgoing.buffer = _outgoing.buffer, None
-        if pending:
+        if pending and not (hand_to is not None and hand_to(pending)):
             _send_fast(pending)
+
+
+def join_sends(pending: Pending) -> None:
+    """Sends another thread gathered (``batched_sends(hand_to=...)``): they leave with this
+    thread's own, at the end of its ``batched_sends`` block, or now when there is none."""
+    if not pending:
+        return
+    if _outgoing.buffer is not None:
+        _outgoing.buffer.extend(pending)
+    else:
+        _send_fast(pending)
 
 
 def send_after_commit(alias: str, wire: dict) -> None:
@@ -112,7 +129,7 @@ def send_after_commit(alias: str, wire: dict) -> None:
     _send_fast([(alias, wire)])
 
 
-def _send_fast(pending: list[tuple[str, dict]]) -> None:
+def _send_fast(pending: Pending) -> None:
     by_queue: dict[str, list[tuple[str, dict]]] = defaultdict(list)
     ids_by_alias: dict[str, list[str]] = defaultdict(list)
     for alias, wire in pending:

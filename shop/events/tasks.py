@@ -8,15 +8,17 @@ many deliveries, and the replies they publish leave as one message per queue
 row, so batching changes the cost, never the guarantees. Messages are acknowledged after the
 batch ran (``acks_late``): a worker killed mid-batch has them redelivered.
 
-Deliveries that wait on a remote party (payments) are handed to a thread pool and the batch does
-not wait for them: a provider call that hangs until its timeout holds one thread, not the pool
-process and every delivery behind it. Their messages are acknowledged once handed over; if the
-process dies before one is handled, its event is still owed (no inbox row) and the sweeper
-re-sends it (``EVENTS_REDELIVER_AFTER_SECONDS``), as after a broker that lost it.
+Deliveries that wait on a remote party (payments) are handed to a thread pool: a provider call
+that hangs until its timeout holds one thread, not the pool process and every delivery behind
+it. The batch waits for them only briefly (``EVENTS_WAITING_JOIN_MS``) after running its own:
+the replies of those that finished by then leave in the batch's messages, the others send
+their own when they finish. Their messages are acknowledged once handed over; if the process
+dies before one is handled, its event is still owed (no inbox row) and the sweeper re-sends it
+(``EVENTS_REDELIVER_AFTER_SECONDS``), as after a broker that lost it.
 """
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import partial
 
 import structlog
@@ -67,11 +69,35 @@ def deliver(requests) -> None:
             known = bus.consumer_exists(consumer)
             context = bus.subscriber_by_consumer(consumer).context if known else None
             (waiting if context in settings.EVENTS_WAITING_CONTEXTS and not info.get("is_eager") else here).append(job)
+    joined = _JoinedSends()
     with relay.batched_sends():
-        for job in waiting:
-            hand_over(job)
+        handed = [hand_over(job, joined) for job in waiting]
         for job in here:
             job()
+        if handed:
+            wait(handed, timeout=settings.EVENTS_WAITING_JOIN_MS / 1000)
+        relay.join_sends(joined.close())
+
+
+class _JoinedSends:
+    """The replies of a batch's handed-over deliveries that finish while the batch still waits:
+    they leave in the batch's messages (one per queue), not one message each."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open = True
+        self._pending: relay.Pending = []
+
+    def offer(self, pending: relay.Pending) -> bool:
+        with self._lock:
+            if self._open:
+                self._pending.extend(pending)
+            return self._open
+
+    def close(self) -> relay.Pending:
+        with self._lock:
+            self._open = False
+            return self._pending
 
 
 _pool: ThreadPoolExecutor | None = None
@@ -87,24 +113,28 @@ def _waiting_pool() -> tuple[ThreadPoolExecutor, threading.BoundedSemaphore]:
     return _pool, _slots
 
 
-def hand_over(job) -> None:
-    """Run ``job`` in the thread pool without waiting for it. At most two per thread are running or
-    queued: beyond that the batch waits for a free slot (back-pressure, and a bounded number of
-    deliveries lost with a killed process, each still owed and re-sent by the sweeper)."""
+def hand_over(job, joined: _JoinedSends) -> Future:
+    """Run ``job`` in the thread pool; the batch waits for it only briefly. At most two per thread
+    are running or queued: beyond that the batch waits for a free slot (back-pressure, and a
+    bounded number of deliveries lost with a killed process, each still owed and re-sent by the
+    sweeper)."""
     pool, slots = _waiting_pool()
     slots.acquire()
     try:
-        pool.submit(_in_thread, job).add_done_callback(lambda _: slots.release())
+        future = pool.submit(_in_thread, job, joined)
     except BaseException:
         slots.release()
         raise
+    future.add_done_callback(lambda _: slots.release())
+    return future
 
 
-def _in_thread(job) -> None:
+def _in_thread(job, joined: _JoinedSends) -> None:
     """A delivery in a pool thread: its own connections, returned to the pool (or dropped if broken)
-    afterwards, as between tasks; its sends leave as soon as it commits."""
+    afterwards, as between tasks; its sends join the batch's if it still waits, else leave now."""
     try:
-        job()
+        with relay.batched_sends(hand_to=joined.offer):
+            job()
     except Exception:  # deliver_one retries or parks failures itself: this is a bug, not a delivery error
         logger.exception("waiting_delivery_crashed")
     finally:

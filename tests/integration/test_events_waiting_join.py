@@ -1,0 +1,69 @@
+"""A batch waits briefly for the deliveries it handed to threads, so their replies leave in the
+batch's messages (shop/events/tasks.py), and a delivery that finishes later still sends its own.
+
+The batch runs in this process against the real broker (the test Redis): the probe's ``on_pinged``
+(orders) is made a waiting context's consumer, so each ping runs in a pool thread and publishes
+a ``probe.ponged`` reply, whose fast-path send lands on the ``orders`` queue.
+"""
+
+import base64
+import json
+from types import SimpleNamespace
+
+import pytest
+import redis
+from django.conf import settings
+
+from shop.events.envelope import Envelope
+from shop.events.tasks import deliver
+from tests.conftest import CONTEXT_DBS
+from tests.support.eventprobe import control
+from tests.support.eventprobe.events import PINGED, PONGED
+from tests.support.eventprobe.handlers import PINGED_CONSUMER
+from tests.support.worker import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=CONTEXT_DBS)
+
+
+@pytest.fixture
+def broker():
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.delete("orders")
+    yield client
+    client.delete("orders")
+
+
+def _ping_request() -> SimpleNamespace:
+    wire = Envelope(type=PINGED, version=2, aggregate_id="join", data={"note": "n", "tier": 1, "reply": True}).to_wire()
+    return SimpleNamespace(args=[[[PINGED_CONSUMER, wire]]], delivery_info={"routing_key": "orders"})
+
+
+def _orders_messages(broker) -> list[list[str]]:
+    """The event types each message on the orders queue carries."""
+    messages = []
+    for raw in broker.lrange("orders", 0, -1):
+        body = json.loads(base64.b64decode(json.loads(raw)["body"]))
+        messages.append([wire["type"] for _consumer, wire in body[0][0]])
+    return messages
+
+
+def test_replies_of_handed_over_deliveries_that_finish_while_the_batch_waits_leave_as_one_message(settings, broker):
+    settings.EVENTS_WAITING_CONTEXTS = ["orders"]
+    settings.EVENTS_WAITING_JOIN_MS = 30_000
+    control.reset()
+
+    deliver([_ping_request() for _ in range(3)])
+
+    assert _orders_messages(broker) == [[PONGED, PONGED, PONGED]]
+
+
+def test_a_handed_over_delivery_that_finishes_after_the_batch_stopped_waiting_sends_its_own_reply(settings, broker):
+    settings.EVENTS_WAITING_CONTEXTS = ["orders"]
+    settings.EVENTS_WAITING_JOIN_MS = 0
+    control.reset()
+    control.set_mode(PINGED_CONSUMER, "sleep:0.3")
+
+    deliver([_ping_request() for _ in range(2)])
+    wait_until(lambda: len(_orders_messages(broker)) == 2, timeout=30, message="both replies")
+
+    assert _orders_messages(broker) == [[PONGED], [PONGED]]
