@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from apps.inventory.models import StockItem
@@ -84,6 +85,31 @@ def test_happy_path_confirms_captures_and_commits(customer_api, products):
     assert list(order.history.values_list("to_status", flat=True)) == ["PENDING", "CONFIRMED"]
     steps = list(saga.log.values_list("step", "outcome"))
     assert ("RESERVE_STOCK", "SUCCEEDED") in steps and ("CAPTURE_PAYMENT", "SUCCEEDED") in steps
+
+
+def test_each_saga_delivery_writes_its_step_log_in_one_statement_in_the_order_it_happened(customer_api, products):
+    inserts = []
+
+    def count(execute, sql, params, many, context):
+        if sql.startswith('INSERT INTO "orders_sagasteplog"'):
+            inserts.append(sql)
+        return execute(sql, params, many, context)
+
+    with connections["orders"].execute_wrapper(count):
+        order_id = place(customer_api, products)
+        drain()
+
+    steps = list(saga_of(order_id).log.values_list("step", "outcome"))
+    assert steps == [
+        ("RESERVE_STOCK", "SENT"),
+        ("RESERVE_STOCK", "SUCCEEDED"),
+        ("AUTHORIZE_PAYMENT", "SENT"),
+        ("AUTHORIZE_PAYMENT", "SUCCEEDED"),
+        ("CAPTURE_PAYMENT", "SENT"),
+        ("CAPTURE_PAYMENT", "SUCCEEDED"),
+        ("DONE", "COMPLETED"),
+    ]
+    assert len(inserts) == 4  # the POST, then one per reply: reserved, authorized, captured
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,8 @@ compensation is voided). Commands are published through the outbox in the same c
 the state change, so a crash can never leave a saga advanced without its command sent.
 """
 
+import functools
+import threading
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -26,7 +28,7 @@ from apps.orders.models import Order, OrderStatus
 from apps.orders.saga import commands
 from apps.orders.saga.models import CheckoutSaga, SagaStatus, SagaStep, SagaStepLog
 from apps.payments import facade as payments
-from shop.db import insert_objects, insert_row, select_object, update_object
+from shop.db import insert_objects, select_object, update_object
 from shop.events import publish
 from shop.observability import metrics, tracing
 
@@ -54,16 +56,45 @@ def _awaiting(order_id, status: str, step: str) -> CheckoutSaga | None:
     return saga
 
 
+class _StepLogRows(threading.local):
+    def __init__(self) -> None:
+        self.depth = 0  # entry points (``_step_log_written_once``) running in this thread
+        self.rows: list[SagaStepLog] = []
+
+
+_step_log = _StepLogRows()
+
+
+def _step_log_written_once(entry_point):
+    """The step-log rows an entry point writes (a step's SUCCEEDED and the next one's SENT, say)
+    are inserted as one statement when it returns, not one each: three statements fewer per
+    checkout. If it raises, its transaction rolls back, rows and all. Outside an entry point
+    ``_log`` inserts at once."""
+
+    @functools.wraps(entry_point)
+    def run(*args, **kwargs):
+        _step_log.depth += 1
+        try:
+            result = entry_point(*args, **kwargs)
+            if _step_log.depth == 1 and _step_log.rows:
+                insert_objects(_step_log.rows, using=ALIAS)
+            return result
+        finally:
+            _step_log.depth -= 1
+            if not _step_log.depth:
+                _step_log.rows = []
+
+    return run
+
+
 def _log(saga: CheckoutSaga, outcome: str, detail: str = "", step: str | None = None) -> None:
-    insert_row(
-        SagaStepLog,
-        using=ALIAS,
-        saga=saga,
-        step=step or saga.current_step,
-        attempt=max(saga.step_attempts, 1),
-        outcome=outcome,
-        detail=detail,
+    row = SagaStepLog(
+        saga=saga, step=step or saga.current_step, attempt=max(saga.step_attempts, 1), outcome=outcome, detail=detail
     )
+    if _step_log.depth:
+        _step_log.rows.append(row)
+    else:
+        insert_objects([row], using=ALIAS)
     # The same fact in the log stream, with the correlation and trace ids: on call, "where is
     # order X?" is answered from the logs without opening the admin.
     logger.info("saga_step", order_id=str(saga.order_id), step=step or saga.current_step, outcome=outcome)
@@ -188,6 +219,7 @@ def _customer_cancelled(order: Order) -> bool:
 # --- entry points (one per message the saga reacts to) -----------------------------------------
 
 
+@_step_log_written_once
 def saga_begin(*, order: Order, lines) -> CheckoutSaga:
     """Start the checkout inside the transaction that places the order (``order_place``).
 
@@ -209,6 +241,7 @@ def saga_begin(*, order: Order, lines) -> CheckoutSaga:
     return saga
 
 
+@_step_log_written_once
 def on_stock_reserved(*, order_id) -> None:
     saga = locks.saga_lock(order_id)
     if saga is None:
@@ -228,6 +261,7 @@ def on_stock_reserved(*, order_id) -> None:
     _enter(saga, order, SagaStep.AUTHORIZE_PAYMENT)
 
 
+@_step_log_written_once
 def on_stock_reservation_failed(*, order_id, shortages: list) -> None:
     saga = _awaiting(order_id, SagaStatus.STARTED, SagaStep.RESERVE_STOCK)
     if saga is None:
@@ -257,6 +291,7 @@ def _payment_arrived(order_id, step: str, flag: str) -> CheckoutSaga | None:
     return None
 
 
+@_step_log_written_once
 def on_payment_authorized(*, order_id, amount: str | None = None) -> None:
     """``amount``: what the provider authorized. An order is confirmed only for its own total: a
     payment for any other amount is voided and the checkout unwound."""
@@ -276,6 +311,7 @@ def on_payment_authorized(*, order_id, amount: str | None = None) -> None:
     _enter(saga, order, SagaStep.CAPTURE_PAYMENT)
 
 
+@_step_log_written_once
 def on_payment_authorization_failed(*, order_id, declined: bool, detail: str = "") -> None:
     saga = _awaiting(order_id, SagaStatus.STARTED, SagaStep.AUTHORIZE_PAYMENT)
     if saga is None:
@@ -291,6 +327,7 @@ def on_payment_authorization_failed(*, order_id, declined: bool, detail: str = "
     _compensate(saga, order, reason)
 
 
+@_step_log_written_once
 def on_payment_captured(*, order_id) -> None:
     saga = _payment_arrived(order_id, SagaStep.CAPTURE_PAYMENT, "paymentCaptured")
     if saga is None:
@@ -303,6 +340,7 @@ def on_payment_captured(*, order_id) -> None:
     _complete(saga)
 
 
+@_step_log_written_once
 def on_payment_capture_failed(*, order_id, detail: str = "") -> None:
     saga = _awaiting(order_id, SagaStatus.STARTED, SagaStep.CAPTURE_PAYMENT)
     if saga is None:
@@ -323,14 +361,17 @@ def _undo_step_done(order_id, step: str, flag: str) -> None:
     _compensate(saga, _order(saga), saga.cancel_reason)
 
 
+@_step_log_written_once
 def on_payment_reversed(*, order_id) -> None:
     _undo_step_done(order_id, SagaStep.REVERSE_PAYMENT, "paymentReversed")
 
 
+@_step_log_written_once
 def on_stock_released(*, order_id) -> None:
     _undo_step_done(order_id, SagaStep.RELEASE_STOCK, "stockReleased")
 
 
+@_step_log_written_once
 def on_stock_commit_failed(*, order_id) -> None:
     """The order was confirmed but its units could not be taken off the shelf (the reservation
     expired during a slow checkout and the stock was sold meanwhile): give the money back."""
@@ -347,6 +388,7 @@ def on_stock_commit_failed(*, order_id) -> None:
     _compensate(saga, order, Reason.OUT_OF_STOCK)
 
 
+@_step_log_written_once
 def on_order_cancel_requested(*, order_id) -> None:
     """The customer cancelled. A finished checkout is unwound now; a running one at its next reply."""
     saga = locks.saga_lock(order_id)
@@ -376,6 +418,7 @@ def _void_late_payment(saga: CheckoutSaga) -> None:
 # --- recovery ----------------------------------------------------------------------------------
 
 
+@_step_log_written_once
 def saga_retry_or_give_up(*, order_id) -> str:
     """One overdue saga: re-send its step (bounded, with growing deadlines), then compensate.
     A compensation that keeps timing out ends FAILED for staff to see, and is still re-asked
