@@ -41,7 +41,7 @@ from apps.payments.gateway import (
 )
 from apps.payments.models import IdempotencyLog, Payment, PaymentEvent, PaymentStatus, ProviderWebhookEvent
 from shop.api import idempotency
-from shop.db import insert_row, select_objects, update_object
+from shop.db import insert_objects, insert_row, select_objects, update_object
 from shop.events import publish
 
 ALIAS = "payments"
@@ -184,7 +184,7 @@ def payment_authorize(
             message = exc.message if isinstance(exc, PaymentDeclined) else str(exc)
             with transaction.atomic(using=ALIAS, savepoint=False):  # see _authorization_settle
                 payment.status, payment.decline_code, payment.failure_message = FAILED, code, message[:300]
-                payment.save()
+                insert_objects([payment], using=ALIAS)
                 _record(payment, PaymentEvent.Type.DECLINED, amount, None, code=code)
                 outcome = Outcome(payment.id, FAILED, True, code, message)
                 remember(outcome)
@@ -193,7 +193,7 @@ def payment_authorize(
             return _unavailable(exc)
         with transaction.atomic(using=ALIAS, savepoint=False):
             payment.status, payment.provider_reference = PaymentStatus.AUTHORIZED, result.reference
-            payment.save()
+            insert_objects([payment], using=ALIAS)
             _record(payment, PaymentEvent.Type.AUTHORIZED, amount, result)
             outcome = _current(payment, "Payment authorized.")
             remember(outcome)
