@@ -19,6 +19,34 @@ from django.db.models.fields import AutoFieldMixin
 _STATEMENTS: dict[tuple, tuple[str, list]] = {}
 
 
+def _execute(connection, sql: str, params: list, *, fetch: bool = False):
+    """Run one statement on a cursor kept for the connection's current database session; returns
+    the rows when ``fetch``, else the row count.
+
+    ``with connection.cursor()`` per statement made a Django cursor wrapper and a psycopg cursor
+    (which copies the connection's adapter map) and closed them again: a fifth of the CPU of an
+    insert on the hot path (py-spy, session 6). The kept cursor is Django's own wrapper, so the
+    connection's execute wrappers and error translation apply as before; it is replaced when the
+    connection hands out another session (pool checkout, reconnect). While Django logs queries
+    (``DEBUG``, ``django_assert_num_queries``) every statement gets its own logging cursor.
+    """
+    kept = getattr(connection, "_shop_kept_cursor", None)
+    if (
+        kept is None
+        or connection.queries_logged
+        or connection.connection is None
+        or kept.cursor.connection is not connection.connection
+        or getattr(kept.cursor, "closed", False)
+    ):
+        if connection.queries_logged:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchall() if fetch else cursor.rowcount
+        kept = connection._shop_kept_cursor = connection.cursor()
+    kept.execute(sql, params)
+    return kept.fetchall() if fetch else kept.rowcount
+
+
 def _statement(model, connection, conflict: tuple[str, ...], rows: int = 1) -> tuple[str, list]:
     key = (model, connection.vendor, conflict, rows)
     if key not in _STATEMENTS:
@@ -45,9 +73,7 @@ def _execute_insert(objs: list, using: str, conflict: tuple[str, ...] = ()) -> i
     for obj in objs:
         # ``pre_save`` applies defaults and ``auto_now``/``auto_now_add`` to the instance itself.
         params.extend(f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+    return _execute(connection, sql, params)
 
 
 def insert_objects(objs: list, *, using: str) -> None:
@@ -129,17 +155,26 @@ def _params(fields: list, where: dict, connection) -> list:
     return [field.get_db_prep_value(value, connection) for field, value in zip(fields, values, strict=True)]
 
 
-def select_objects(model, *, using: str, lock: bool = False, order_by: tuple[str, ...] = (), limit=None, **where):
+def select_objects(
+    model,
+    *,
+    using: str,
+    lock: bool = False,
+    order_by: tuple[str, ...] = (),
+    limit=None,
+    only: tuple[str, ...] = (),
+    **where,
+):
     """The ``model`` rows matching ``where`` (``field=value`` or ``field__in=[...]``), as instances:
     ``model.objects.filter(**where).order_by(*order_by)[:limit]`` with ``select_for_update()``
-    when ``lock`` (and the database supports it)."""
+    when ``lock`` (and the database supports it), and ``.only(*only)`` when given."""
     connection = connections[using]
-    key = (model, connection.vendor, _shape(where), lock, order_by, limit)
+    key = (model, connection.vendor, _shape(where), lock, order_by, limit, only)
     if key not in _READS:
         meta = model._meta
         where_sql, where_fields = _where(meta, connection, key[2])
         quote = connection.ops.quote_name
-        fields = meta.concrete_fields
+        fields = [meta.get_field(name) for name in only] if only else meta.concrete_fields
         columns = ", ".join(quote(f.column) for f in fields)
         sql = f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {where_sql}"  # noqa: S608 - quoted metadata
         if order_by:
@@ -159,9 +194,7 @@ def select_objects(model, *, using: str, lock: bool = False, order_by: tuple[str
                 converters.append((index, column, found))
         _READS[key] = (sql, where_fields, [f.attname for f in fields], converters)
     sql, where_fields, attnames, converters = _READS[key]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, _params(where_fields, where, connection))
-        rows = cursor.fetchall()
+    rows = _execute(connection, sql, _params(where_fields, where, connection), fetch=True)
     objects = []
     for row in rows:
         values = list(row)
@@ -172,9 +205,11 @@ def select_objects(model, *, using: str, lock: bool = False, order_by: tuple[str
     return objects
 
 
-def select_object(model, *, using: str, lock: bool = False, order_by: tuple[str, ...] = (), **where):
+def select_object(
+    model, *, using: str, lock: bool = False, order_by: tuple[str, ...] = (), only: tuple[str, ...] = (), **where
+):
     """The first row ``select_objects`` finds, or None."""
-    found = select_objects(model, using=using, lock=lock, order_by=order_by, limit=1, **where)
+    found = select_objects(model, using=using, lock=lock, order_by=order_by, limit=1, only=only, **where)
     return found[0] if found else None
 
 
@@ -194,9 +229,7 @@ def update_rows(model, *, using: str, values: dict, **where) -> int:
     params = [
         field.get_db_prep_save(value, connection) for field, value in zip(set_fields, values.values(), strict=True)
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params + _params(where_fields, where, connection))
-        return cursor.rowcount
+    return _execute(connection, sql, params + _params(where_fields, where, connection))
 
 
 def update_object(obj, fields: list[str], *, using: str) -> None:

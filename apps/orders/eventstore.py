@@ -19,12 +19,12 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max, QuerySet
+from django.db.models import QuerySet
 
 from apps.orders import events
 from apps.orders.errors import NothingToReplay
 from apps.orders.models import OrderEventRecord, OrderStatus
-from shop.db import insert_row
+from shop.db import insert_row, select_object
 from shop.events.envelope import Envelope
 from shop.events.registry import upcast
 
@@ -49,7 +49,12 @@ class ReplayError(RuntimeError):
 
 
 def last_sequence(*, order_id: uuid.UUID) -> int:
-    return OrderEventRecord.objects.filter(aggregate_id=order_id).aggregate(last=Max("sequence"))["last"] or 0
+    """The stream's last sequence (0 for none): the unique key's index read backwards, one row,
+    through a statement built once (the hot path's order confirmation asks for it)."""
+    last = select_object(
+        OrderEventRecord, using=ALIAS, only=("sequence",), order_by=("-sequence",), aggregate_id=order_id
+    )
+    return last.sequence if last is not None else 0
 
 
 def append(envelope: Envelope, *, expected_sequence: int | None = None) -> int:

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from django.db import connections, transaction
+from django.db import OperationalError, connections, transaction
 from django.utils import timezone
 
 from apps.orders.models import Order
@@ -92,3 +92,35 @@ def test_update_rows_changes_the_matching_rows_and_says_how_many():
     assert {s.pk for s in CheckoutSaga.objects.filter(deadline=later)} == {sagas[0].pk, sagas[1].pk}
     with pytest.raises(ValueError, match="only equality and __in"):
         update_rows(CheckoutSaga, using="orders", values={"deadline": None}, step_attempts__gt=0)
+
+
+@pytest.mark.django_db(databases=["orders"])
+def test_select_object_with_only_reads_those_columns_and_defers_the_rest(django_assert_num_queries):
+    saga = _saga(data={"big": "x" * 100}, step_attempts=3)
+
+    found = select_object(CheckoutSaga, using="orders", only=("order_id", "step_attempts"), order_id=saga.order_id)
+
+    assert (found.order_id, found.step_attempts) == (saga.order_id, 3)
+    assert found.get_deferred_fields() == {f for f in FIELDS if f not in ("order_id", "step_attempts")}
+
+
+@pytest.mark.django_db(transaction=True, databases=["orders"])
+def test_statements_of_one_database_session_share_a_cursor_and_a_new_session_gets_its_own():
+    connection = connections["orders"]
+    saga = _saga()
+    select_object(CheckoutSaga, using="orders", order_id=saga.order_id)
+    kept = connection._shop_kept_cursor
+    update_rows(CheckoutSaga, using="orders", values={"step_attempts": 2}, order_id=saga.order_id)
+    assert connection._shop_kept_cursor is kept
+
+    # The server ends the session: the statement fails as any would, and once Django has replaced
+    # the connection the next statement runs on a cursor of the new session.
+    with psycopg.connect(_admin_dsn("orders", "postgres"), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+    with pytest.raises(OperationalError):
+        select_object(CheckoutSaga, using="orders", order_id=saga.order_id)
+    connection.close()
+
+    assert select_object(CheckoutSaga, using="orders", order_id=saga.order_id).step_attempts == 2
+    assert connection._shop_kept_cursor is not kept
+    assert connection._shop_kept_cursor.cursor.connection is connection.connection
