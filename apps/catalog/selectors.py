@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.db.models import Avg, Count, Q, QuerySet
 
 from apps.catalog.models import Category, Product, Review
+from shop.db import select_objects
 
 SORT_FIELDS = {"createdAt": "created_at", "price": "price", "name": "name"}
 
@@ -65,8 +66,12 @@ SNAPSHOT_COLUMNS = ("id", "sku", "name", "price", "currency", "is_active")
 
 def product_snapshot_rows(*, product_ids) -> list[dict]:
     """``SNAPSHOT_COLUMNS`` of each product, unsorted: the checkout's price read, once per order,
-    without building model instances or sorting by the model's default ordering."""
-    return list(Product.objects.filter(id__in=list(product_ids)).order_by().values(*SNAPSHOT_COLUMNS))
+    through a statement built once (``shop.db``) instead of the query compiler."""
+    product_ids = list(product_ids)
+    if not product_ids:
+        return []
+    found = select_objects(Product, using="catalog", only=SNAPSHOT_COLUMNS, id__in=product_ids)
+    return [{column: getattr(product, column) for column in SNAPSHOT_COLUMNS} for product in found]
 
 
 def product_ids(*, active_only: bool = True) -> list[uuid.UUID]:

@@ -3,9 +3,8 @@
 import uuid
 from collections.abc import Iterable
 
-from django.db.models import F
-
 from apps.inventory.models import Reservation, StockItem
+from shop.db import select_objects
 
 
 def stock_get(*, product_id: uuid.UUID) -> StockItem | None:
@@ -15,8 +14,12 @@ def stock_get(*, product_id: uuid.UUID) -> StockItem | None:
 def availability_many(*, product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
     """Available units per product in one query; products without a stock item have 0."""
     product_ids = list(product_ids)
-    rows = StockItem.objects.filter(product_id__in=product_ids).values_list("product_id", F("on_hand") - F("reserved"))
-    found = dict(rows)
+    if not product_ids:
+        return {}
+    rows = select_objects(
+        StockItem, using="inventory", only=("product_id", "on_hand", "reserved"), product_id__in=product_ids
+    )
+    found = {item.product_id: item.on_hand - item.reserved for item in rows}
     return {pid: found.get(pid, 0) for pid in product_ids}
 
 
