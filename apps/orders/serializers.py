@@ -17,6 +17,7 @@ from rest_framework import serializers
 from apps.orders.models import Order, OrderItem, OrderStatus, OrderStatusHistory, ShippingMethod
 from apps.orders.selectors import SORT_FIELDS
 from shop.api.inputs import QueryParams, SortedQuery, StrictInput
+from shop.api.outputs import ModelOutput
 from shop.api.sanitize import CleanCharField
 
 ZIP_CODE = r"^\d{5}(-\d{4})?$"
@@ -151,13 +152,13 @@ class OrderListParams(SortedQuery):
 # --- v1 output ---------------------------------------------------------------------------------
 
 
-class OrderItemV1(serializers.ModelSerializer):
+class OrderItemV1(ModelOutput):
     class Meta:
         model = OrderItem
         fields = ("product_id", "product_name", "sku", "unit_price", "quantity", "line_total")
 
 
-class StatusHistoryOutput(serializers.ModelSerializer):
+class StatusHistoryOutput(ModelOutput):
     class Meta:
         model = OrderStatusHistory
         fields = ("from_status", "to_status", "note", "created_at")
@@ -186,7 +187,7 @@ _ORDER_FIELDS = (
 )
 
 
-class OrderV1(serializers.ModelSerializer):
+class OrderV1(ModelOutput):
     processing = serializers.BooleanField(read_only=True, help_text="True while the checkout is still running.")
     shipping_address = ShippingAddressOutput(source="*", read_only=True)
     items = OrderItemV1(many=True, read_only=True)
@@ -227,7 +228,7 @@ def _item_currency(item: OrderItem) -> str:
     return item.order.currency  # the prefetch caches the parent order: no query
 
 
-class OrderItemV2(serializers.ModelSerializer):
+class OrderItemV2(ModelOutput):
     unit_price = MoneyField("unit_price", _item_currency)
     line_total = MoneyField("line_total", _item_currency)
 
@@ -241,7 +242,7 @@ class CustomerOutput(serializers.Serializer):
     name = serializers.CharField()
 
 
-class OrderV2(serializers.ModelSerializer):
+class OrderV2(ModelOutput):
     """``context["customers"]`` maps user id → public profile (one bulk look-up per page)."""
 
     processing = serializers.BooleanField(read_only=True, help_text="True while the checkout is still running.")

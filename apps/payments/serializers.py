@@ -4,10 +4,11 @@ from rest_framework import serializers
 
 from apps.payments.models import Payment
 from shop.api.inputs import StrictInput
+from shop.api.outputs import ModelOutput
 from shop.api.sanitize import CleanCharField
 
 
-class PaymentOutput(serializers.ModelSerializer):
+class PaymentOutput(ModelOutput):
     class Meta:
         model = Payment
         fields = ("id", "order_id", "amount", "currency", "status", "provider", "captured_amount", "refunded_amount",
