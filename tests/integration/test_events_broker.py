@@ -1,11 +1,16 @@
 """The broker transport keeps one Redis client object per channel (shop/events/broker.py)."""
 
+import json
 import uuid
 
+import redis
+from django.conf import settings
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 
 from config.celery import app
 from shop.events.broker import Channel
+from shop.events.envelope import Envelope
+from shop.events.relay import send_deliveries
 
 
 def _counting_client_objects(channel: Channel) -> list:
@@ -57,3 +62,18 @@ def test_a_channel_whose_pool_was_replaced_gets_a_client_on_the_new_pool():
             assert second.ping()
         assert second is not first
         assert second.connection_pool is channel.pool
+
+
+def test_a_delivery_message_shows_monitoring_its_consumers_and_event_ids_but_not_the_event_data():
+    queue = f"test-argsrepr-{uuid.uuid4().hex}"
+    data = {"customerEmail": "ann@example.com"}
+    wire = Envelope(type="order.created", version=1, aggregate_id="a", data=data).to_wire()
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    try:
+        send_deliveries(queue, [("orders.some_consumer", wire)])
+        [raw] = client.lrange(queue, 0, -1)
+    finally:
+        client.delete(queue)
+    headers = json.loads(raw)["headers"]
+    assert headers["argsrepr"] == f"orders.some_consumer:{wire['id']}"
+    assert "ann@example.com" not in json.dumps(headers)
