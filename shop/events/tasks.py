@@ -71,12 +71,14 @@ def deliver(requests) -> None:
             (waiting if context in settings.EVENTS_WAITING_CONTEXTS and not info.get("is_eager") else here).append(job)
     joined = _JoinedSends()
     with relay.batched_sends():
-        handed = [hand_over(job, joined) for job in waiting]
-        for job in here:
-            job()
-        if handed:
-            wait(handed, timeout=settings.EVENTS_WAITING_JOIN_MS / 1000)
-        relay.join_sends(joined.close())
+        try:
+            handed = [hand_over(job, joined) for job in waiting]
+            for job in here:
+                job()
+            if handed:
+                wait(handed, timeout=settings.EVENTS_WAITING_JOIN_MS / 1000)
+        finally:  # whatever happened, replies handed to the batch leave with it, and later ones alone
+            relay.join_sends(joined.close())
 
 
 class _JoinedSends:
