@@ -290,7 +290,7 @@ EVENTS_BATCH_LINGER_MS = env.float("EVENTS_BATCH_LINGER_MS", default=0.0)
 # Deliveries to these contexts wait on a remote party (the payment provider): they run in a thread
 # pool of this size per worker process, so a slow provider does not hold a whole batch.
 EVENTS_WAITING_CONTEXTS = env.list("EVENTS_WAITING_CONTEXTS", default=["payments"])
-EVENTS_WAITING_THREADS = env.int("EVENTS_WAITING_THREADS", default=6)
+EVENTS_WAITING_THREADS = env.int("EVENTS_WAITING_THREADS", default=10)
 # How long a batch waits, after its own deliveries, for the ones it handed to threads, so that
 # their replies leave in the batch's messages (shop/events/tasks.py).
 EVENTS_WAITING_JOIN_MS = env.float("EVENTS_WAITING_JOIN_MS", default=10.0)

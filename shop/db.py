@@ -312,3 +312,13 @@ def update_object(obj, fields: list[str], *, using: str) -> None:
     meta = type(obj)._meta
     values = {name: meta.get_field(name).pre_save(obj, add=False) for name in fields}
     update_rows(type(obj), using=using, values=values, pk=obj.pk)
+
+
+def release_to_pool(using: str) -> None:
+    """Give this thread's connection to ``using`` back to its pool now, when it is pooled and not
+    in a transaction: for a thread about to wait on something else (a payment provider) that
+    would otherwise hold an idle connection for the whole wait. The next statement takes one
+    from the pool again."""
+    connection = connections[using]
+    if connection.connection is not None and not connection.in_atomic_block and getattr(connection, "pool", None):
+        connection.close()

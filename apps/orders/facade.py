@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from apps.orders.errors import OrderNotFound  # noqa: F401 - part of the facade
 from apps.orders.models import Order
-from shop.db import select_object
+from shop.db import release_to_pool, select_object
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,11 @@ class PaymentRequest:
 
 
 def order_payment_request_get(*, order_id: uuid.UUID) -> PaymentRequest | None:
+    """Read by a payments delivery that then waits on the payment provider: the orders connection
+    goes back to the pool at once, so a waiting delivery holds one connection (its own
+    context's, in its transaction), not two, and more deliveries can wait at once."""
     order = select_object(Order, using="orders", pk=order_id)
+    release_to_pool("orders")
     if order is None:
         return None
     return PaymentRequest(order_id=order_id, amount=order.total, currency=order.currency, token=order.payment_token)
