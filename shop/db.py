@@ -114,10 +114,8 @@ def _values_row(model, fields: list, values: dict) -> list:
         elif field.attname in given:
             row.append(given.pop(field.attname))
         elif field.name in given:
-            related = given.pop(field.name)
-            row.append(
-                getattr(related, field.target_field.attname) if field.is_relation and related is not None else related
-            )
+            related = given.pop(field.name)  # a relation given by its object (other fields match by attname)
+            row.append(related if related is None else getattr(related, field.target_field.attname))
         else:
             row.append(field.get_default())
     if given:
@@ -248,7 +246,10 @@ def select_objects(
         meta = model._meta
         where_sql, where_fields = _where(meta, connection, key[2])
         quote = connection.ops.quote_name
-        fields = [meta.get_field(name) for name in only] if only else meta.concrete_fields
+        # In the model's field order, whatever the order of ``only``: ``Model.from_db`` fills the
+        # fields it is given in that order and defers the rest.
+        wanted = {meta.get_field(name) for name in only}
+        fields = [f for f in meta.concrete_fields if f in wanted] if only else meta.concrete_fields
         columns = ", ".join(quote(f.column) for f in fields)
         sql = f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {where_sql}"  # noqa: S608 - quoted metadata
         if order_by:
@@ -300,9 +301,7 @@ def update_rows(model, *, using: str, values: dict, **where) -> int:
         sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {where_sql}"  # noqa: S608 - quoted metadata
         _WRITES[key] = (sql, set_fields, where_fields)
     sql, set_fields, where_fields = _WRITES[key]
-    params = [
-        field.get_db_prep_save(value, connection) for field, value in zip(set_fields, values.values(), strict=True)
-    ]
+    params = [_db_value(field, value, connection) for field, value in zip(set_fields, values.values(), strict=True)]
     return _execute(connection, sql, params + _params(where_fields, where, connection))
 
 

@@ -33,7 +33,7 @@ def order_payment_request_get(*, order_id: uuid.UUID) -> PaymentRequest | None:
     """Read by a payments delivery that then waits on the payment provider: the orders connection
     goes back to the pool at once, so a waiting delivery holds one connection (its own
     context's, in its transaction), not two, and more deliveries can wait at once."""
-    order = select_object(Order, using="orders", pk=order_id)
+    order = select_object(Order, using="orders", only=("total", "currency", "payment_token"), pk=order_id)
     release_to_pool("orders")
     if order is None:
         return None

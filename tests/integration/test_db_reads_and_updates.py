@@ -124,3 +124,12 @@ def test_statements_of_one_database_session_share_a_cursor_and_a_new_session_get
     assert select_object(CheckoutSaga, using="orders", order_id=saga.order_id).step_attempts == 2
     assert connection._shop_kept_cursor is not kept
     assert connection._shop_kept_cursor.cursor.connection is connection.connection
+
+
+@pytest.mark.django_db(databases=["orders"])
+def test_select_object_with_only_gives_each_field_its_own_value_whatever_the_order_asked():
+    order = OrderFactory(total=Decimal("25.00"), currency="EUR", payment_token="tok_visa")
+
+    found = select_object(Order, using="orders", only=("total", "currency", "payment_token"), pk=order.pk)
+
+    assert (found.total, found.currency, found.payment_token) == (Decimal("25.00"), "EUR", "tok_visa")
