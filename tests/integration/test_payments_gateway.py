@@ -1,6 +1,7 @@
 """Payments facade over the FakeGateway: outcomes, idempotency log, retries and the shared breaker."""
 
 import threading
+import time
 import uuid
 from decimal import Decimal
 
@@ -10,11 +11,10 @@ from django.conf import settings
 from django.test import override_settings
 
 from apps.payments import facade
-from apps.payments.gateway import get_gateway
+from apps.payments.gateway import fake, get_gateway, resilience
 from apps.payments.gateway.resilience import BREAKER_NAME, breaker
 from apps.payments.models import IdempotencyLog, Payment, PaymentEvent, PaymentStatus
 from tests.conftest import CONTEXT_DBS
-from tests.support.worker import wait_until
 
 pytestmark = [
     pytest.mark.django_db(databases=CONTEXT_DBS),
@@ -105,7 +105,7 @@ def test_a_void_refused_because_the_provider_captured_on_a_lost_answer_takes_tha
     assert (reversal.done, reversal.confirmed) == ("REFUNDED", True)
     (ours,) = facade.payments_for_order(order_id=order_id)
     assert (ours.status, ours.captured_amount, ours.refunded_amount) == ("REFUNDED", Decimal("25.00"), Decimal("25.00"))
-    provider = get_gateway()._charge(ours.provider_reference)
+    provider = fake.charge_get(ours.provider_reference)
     assert (provider["captured"], provider["refunded"]) == (Decimal("25.00"), Decimal("25.00"))  # captured once
 
 
@@ -191,7 +191,7 @@ def _redis_state() -> bytes | None:
     return redis.Redis.from_url(settings.REDIS_URL).get(f"shop:{BREAKER_NAME}:pybreaker:state")
 
 
-@override_settings(PAYMENT_BREAKER_FAIL_MAX=3, PAYMENT_BREAKER_RESET_SECONDS=1, PAYMENT_RETRY_ATTEMPTS=1)
+@override_settings(PAYMENT_BREAKER_FAIL_MAX=3, PAYMENT_BREAKER_RESET_SECONDS=60, PAYMENT_RETRY_ATTEMPTS=1)
 def test_breaker_opens_after_the_threshold_fails_fast_and_recovers_after_a_probe():
     for _ in range(2):
         assert authorize(token="tok_chargeDeclinedProcessingError").declined is False
@@ -211,9 +211,12 @@ def test_breaker_opens_after_the_threshold_fails_fast_and_recovers_after_a_probe
     assert (fast.status, fast.declined) == ("FAILED", False) and "unavailable" in fast.message
     assert calls("authorize") == before  # failed fast: the provider was not called
 
-    # After the reset timeout one probe goes through; its success closes the circuit.
-    probe = wait_until(lambda: authorize(token="tok_visa").status == "AUTHORIZED", timeout=10, message="probe")
-    assert probe and _redis_state() == b"closed"
+    # Once the reset timeout has passed (the shared record says it opened 61 s ago; a test that
+    # slept through a short timeout instead could reach half-open before the fail-fast call),
+    # one probe goes through and its success closes the circuit.
+    redis.Redis.from_url(settings.REDIS_URL).set(f"shop:{BREAKER_NAME}:pybreaker:opened_at", int(time.time()) - 61)
+    assert authorize(token="tok_visa").status == "AUTHORIZED"
+    assert _redis_state() == b"closed"
 
 
 @override_settings(PAYMENT_BREAKER_FAIL_MAX=2)
@@ -225,8 +228,6 @@ def test_declines_do_not_trip_the_breaker():
 
 @override_settings(PAYMENT_BREAKER_FAIL_MAX=3, PAYMENT_BREAKER_RESET_SECONDS=60)
 def test_a_provider_outage_fails_every_call_opens_the_breaker_and_ends_when_it_is_over():
-    from apps.payments.gateway import fake
-
     fake.begin_outage(60)
     try:
         for _ in range(3):
@@ -237,3 +238,58 @@ def test_a_provider_outage_fails_every_call_opens_the_breaker_and_ends_when_it_i
         fake.end_outage()
     breaker().close()
     assert authorize(token="tok_visa").status == "AUTHORIZED"
+
+
+class _Counting:
+    """A Redis client or cache, counting the calls made on it (each is one round trip)."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, []
+
+    def __getattr__(self, name):
+        method = getattr(self.inner, name)
+
+        def counted(*args, **kwargs):
+            self.calls.append(name)
+            return method(*args, **kwargs)
+
+        return counted
+
+
+def test_a_provider_call_without_latency_reads_and_writes_the_providers_records_once_each(monkeypatch):
+    """The fake stands for one request to a remote provider: its own bookkeeping must not be what
+    the checkout bench measures (it took 13 Redis round trips per order before)."""
+    counting = _Counting(fake.store())
+    monkeypatch.setattr(fake, "store", lambda: counting)
+    gateway = fake.FakeGateway()
+    key = f"k-{uuid.uuid4()}"
+
+    authorized = gateway.authorize(amount=Decimal("9.99"), currency="EUR", token="tok_visa", idempotency_key=key,
+                                   metadata={})  # fmt: skip
+    captured = gateway.capture(reference=authorized.reference, amount=Decimal("9.99"), currency="EUR",
+                               idempotency_key=f"{key}-capture")  # fmt: skip
+    again = gateway.capture(reference=authorized.reference, amount=Decimal("9.99"), currency="EUR",
+                            idempotency_key=f"{key}-capture")  # fmt: skip
+
+    assert counting.calls == ["get_many", "set_many"] * 3
+    assert again == captured  # the provider's idempotency: the first answer, not a second capture
+    assert fake.charge_get(authorized.reference)["captured"] == Decimal("9.99")
+    assert fake.call_log("capture", f"{key}-capture") == {"started": 2, "ended": 2}
+
+
+def test_a_successful_call_costs_the_shared_breaker_one_round_trip_and_still_clears_failures_counted_elsewhere(
+    monkeypatch,
+):
+    counting = _Counting(resilience._redis(settings.REDIS_URL))
+    monkeypatch.setattr(resilience, "_redis", lambda url: counting)
+    monkeypatch.setattr(resilience._local, "breaker", None)  # a breaker over the counting client
+    shared = redis.Redis.from_url(settings.REDIS_URL)
+    shared.set(f"shop:{BREAKER_NAME}:pybreaker:fail_counter", 2)  # two failures in other processes
+
+    resilience.guarded(lambda: "ok")
+    assert shared.get(f"shop:{BREAKER_NAME}:pybreaker:fail_counter") == b"0"  # a success clears them
+    counting.calls.clear()
+    for _ in range(3):
+        resilience.guarded(lambda: "ok")
+
+    assert counting.calls == ["mget"] * 3  # before: a GET of the state and a SET of the count, each

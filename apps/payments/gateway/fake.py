@@ -55,8 +55,12 @@ def end_outage() -> None:
     store().delete(_OUTAGE)
 
 
-def _log(operation: str, idempotency_key: str, event: str) -> None:
-    key = f"fakegw:log:{operation}:{idempotency_key}:{event}"
+def _log_key(operation: str, idempotency_key: str, event: str) -> str:
+    return f"fakegw:log:{operation}:{idempotency_key}:{event}"
+
+
+def _log_started(operation: str, idempotency_key: str) -> None:
+    key = _log_key(operation, idempotency_key, "started")
     if not store().add(key, 1, _KEEP):  # one round trip for a key's first call, the usual case
         store().incr(key)
 
@@ -64,8 +68,7 @@ def _log(operation: str, idempotency_key: str, event: str) -> None:
 def call_log(operation: str, idempotency_key: str) -> dict[str, int]:
     """The provider's call log, shared by every process (the cache): how many calls with this key
     started and how many ended. A call that started and never ended died with its process."""
-    key = f"fakegw:log:{operation}:{idempotency_key}"
-    return {event: store().get(f"{key}:{event}", 0) for event in ("started", "ended")}
+    return {event: store().get(_log_key(operation, idempotency_key, event), 0) for event in ("started", "ended")}
 
 
 class FakeGateway:
@@ -78,103 +81,107 @@ class FakeGateway:
         self.timeout = timeout
         self.calls: Counter[str] = Counter()  # per-process call counts, for drills and tests
 
-    def _network(self, operation: str, idempotency_key: str) -> None:
+    def _call(self, operation: str, idempotency_key: str, work, *, reference: str | None = None) -> ProviderResult:
+        """One call as the provider sees it: its idempotency (the same key answers the first result
+        or decline), the charge it acts on, and the call log.
+
+        The provider's records are read in one round trip and written in one (``get_many``,
+        ``set_many``), as a real provider costs us one request: the cost measured by the
+        checkout bench is then ours, not the stand-in's. With latency, the call is logged as
+        started before the wait, so a process killed mid-call leaves a call that never ended.
+        """
         self.calls[operation] += 1
-        _log(operation, idempotency_key, "started")
-        try:
-            latency = self.latency
-            if self.slow_rate and random.random() < self.slow_rate:  # fault injection, not crypto
-                latency = self.timeout + 1
-            if store().get(_OUTAGE):
+        s = store()
+        latency = self.latency
+        if self.slow_rate and random.random() < self.slow_rate:  # fault injection, not crypto
+            latency = self.timeout + 1
+        started, ended = (_log_key(operation, idempotency_key, event) for event in ("started", "ended"))
+        answer_key = f"fakegw:key:{idempotency_key}"
+        charge_key = f"fakegw:charge:{reference}" if reference else None
+        if latency:
+            _log_started(operation, idempotency_key)
+            if s.get(_OUTAGE):
+                s.set(ended, (s.get(ended) or 0) + 1, _KEEP)
                 raise TransientGatewayError(f"{operation}: provider outage (drill)")
-            if latency:
-                time.sleep(min(latency, self.timeout))
-                if latency > self.timeout:
-                    raise TransientGatewayError(f"{operation} timed out after {self.timeout}s")
+            time.sleep(min(latency, self.timeout))
+        seen = s.get_many([_OUTAGE, started, ended, answer_key] + ([charge_key] if charge_key else []))
+        # The counts are read and written back, not incremented where they are: two calls with one
+        # key at the same moment could count once (our idempotency log keeps them apart anyway).
+        writes = {ended: seen.get(ended, 0) + 1} | ({} if latency else {started: seen.get(started, 0) + 1})
+        try:
+            if seen.get(_OUTAGE):
+                raise TransientGatewayError(f"{operation}: provider outage (drill)")
+            if latency > self.timeout:
+                raise TransientGatewayError(f"{operation} timed out after {self.timeout}s")
             if self.failure_rate and random.random() < self.failure_rate:  # fault injection, not crypto
                 raise TransientGatewayError(f"{operation}: injected provider failure")
+            answer = seen.get(answer_key)
+            if answer is None:
+                try:
+                    charge = _charge_from(seen.get(charge_key), reference) if charge_key else None
+                    result, charge = work(charge)
+                    money = {field: str(charge[field]) for field in _MONEY}
+                    writes[f"fakegw:charge:{reference or result.reference}"] = charge | money
+                    amount = None if result.amount is None else str(result.amount)
+                    answer = {"result": [result.reference, result.status, amount]}
+                except PaymentDeclined as declined:
+                    answer = {"declined": [declined.code, declined.message]}
+                writes[answer_key] = answer
         finally:
-            _log(operation, idempotency_key, "ended")
-
-    def _once(self, idempotency_key: str, work) -> ProviderResult:
-        """The provider's own idempotency: the same key returns the first result (or decline)."""
-        stored = store().get(f"fakegw:key:{idempotency_key}")
-        if stored is None:
-            try:
-                result = work()
-                amount = None if result.amount is None else str(result.amount)
-                stored = {"result": [result.reference, result.status, amount]}
-            except PaymentDeclined as declined:
-                stored = {"declined": [declined.code, declined.message]}
-            store().set(f"fakegw:key:{idempotency_key}", stored, _KEEP)
-        if "declined" in stored:
-            raise PaymentDeclined(*stored["declined"])
-        reference, status, amount = stored["result"]
+            s.set_many(writes, _KEEP)
+        if "declined" in answer:
+            raise PaymentDeclined(*answer["declined"])
+        reference, status, amount = answer["result"]
         return ProviderResult(reference, status, None if amount is None else Decimal(amount))
 
-    def _charge(self, reference: str) -> dict:
-        """The charge with its money as Decimals (the cache holds JSON, so strings)."""
-        charge = store().get(f"fakegw:charge:{reference}")
-        if charge is None:
-            raise PermanentGatewayError(f"No such payment: {reference}", code="resource_missing")
-        return {**charge, **{field: Decimal(charge[field]) for field in _MONEY}}
-
-    @staticmethod
-    def _save(reference: str, charge: dict) -> None:
-        store().set(f"fakegw:charge:{reference}", {**charge, **{f: str(charge[f]) for f in _MONEY}}, _KEEP)
-
     def authorize(self, *, amount, currency, token, idempotency_key, metadata) -> ProviderResult:
-        self._network("authorize", idempotency_key)
-
-        def work():
+        def work(_charge):
             if token in TRANSIENT_TOKENS:
                 raise TransientGatewayError("processing_error: an error occurred while processing the card")
             if token in DECLINES:
                 raise PaymentDeclined(*DECLINES[token])
             if token not in SUCCESS_TOKENS:
                 raise PaymentDeclined("invalid_token", "The card token is not valid.")
-            reference = f"fake_pi_{uuid.uuid4().hex}"
             charge = {"amount": amount, "captured": Decimal(0), "refunded": Decimal(0), "status": "requires_capture"}
-            self._save(reference, charge)
-            return ProviderResult(reference=reference, status="requires_capture")
+            return ProviderResult(reference=f"fake_pi_{uuid.uuid4().hex}", status="requires_capture"), charge
 
-        return self._once(idempotency_key, work)
+        return self._call("authorize", idempotency_key, work)
 
     def capture(self, *, reference, amount, currency, idempotency_key) -> ProviderResult:
-        self._network("capture", idempotency_key)
-
-        def work():
-            charge = self._charge(reference)
+        def work(charge):
             if charge["status"] != "requires_capture":
                 raise PermanentGatewayError(f"Payment {reference} is {charge['status']}", code=UNEXPECTED_STATE)
             charge.update(captured=amount, status="succeeded")
-            self._save(reference, charge)
-            return ProviderResult(reference=reference, status="succeeded", amount=amount)
+            return ProviderResult(reference=reference, status="succeeded", amount=amount), charge
 
-        return self._once(idempotency_key, work)
+        return self._call("capture", idempotency_key, work, reference=reference)
 
     def void(self, *, reference, idempotency_key) -> ProviderResult:
-        self._network("void", idempotency_key)
-
-        def work():
-            charge = self._charge(reference)
+        def work(charge):
             if charge["status"] != "requires_capture":
                 raise PermanentGatewayError(f"Payment {reference} is {charge['status']}", code=UNEXPECTED_STATE)
             charge.update(status="canceled")
-            self._save(reference, charge)
-            return ProviderResult(reference=reference, status="canceled")
+            return ProviderResult(reference=reference, status="canceled"), charge
 
-        return self._once(idempotency_key, work)
+        return self._call("void", idempotency_key, work, reference=reference)
 
     def refund(self, *, reference, amount, currency, idempotency_key) -> ProviderResult:
-        self._network("refund", idempotency_key)
-
-        def work():
-            charge = self._charge(reference)
+        def work(charge):
             if charge["status"] != "succeeded" or charge["refunded"] + amount > charge["captured"]:
                 raise PermanentGatewayError("Refund exceeds the captured amount", code="charge_already_refunded")
             charge["refunded"] += amount
-            self._save(reference, charge)
-            return ProviderResult(reference=f"fake_re_{uuid.uuid4().hex}", status="succeeded")
+            return ProviderResult(reference=f"fake_re_{uuid.uuid4().hex}", status="succeeded"), charge
 
-        return self._once(idempotency_key, work)
+        return self._call("refund", idempotency_key, work, reference=reference)
+
+
+def charge_get(reference: str) -> dict:
+    """The provider's record of a charge (drills and tests look at the provider's side with it)."""
+    return _charge_from(store().get(f"fakegw:charge:{reference}"), reference)
+
+
+def _charge_from(stored: dict | None, reference: str) -> dict:
+    """The charge with its money as Decimals (the cache holds JSON, so strings)."""
+    if stored is None:
+        raise PermanentGatewayError(f"No such payment: {reference}", code="resource_missing")
+    return {**stored, **{field: Decimal(stored[field]) for field in _MONEY}}

@@ -50,12 +50,46 @@ def _redis(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
+class _SharedStorage(pybreaker.CircuitRedisStorage):
+    """pybreaker's Redis storage, one round trip per successful call instead of two: the state
+    read brings the failure count along (``MGET``), and a success writes the count back to zero
+    only when it was not zero already.
+
+    The count is shared by every process: a failure elsewhere that lands between this read and
+    this success is not wiped, so the breaker counts "failures since a success that saw zero"
+    rather than strictly consecutive ones, which only opens it a little sooner in a failing
+    spell. Each thread has its own breaker, hence its own storage object and read."""
+
+    _seen_failures: int | None = None
+
+    @property
+    def state(self) -> str:
+        try:
+            state, failures = self._redis.mget(self._namespace("state"), self._namespace("fail_counter"))
+        except redis.RedisError:
+            self.logger.exception("RedisError: falling back to default circuit state")
+            self._seen_failures = None
+            return self._fallback_circuit_state
+        self._seen_failures = int(failures) if failures is not None else None
+        if state is None:  # lost (a Redis restart): start again, as pybreaker's own storage does
+            self._initialize_redis_state(self._fallback_circuit_state)
+            return self._fallback_circuit_state
+        return state.decode()
+
+    @state.setter
+    def state(self, state: str) -> None:
+        pybreaker.CircuitRedisStorage.state.fset(self, state)
+
+    def reset_counter(self) -> None:
+        if self._seen_failures != 0:
+            super().reset_counter()
+        self._seen_failures = 0
+
+
 def _storage() -> pybreaker.CircuitBreakerStorage:
     if not settings.REDIS_URL:  # embedded single-process mode
         return _memory_storage
-    return pybreaker.CircuitRedisStorage(
-        pybreaker.STATE_CLOSED, _redis(settings.REDIS_URL), namespace=f"shop:{BREAKER_NAME}"
-    )
+    return _SharedStorage(pybreaker.STATE_CLOSED, _redis(settings.REDIS_URL), namespace=f"shop:{BREAKER_NAME}")
 
 
 def breaker() -> pybreaker.CircuitBreaker:
