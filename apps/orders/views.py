@@ -59,8 +59,8 @@ def _customers(orders: list[Order]) -> dict:
 def order_representation(request, order: Order, *, detail: bool = True) -> dict:
     if _is_v2(request):
         serializer = OrderDetailV2 if detail else OrderV2
-        return serializer(order, context={"customers": _customers([order])}).data
-    return (OrderDetailV1 if detail else OrderV1)(order).data
+        return serializer.represent(order, context={"customers": _customers([order])})
+    return (OrderDetailV1 if detail else OrderV1).represent(order)
 
 
 def _sees_every_order(request) -> bool:
@@ -118,9 +118,9 @@ class OrderCollectionView(APIView):
         )
         page = page_get(orders, query)
         if _is_v2(request):
-            data = OrderV2(page.items, many=True, context={"customers": _customers(page.items)}).data
+            data = OrderV2.represent(page.items, many=True, context={"customers": _customers(page.items)})
         else:
-            data = OrderV1(page.items, many=True).data
+            data = OrderV1.represent(page.items, many=True)
         return page_response(page.block(), data)
 
     @_one_order_schema(

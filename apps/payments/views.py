@@ -41,7 +41,7 @@ class OrderPaymentsView(APIView):
             order.user_id != request.user.pk and not staff.staff_can(request.user, staff.VIEW_CUSTOMERS)
         ):
             raise orders.OrderNotFound(str(order_id))
-        return ok(PaymentOutput(selectors.payments_for_order(order_id=order_id), many=True).data)
+        return ok(PaymentOutput.represent(selectors.payments_for_order(order_id=order_id), many=True))
 
 
 class PaymentRefundView(APIView):
@@ -97,7 +97,7 @@ class PaymentRefundView(APIView):
         payment = selectors.payment_get(payment_id=payment_id)
         reason = data.validated_data["reason"]
         staff_action_record(user=request.user, obj=payment, action="Refund", outcome=outcome.message, reason=reason)
-        return ok(PaymentOutput(payment).data, message=outcome.message)
+        return ok(PaymentOutput.represent(payment), message=outcome.message)
 
 
 class WebhookOutput(serializers.Serializer):

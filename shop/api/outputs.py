@@ -1,23 +1,30 @@
 """Responses built from model instances: ``ModelOutput``, a ``ModelSerializer`` for output only.
 
-DRF works out each model field's serializer class and arguments from the model's metadata
-every time a ``ModelSerializer`` is instantiated, and a response instantiates several (an
-order, its lines, its history, each nested and list serializer). The answer depends only on
-the serializer class and the field, so ``ModelOutput`` works it out once per class and field
-and builds the fields from that; everything else (declared fields, ``Meta``, representation,
-the OpenAPI schema) is DRF's own.
+A ``ModelSerializer`` works out and binds a copy of every field (nested serializers included)
+each time one is instantiated, and for an order response that cost more than rendering it.
+``ModelOutput.represent`` renders with a serializer built once per class and thread instead;
+everything else (declared fields, ``Meta``, representation, the OpenAPI schema) is DRF's own.
 """
+
+import threading
 
 from rest_framework import serializers
 
-_FIELD_SPECS: dict[tuple, tuple[type, dict]] = {}
+_BUILT = threading.local()
 
 
 class ModelOutput(serializers.ModelSerializer):
-    def build_field(self, field_name, info, model_class, nested_depth):
-        key = (type(self), field_name, nested_depth)
-        spec = _FIELD_SPECS.get(key)
-        if spec is None:
-            spec = _FIELD_SPECS[key] = super().build_field(field_name, info, model_class, nested_depth)
-        field_class, kwargs = spec
-        return field_class, dict(kwargs)  # DRF adds the Meta's extra kwargs to its own copy
+    @classmethod
+    def represent(cls, instance, *, many: bool = False, context: dict | None = None):
+        """What ``cls(instance, many=many, context=context).data`` gives. Rendering reads only the
+        instance and the context, so one built serializer serves every request of its thread in
+        turn; the context is the caller's for the call and no longer."""
+        built = _BUILT.__dict__.setdefault("serializers", {})
+        serializer = built.get((cls, many))
+        if serializer is None:
+            serializer = built[(cls, many)] = cls(many=many)
+        serializer._context = context or {}
+        try:
+            return serializer.to_representation(instance)
+        finally:
+            serializer._context = {}
