@@ -47,10 +47,9 @@ class RegisterView(_PublicAuthView):
     )
     def post(self, request, version=None):
         query_read(request)
-        data = RegisterInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = RegisterInput.read(request.data)
         try:
-            user = services.user_register(**data.validated_data)
+            user = services.user_register(**data)
         except DjangoValidationError as exc:
             raise serializers.ValidationError({"password": list(exc.messages)})
         return ok(UserOut(user).data, message="Account created.", status=status.HTTP_201_CREATED)
@@ -62,9 +61,8 @@ class TokenObtainView(_PublicAuthView):
     @extend_schema(request=TokenInput, responses={200: TokenPairOut, 503: _FAILS_CLOSED}, auth=[], summary="Sign in")
     def post(self, request, version=None):
         query_read(request)
-        data = TokenInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        user = services.user_authenticate(**data.validated_data)
+        data = TokenInput.read(request.data)
+        user = services.user_authenticate(**data)
         if user is None:
             raise InvalidCredentials
         return ok(TokenPairOut(tokens.tokens_issue(user=user)).data)
@@ -81,9 +79,8 @@ class TokenRefreshView(_PublicAuthView):
     )
     def post(self, request, version=None):
         query_read(request)
-        data = RefreshInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        pair = tokens.token_rotate(raw_refresh=data.validated_data["refresh"])
+        data = RefreshInput.read(request.data)
+        pair = tokens.token_rotate(raw_refresh=data["refresh"])
         return ok(TokenPairOut(pair).data)
 
 
@@ -91,9 +88,8 @@ class LogoutView(_PublicAuthView):
     @extend_schema(request=RefreshInput, responses={204: None}, auth=[], summary="Sign out (revoke a refresh token)")
     def post(self, request, version=None):
         query_read(request)
-        data = RefreshInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        tokens.token_revoke(raw_refresh=data.validated_data["refresh"])
+        data = RefreshInput.read(request.data)
+        tokens.token_revoke(raw_refresh=data["refresh"])
         return ok(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -108,9 +104,8 @@ class MeView(APIView):
     @extend_schema(request=MeUpdateInput, responses={200: UserOut}, summary="Update the signed-in user's profile")
     def patch(self, request, version=None):
         query_read(request)
-        data = MeUpdateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        user = services.user_update_profile(user_id=request.user.pk, **data.validated_data)
+        data = MeUpdateInput.read(request.data)
+        user = services.user_update_profile(user_id=request.user.pk, **data)
         return ok(UserOut(user).data)
 
 

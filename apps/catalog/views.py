@@ -74,9 +74,8 @@ class ProductCollectionApi(APIView):
     )
     def post(self, request, version):
         query_read(request)
-        data = ProductCreateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        product = services.product_create(**data.validated_data)
+        data = ProductCreateInput.read(request.data)
+        product = services.product_create(**data)
         headers = {"Location": f"/api/{version}/products/{product.id}"}
         return ok(ProductOutput(product).data, message="Product created.", status=201, headers=headers)
 
@@ -96,9 +95,8 @@ class ProductItemApi(APIView):
     )
     def patch(self, request, version, product_id):
         query_read(request)
-        data = ProductUpdateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        product = services.product_update(product_id=product_id, data=data.validated_data)
+        data = ProductUpdateInput.read(request.data)
+        product = services.product_update(product_id=product_id, data=data)
         return ok(ProductOutput(product).data, message="Product updated.")
 
     # A soft delete answers 200 with the deactivated product (a bare serializer would read as 204).
@@ -134,7 +132,6 @@ class ProductReviewsApi(APIView):
     )
     def post(self, request, version, product_id):
         query_read(request)
-        data = ReviewCreateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        review = services.review_create(product_id=product_id, user_id=request.user.pk, **data.validated_data)
+        data = ReviewCreateInput.read(request.data)
+        review = services.review_create(product_id=product_id, user_id=request.user.pk, **data)
         return ok(ReviewOutput(review).data, message="Review added.", status=201)

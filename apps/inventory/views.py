@@ -48,10 +48,8 @@ class AdjustmentCreateApi(APIView):
     )
     def post(self, request, version, product_id):
         query_read(request)
-        data = AdjustmentInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        item = services.stock_adjust(product_id=product_id, actor=str(request.user.pk), **data.validated_data)
-        body = data.validated_data
+        body = AdjustmentInput.read(request.data)
+        item = services.stock_adjust(product_id=product_id, actor=str(request.user.pk), **body)
         staff_action_record(
             user=request.user,
             obj=item,

@@ -139,9 +139,7 @@ class OrderCollectionView(APIView):
         return run_idempotent(request, lambda: self._create(request), model=IdempotencyRecord, using="orders")
 
     def _create(self, request):
-        data = OrderCreateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        body = data.validated_data
+        body = OrderCreateInput.read(request.data)
         order = services.order_place(
             user_id=request.user.pk,
             customer_email=getattr(request.user, "email", ""),
@@ -182,9 +180,7 @@ class _OrderCommandView(APIView):
         order = _visible_order(request, order_id, with_history=False, any_owner=self.staff_command)
         body = {}
         if self.input_serializer is not None:
-            data = self.input_serializer(data=request.data)
-            data.is_valid(raise_exception=True)
-            body = data.validated_data
+            body = self.input_serializer.read(request.data)
         self.command(request, order, body)
         return ok(order_representation(request, _visible_order(request, order_id)))
 

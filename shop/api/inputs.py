@@ -7,16 +7,21 @@
   spec spells them): ``QueryParams`` itself accepts none, ``PagedQuery`` adds ``page``,
   ``limit`` and ``cursor``, ``SortedQuery`` adds the allow-listed ``sortBy`` and ``order``
   (the selector owns the wire name → column map; only those columns reach ``order_by``).
-* ``query_read(request, ParamsClass)`` validates ``request.query_params`` and returns the
-  clean values; the paging values then go to ``shop.api.pagination.page_get``.
+* ``InputClass.read(request.data)`` validates a body and returns the clean values;
+  ``query_read(request, ParamsClass)`` does the same for ``request.query_params``; the paging
+  values then go to ``shop.api.pagination.page_get``. Both validate with a serializer built
+  once per class and thread: building one (a deep copy and a bind of every declared field,
+  nested inputs included) cost more than validating an order's body.
 """
 
+import threading
 from collections.abc import Mapping
 
 from rest_framework import serializers
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 10
+_BUILT = threading.local()
 
 
 class StrictInput(serializers.Serializer):
@@ -32,6 +37,23 @@ class StrictInput(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError({name: [self.unknown_message] for name in unknown})
         return super().to_internal_value(data)
+
+    @classmethod
+    def read(cls, data) -> dict:
+        """``data`` validated, or a ``ValidationError`` (400 VALIDATION_ERROR naming each field).
+        Validating keeps nothing in the fields, so one built serializer serves every request of
+        its thread in turn; what one validation left on it is cleared before the next."""
+        built = _BUILT.__dict__.setdefault("inputs", {})
+        serializer = built.get(cls)
+        if serializer is None:
+            serializer = built[cls] = cls()
+        serializer.initial_data = data
+        try:
+            serializer.is_valid(raise_exception=True)
+            return serializer.validated_data
+        finally:
+            for left in ("initial_data", "_validated_data", "_errors", "_data"):
+                serializer.__dict__.pop(left, None)
 
 
 class QueryParams(StrictInput):
@@ -67,6 +89,4 @@ class SortedQuery(PagedQuery):
 
 def query_read(request, params_class: type[QueryParams] = QueryParams) -> dict:
     """The validated query parameters of ``request`` (400 on unknown names or bad values)."""
-    params = params_class(data=request.query_params.dict())
-    params.is_valid(raise_exception=True)
-    return dict(params.validated_data)
+    return dict(params_class.read(request.query_params.dict()))

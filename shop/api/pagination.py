@@ -156,9 +156,8 @@ class PagePagination(BasePagination):
     """``page_get``/``page_response`` behind DRF's interface; documents every list response."""
 
     def paginate_queryset(self, queryset, request, view=None):
-        params = PagedQuery(data={k: v for k, v in request.query_params.items() if k in ("page", "limit", "cursor")})
-        params.is_valid(raise_exception=True)
-        self.page = page_get(queryset, params.validated_data)
+        params = PagedQuery.read({k: v for k, v in request.query_params.items() if k in ("page", "limit", "cursor")})
+        self.page = page_get(queryset, params)
         return self.page.items
 
     def get_paginated_response(self, data):

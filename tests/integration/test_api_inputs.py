@@ -93,3 +93,26 @@ def test_unknown_query_parameters_are_refused_on_every_read(customer_api, path):
 def test_anonymous_reads_refuse_unknown_query_parameters_too():
     product = ProductFactory()
     _refused(APIClient().get(f"/api/v1/products/{product.id}/reviews", {"sort": "rating"}), "sort")
+
+
+def test_each_read_validates_its_own_body_while_the_serializer_is_built_once_per_class_and_thread(customer_api):
+    """``StrictInput.read`` keeps one built serializer per class and thread: a refused body leaves
+    no errors for the next request, and a good one no values."""
+    from apps.orders.serializers import OrderCreateInput
+    from shop.api import inputs
+
+    products = stocked_products(2, price=Decimal("5.00"))
+    good = order_payload(products, quantity=2)
+    bad = order_payload(products, quantity=2) | {"shippingMethod": "teleport"}
+    bad["items"][0]["quantity"] = 0
+
+    _refused(customer_api.post("/api/v1/orders", bad, format="json"), "shippingMethod")
+    built = inputs._BUILT.inputs[OrderCreateInput]
+    assert customer_api.post("/api/v1/orders", good, format="json").status_code == 201
+    refused_again = customer_api.post("/api/v1/orders", {**good, "notes": 5}, format="json")
+
+    assert inputs._BUILT.inputs[OrderCreateInput] is built  # built once, used by all three requests
+    details = str(refused_again.json()["error"]["details"])
+    assert "notes" in details and "shippingMethod" not in details and "quantity" not in details
+    assert Order.objects.get().items.count() == 2
+    assert not hasattr(built, "initial_data") and not hasattr(built, "_validated_data")
