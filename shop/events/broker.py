@@ -9,10 +9,19 @@ enough; a channel whose pool was replaced (after a broker disconnect) gets a new
 
 Selected by ``CELERY_BROKER_TRANSPORT`` for ``redis://`` and ``rediss://`` broker URLs
 (config/settings.py); everything else is kombu's own transport.
+
+On Redis a queue is the list a publish pushes to, and a publish to the anonymous exchange (the
+queue's name as routing key, how Celery sends a task to a named queue) pushes to it by name:
+there is nothing to declare. Celery still declares the queue on every publish, and kombu's
+check that it already did (a bound copy of the queue and its exchange, inside a retry
+wrapper) was a fifth of a publish's CPU. ``declare_on_publish`` tells the relay to skip it
+on this transport; other brokers (RabbitMQ, where an undeclared queue drops the message)
+declare as Celery does.
 """
 
 from contextlib import contextmanager
 
+from django.conf import settings
 from kombu.transport import redis
 
 
@@ -32,3 +41,8 @@ class Channel(redis.Channel):
 
 class Transport(redis.Transport):
     Channel = Channel
+
+
+def declare_on_publish() -> list | None:
+    """``declare`` for ``apply_async``: nothing on this transport, Celery's default elsewhere."""
+    return [] if getattr(settings, "CELERY_BROKER_TRANSPORT", None) == f"{__name__}:Transport" else None

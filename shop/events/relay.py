@@ -36,7 +36,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from shop.events import bus
+from shop.events import broker, bus
 from shop.events.store import dead_letter_model, inbox_model, outbox_model
 from shop.observability import metrics
 from shop.observability.celery_signals import CAUSATION_HEADER, CORRELATION_HEADER
@@ -70,6 +70,7 @@ def send_deliveries(queue: str, deliveries: list[tuple[str, dict]]) -> None:
         # data (customer details); Celery's own repr of them also cost a seventh of a publish.
         argsrepr=" ".join(f"{consumer}:{wire['id']}" for consumer, wire in deliveries)[:1024],
         kwargsrepr="{}",
+        declare=broker.declare_on_publish(),
     )
 
 
