@@ -126,10 +126,10 @@ def test_replay_of_a_real_flow_equals_the_order_row(
     assert replayed_state(order_id) == row_state(order_id)
     # Gapless from 1, in the order the services wrote them.
     assert stream(order_id) == list(enumerate(types, start=1))
-    # Every order event that was published (outbox) is in the store, with the same id.
-    published = set(OutboxMessage.objects.filter(aggregate_id=str(order_id)).values_list("id", "event_type"))
+    # Every order event queued for delivery (outbox) is in the store, with the same id.
+    queued = set(OutboxMessage.objects.filter(aggregate_id=str(order_id)).values_list("id", "event_type"))
     stored = set(eventstore.order_events(order_id=order_id).values_list("event_id", "event_type"))
-    assert stored == {(event_id, t) for event_id, t in published if t.startswith("order.")}
+    assert {(event_id, t) for event_id, t in queued if t.startswith("order.")} <= stored
 
 
 def change_to(order_id, status) -> OrderEventRecord:
