@@ -34,6 +34,12 @@ def _execute(connection, sql: str, params: list, *, fetch: bool = False):
     connection's execute wrappers and error translation apply as before; it is replaced when the
     connection hands out another session (pool checkout, reconnect). While Django logs queries
     (``DEBUG``, ``django_assert_num_queries``) every statement gets its own logging cursor.
+
+    Inside ``atomic``, with no execute wrapper but the backend's own (which only notes writes
+    made outside ``atomic``), the statement goes to the database cursor under Django's error
+    translation and broken-transaction check, without the wrapper chain Django builds per
+    statement: 13 µs of the 66-79 an insert cost (3,000 inserts, process time). A wrapper
+    installed by anyone else (a test counting statements, say) sees every statement as before.
     """
     kept = getattr(connection, "_shop_kept_cursor", None)
     if (
@@ -48,8 +54,18 @@ def _execute(connection, sql: str, params: list, *, fetch: bool = False):
                 cursor.execute(sql, params)
                 return cursor.fetchall() if fetch else cursor.rowcount
         kept = connection._shop_kept_cursor = connection.cursor()
+    if connection.in_atomic_block and _only_own_wrappers(connection):
+        connection.validate_no_broken_transaction()
+        with connection.wrap_database_errors:
+            kept.cursor.execute(sql, params)
+            return kept.cursor.fetchall() if fetch else kept.cursor.rowcount
     kept.execute(sql, params)
     return kept.fetchall() if fetch else kept.rowcount
+
+
+def _only_own_wrappers(connection) -> bool:
+    own = getattr(connection, "_note_autocommit_write", None)
+    return all(wrapper == own for wrapper in connection.execute_wrappers)
 
 
 def _statement(model, connection, conflict: tuple[str, ...], rows: int = 1) -> tuple[str, list]:

@@ -133,3 +133,37 @@ def test_select_object_with_only_gives_each_field_its_own_value_whatever_the_ord
     found = select_object(Order, using="orders", only=("total", "currency", "payment_token"), pk=order.pk)
 
     assert (found.total, found.currency, found.payment_token) == (Decimal("25.00"), "EUR", "tok_visa")
+
+
+@pytest.mark.django_db(databases=["orders"], transaction=True)
+def test_inside_a_transaction_statements_skip_djangos_wrapper_chain_but_keep_its_errors_and_any_added_wrapper(
+    monkeypatch,
+):
+    from django.db import IntegrityError
+    from django.db.backends import utils
+    from django.db.transaction import TransactionManagementError
+
+    from shop.db import insert_row
+
+    saga = _saga()
+    chained = []
+    through_chain = utils.CursorWrapper._execute_with_wrappers
+    monkeypatch.setattr(
+        utils.CursorWrapper,
+        "_execute_with_wrappers",
+        lambda self, sql, *rest, **kw: chained.append(sql) or through_chain(self, sql, *rest, **kw),
+    )
+    with transaction.atomic(using="orders"):
+        select_object(CheckoutSaga, using="orders", lock=True, order_id=saga.order_id)
+    assert chained == []  # the database cursor, directly
+
+    with pytest.raises(TransactionManagementError), transaction.atomic(using="orders"):
+        with pytest.raises(IntegrityError), transaction.atomic(using="orders", savepoint=False):
+            insert_row(CheckoutSaga, using="orders", order_id=saga.order_id)  # Django's error, not psycopg's
+        select_object(CheckoutSaga, using="orders", order_id=saga.order_id)  # the transaction is broken
+
+    seen = []
+    counting = connections["orders"].execute_wrapper(lambda run, sql, *rest: seen.append(sql) or run(sql, *rest))
+    with counting, transaction.atomic(using="orders"):
+        select_object(CheckoutSaga, using="orders", order_id=saga.order_id)
+    assert len(seen) == 1 and "orders_checkoutsaga" in seen[0]
