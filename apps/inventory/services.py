@@ -23,7 +23,7 @@ from apps.inventory.errors import (
 )
 from apps.inventory.events import RESERVATION_EXPIRED, STOCK_LOW
 from apps.inventory.models import Reservation, ReservationRequest, StockItem, StockMovement
-from shop.db import insert_rows, insert_unless_exists, select_objects, update_object, update_rows
+from shop.db import insert_rows, insert_unless_exists, select_objects, update_objects, update_rows
 from shop.events import publish
 
 ALIAS = "inventory"
@@ -40,11 +40,10 @@ def _lock_stock(product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, StockItem]:
 
 
 def _save_stock(items: Iterable[StockItem]) -> None:
-    """One UPDATE per row: for the one to three rows an order touches, ``bulk_update``'s CASE
-    expressions cost several times the CPU of the round trips they save (measured: 0.77 ms
-    against 0.20 ms for one row, 1.10 against 0.40 for two; docs/performance.md)."""
-    for item in items:
-        update_object(item, ["on_hand", "reserved", "updated_at"], using=ALIAS)
+    """The one to three rows an order touches, in one statement built once per row count
+    (``bulk_update``'s CASE expressions cost several times the CPU of the round trips they
+    saved: 0.77 ms against 0.20 ms for one row, 1.10 against 0.40 for two; docs/performance.md)."""
+    update_objects(list(items), ["on_hand", "reserved", "updated_at"], using=ALIAS)
 
 
 def _announce_low_stock(item: StockItem, available_before: int) -> None:

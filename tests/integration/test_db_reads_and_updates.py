@@ -167,3 +167,23 @@ def test_inside_a_transaction_statements_skip_djangos_wrapper_chain_but_keep_its
     with counting, transaction.atomic(using="orders"):
         select_object(CheckoutSaga, using="orders", order_id=saga.order_id)
     assert len(seen) == 1 and "orders_checkoutsaga" in seen[0]
+
+
+@pytest.mark.django_db(databases=["inventory"])
+def test_update_objects_writes_each_row_its_own_values_in_one_statement_and_sets_auto_now(django_assert_num_queries):
+    from apps.inventory.models import StockItem
+    from shop.db import update_objects
+
+    items = [StockItem.objects.create(product_id=uuid.uuid4(), on_hand=10 * n, reserved=n) for n in (1, 2, 3)]
+    untouched = StockItem.objects.create(product_id=uuid.uuid4(), on_hand=7, reserved=0)
+    before = timezone.now()
+    for n, item in enumerate(items, start=1):
+        item.on_hand, item.reserved = 100 + n, 50 + n
+
+    with django_assert_num_queries(1, using="inventory"):
+        update_objects(items, ["on_hand", "reserved", "updated_at"], using="inventory")
+
+    stored = {i.pk: i for i in StockItem.objects.all()}
+    assert [(stored[i.pk].on_hand, stored[i.pk].reserved) for i in items] == [(101, 51), (102, 52), (103, 53)]
+    assert all(stored[i.pk].updated_at >= before and stored[i.pk].updated_at == i.updated_at for i in items)
+    assert (stored[untouched.pk].on_hand, stored[untouched.pk].updated_at) == (7, untouched.updated_at)

@@ -8,11 +8,13 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from apps.inventory import facade, services, tasks
+from apps.inventory.events import RESERVATION_EXPIRED, STOCK_LOW
 from apps.inventory.models import Reservation, StockItem, StockMovement
 from apps.inventory.services import ALIAS
 from shop.events.store import outbox_model
 from tests.conftest import CONTEXT_DBS
 from tests.factories.inventory import StockItemFactory
+from tests.support.events import watching
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
 
@@ -30,6 +32,14 @@ def assert_ledger_balanced(*product_ids):
             on_hand=Sum("on_hand_delta"), reserved=Sum("reserved_delta")
         )
         assert (sums["on_hand"], sums["reserved"] or 0) == (item.on_hand, item.reserved), pid
+
+
+@pytest.fixture(autouse=True)
+def _watched():
+    """Nothing consumes stock.low or reservation.expired yet: watched here, each publish is
+    queued in the outbox, where ``events_of`` reads it."""
+    with watching(STOCK_LOW, RESERVATION_EXPIRED, context=ALIAS):
+        yield
 
 
 def events_of(event_type) -> list[dict]:

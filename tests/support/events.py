@@ -4,9 +4,11 @@ relay claims and the real inbox, in this process.
 Integration tests of the plumbing itself use a real worker instead (see tests/integration).
 """
 
+from contextlib import contextmanager
+
 from django.conf import settings
 
-from shop.events import inbox, relay
+from shop.events import bus, inbox, relay
 
 
 def _handle_now(sub, wire):
@@ -27,3 +29,18 @@ def drain(max_rounds: int = 50) -> int:
         if not sent:
             return total
     raise RuntimeError("drain() did not settle: an event loop keeps publishing")
+
+
+@contextmanager
+def watching(*event_types: str, context: str):
+    """A consumer of ``event_types`` for the block, as a future one would subscribe: an event
+    nobody subscribes to is not queued, so a test that reads what was published (outbox rows)
+    of such an event has it watched. The subscriptions are removed afterwards."""
+    saved = ({k: list(v) for k, v in bus._by_type.items()}, dict(bus._by_consumer))
+    for event_type in event_types:
+        bus.subscriber(event_type, consumer=f"tests.watching.{event_type}", context=context)(lambda envelope: None)
+    try:
+        yield
+    finally:
+        bus._by_type.clear(), bus._by_type.update(saved[0])
+        bus._by_consumer.clear(), bus._by_consumer.update(saved[1])
