@@ -13,6 +13,7 @@ from apps.payments.models import Payment, PaymentEvent, PaymentStatus, ProviderW
 from shop.events.store import outbox_model
 from tests.conftest import CONTEXT_DBS
 from tests.factories.payments import PaymentFactory
+from tests.support.events import watching
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
 
@@ -76,6 +77,14 @@ def test_forged_tampered_and_stale_deliveries_are_refused_and_change_nothing(api
     assert not ProviderWebhookEvent.objects.exists()
 
 
+@pytest.fixture
+def refunds_watched():
+    """Nothing consumes payment.refunded yet: watched, each publish is queued where it can be counted."""
+    with watching("payment.refunded", context="payments"):
+        yield
+
+
+@pytest.mark.usefixtures("refunds_watched")
 def test_a_refund_made_at_the_provider_is_recorded_once_per_event_id(api_client, payment):
     payload = event("evt_refund_1", "charge.refunded", refunded(1000))
     first = deliver(api_client, payload, signature(payload))
@@ -89,7 +98,7 @@ def test_a_refund_made_at_the_provider_is_recorded_once_per_event_id(api_client,
     assert (payment.status, payment.refunded_amount) == (PaymentStatus.PARTIALLY_REFUNDED, Decimal("10.00"))
     (ledger,) = payment.events.filter(type=PaymentEvent.Type.REFUNDED)
     assert ledger.amount == Decimal("10.00") and ledger.data == {"source": "stripe", "event": "evt_refund_1"}
-    assert outbox_model("payments").objects.filter(event_type="payment.refunded").count() == 1
+    assert outbox_model("payments").objects.filter(event_type="payment.refunded").count() == 1  # published once
 
     # The rest refunded at the provider later: the running total brings the payment to REFUNDED.
     rest = event("evt_refund_2", "charge.refunded", refunded(2500))
