@@ -24,7 +24,7 @@ from django.db.models import QuerySet
 from apps.orders import events
 from apps.orders.errors import NothingToReplay
 from apps.orders.models import OrderEventRecord, OrderStatus
-from shop.db import insert_row, select_object
+from shop.db import insert_rows, select_object
 from shop.events.envelope import Envelope
 from shop.events.registry import upcast
 
@@ -57,40 +57,41 @@ def last_sequence(*, order_id: uuid.UUID) -> int:
     return last.sequence if last is not None else 0
 
 
-def append(envelope: Envelope, *, expected_sequence: int | None = None) -> int:
-    """Store ``envelope`` as event ``expected_sequence + 1`` of its order, in the caller's
-    transaction, and return that sequence number.
+def append(*envelopes: Envelope, expected_sequence: int | None = None) -> int:
+    """Store ``envelopes`` (one order's) as events ``expected_sequence + 1``, ``+ 2``, ... of
+    their order, in one statement in the caller's transaction, and return the last sequence.
 
     ``expected_sequence`` is the last sequence the caller has seen (None: read it now). If
-    another transaction appended that number first, the unique key refuses the insert and
-    ``StaleSequence`` is raised; the caller's transaction is then unusable and rolls back
+    another transaction appended one of those numbers first, the unique key refuses the insert
+    and ``StaleSequence`` is raised; the caller's transaction is then unusable and rolls back
     whole, order change included, so the command can be retried from fresh state.
     """
     if not transaction.get_connection(ALIAS).in_atomic_block:
         raise RuntimeError(f"append() must run inside transaction.atomic(using={ALIAS!r})")
-    order_id = uuid.UUID(envelope.aggregate_id)
+    order_id = uuid.UUID(envelopes[0].aggregate_id)
     if expected_sequence is None:
         expected_sequence = last_sequence(order_id=order_id)
-    sequence = expected_sequence + 1
+    rows = [
+        {
+            "aggregate_id": order_id,
+            "sequence": expected_sequence + position,
+            "event_id": envelope.id,
+            "event_type": envelope.type,
+            "version": envelope.version,
+            "data": envelope.data,
+            "occurred_at": datetime.fromisoformat(envelope.occurred_at),
+            "correlation_id": envelope.correlation_id or "",
+            "causation_id": envelope.causation_id or "",
+        }
+        for position, envelope in enumerate(envelopes, start=1)
+    ]
     try:
-        insert_row(  # an insert, as the model's append-only ``save()`` allows
-            OrderEventRecord,
-            using=ALIAS,
-            aggregate_id=order_id,
-            sequence=sequence,
-            event_id=envelope.id,
-            event_type=envelope.type,
-            version=envelope.version,
-            data=envelope.data,
-            occurred_at=datetime.fromisoformat(envelope.occurred_at),
-            correlation_id=envelope.correlation_id or "",
-            causation_id=envelope.causation_id or "",
-        )
+        insert_rows(OrderEventRecord, using=ALIAS, rows=rows)  # inserts, as the model's append-only save() allows
     except IntegrityError as exc:
         if _violates_sequence_key(exc):
-            raise StaleSequence(order_id, sequence) from exc
+            raise StaleSequence(order_id, expected_sequence + 1) from exc
         raise
-    return sequence
+    return expected_sequence + len(rows)
 
 
 def _violates_sequence_key(exc: IntegrityError) -> bool:

@@ -83,16 +83,17 @@ class Address:
     country: str
 
 
-def _record(event_type: str, data: dict, *, order_id: uuid.UUID, after: int | None = None) -> int:
-    """Publish an order event (outbox) and append it to the event store, in the caller's transaction.
+def _record(*published: tuple[str, dict], order_id: uuid.UUID, after: int | None = None) -> int:
+    """Publish order events, ``(type, data)`` each, and append them to the event store (one
+    statement for all of them), in the caller's transaction.
 
     Every order event goes through here, so the store can never miss one that was published.
-    ``after``: the stream's last sequence when the caller knows it (a new order: 0; the second
-    event of one change: what the first returned), which saves reading it. Returns the new one.
+    ``after``: the stream's last sequence when the caller knows it (a new order: 0), which saves
+    reading it. Returns the new last one.
     """
-    envelope = publish(event_type, data, aggregate_id=order_id, using=ALIAS)
+    envelopes = [publish(event_type, data, aggregate_id=order_id, using=ALIAS) for event_type, data in published]
     try:
-        return eventstore.append(envelope, expected_sequence=after)
+        return eventstore.append(*envelopes, expected_sequence=after)
     except eventstore.StaleSequence as exc:
         raise ConcurrentChange(str(exc)) from exc
 
@@ -136,7 +137,7 @@ def order_place(
             payment_token=payment_token,
         )
         orchestrator.saga_begin(order=order, lines=lines)
-        _record(events.ORDER_CREATED, _created_event(order, lines), order_id=order.id, after=0)
+        _record((events.ORDER_CREATED, _created_event(order, lines)), order_id=order.id, after=0)
     metrics.orders_created.labels(OrderStatus.PENDING).inc()
     # What the caller shows is what was just written: no need to read the order back.
     order._prefetched_objects_cache = {"items": lines, "history": [created]}
@@ -263,13 +264,14 @@ def _apply(order: Order, *, previous: str, target: str, note: str, changes: dict
     update_object(order, ["status", "updated_at", *changes], using=ALIAS)
     insert_row(OrderStatusHistory, using=ALIAS, order=order, from_status=previous, to_status=target, note=note)
     ids = {"orderId": order.id, "customerId": order.user_id}
-    sequence = _record(
-        events.ORDER_STATUS_CHANGED, {**ids, "from": previous, "to": target, "note": note}, order_id=order.id
-    )
     specific = {**ids, **(event_data or {})}
     if target == OrderStatus.CANCELLED:
         specific["previousStatus"] = previous
-    _record(_EVENT_FOR_STATUS[target], specific, order_id=order.id, after=sequence)
+    _record(
+        (events.ORDER_STATUS_CHANGED, {**ids, "from": previous, "to": target, "note": note}),
+        (_EVENT_FOR_STATUS[target], specific),
+        order_id=order.id,
+    )
 
 
 def order_confirm(
@@ -313,8 +315,10 @@ def order_cancel_request(*, order_id: uuid.UUID, reason: str = CUSTOMER_REQUEST)
             event_data={"reason": reason},
         )
         _record(
-            events.ORDER_CANCEL_REQUESTED,
-            {"orderId": order.id, "customerId": order.user_id, "reason": reason, "previousStatus": previous},
+            (
+                events.ORDER_CANCEL_REQUESTED,
+                {"orderId": order.id, "customerId": order.user_id, "reason": reason, "previousStatus": previous},
+            ),
             order_id=order.id,
         )
     return order
