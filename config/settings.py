@@ -176,8 +176,18 @@ def _database(alias: str) -> dict:
             # next request with a 500 (found by bench/chaos.py). max_idle: a connection unused
             # for a minute is closed, so the many small pools (each web and worker process holds
             # one per context it touches) give back what they do not need; see docs/events.md
-            # for the connection budget.
-            config["OPTIONS"]["pool"] = {"min_size": 0, "max_size": DB_POOL_MAX, "timeout": 10, "max_idle": 60}
+            # for the connection budget. reconnect_timeout: psycopg_pool retries a failed connect
+            # with a doubling pause (1, 2, 4 ... s) for five minutes by default, and no request can
+            # start another attempt meanwhile, so after an outage a pool could stay empty long after
+            # the database was back (make chaos: a 503 sixteen seconds after a 15 s refusal ended).
+            # Given up after a few seconds, the next request that waits starts a fresh attempt.
+            config["OPTIONS"]["pool"] = {
+                "min_size": 0,
+                "max_size": DB_POOL_MAX,
+                "timeout": 10,
+                "max_idle": 60,
+                "reconnect_timeout": env.float("DB_POOL_RECONNECT_SECONDS", default=5.0),
+            }
         config["CONN_HEALTH_CHECKS"] = True
     config["TEST"] = {"DEPENDENCIES": []}  # contexts are independent; "default" is empty
     return config

@@ -115,3 +115,32 @@ def test_a_database_refusing_connections_answers_503_with_the_error_envelope(cus
     assert response.status_code == 503, response.content
     assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
     assert response["Retry-After"] == "5"
+
+
+@pytest.mark.django_db(databases=["orders"])
+def test_once_a_refusing_database_accepts_again_the_pool_connects_within_seconds_not_after_its_backoff(monkeypatch):
+    """Found by make chaos: after 15 s of ``ALLOW_CONNECTIONS false`` a web process's pool gave a
+    503 sixteen seconds after the database was back, its reconnect attempt sleeping a doubling
+    pause (1, 2, 4, 8, 16 s) that no waiting request could cut short."""
+    from psycopg_pool import PoolTimeout
+
+    wrapper = _pooled_wrapper(monkeypatch)
+    pool = wrapper.pool
+    pool.open()
+    name = connections["orders"].settings_dict["NAME"]
+    with psycopg.connect(_admin_dsn("orders", "postgres"), autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            refused_since = time.monotonic()
+            while time.monotonic() - refused_since < 8:  # requests keep coming while it refuses
+                with pytest.raises(PoolTimeout):
+                    pool.getconn(timeout=0.5)
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    try:
+        back = time.monotonic()
+        connection = pool.getconn(timeout=4)  # before: the attempt slept until ~15 s, a PoolTimeout here
+        assert time.monotonic() - back < 4
+        pool.putconn(connection)
+    finally:
+        wrapper.close_pool()
