@@ -55,6 +55,10 @@ def end_outage() -> None:
     store().delete(_OUTAGE)
 
 
+def _charge_key(reference: str) -> str:
+    return f"fakegw:charge:{reference}"
+
+
 def _log_key(operation: str, idempotency_key: str, event: str) -> str:
     return f"fakegw:log:{operation}:{idempotency_key}:{event}"
 
@@ -97,7 +101,7 @@ class FakeGateway:
             latency = self.timeout + 1
         started, ended = (_log_key(operation, idempotency_key, event) for event in ("started", "ended"))
         answer_key = f"fakegw:key:{idempotency_key}"
-        charge_key = f"fakegw:charge:{reference}" if reference else None
+        charge_key = _charge_key(reference) if reference else None
         if latency:
             _log_started(operation, idempotency_key)
             if s.get(_OUTAGE):
@@ -121,7 +125,7 @@ class FakeGateway:
                     charge = _charge_from(seen.get(charge_key), reference) if charge_key else None
                     result, charge = work(charge)
                     money = {field: str(charge[field]) for field in _MONEY}
-                    writes[f"fakegw:charge:{reference or result.reference}"] = charge | money
+                    writes[charge_key or _charge_key(result.reference)] = charge | money
                     amount = None if result.amount is None else str(result.amount)
                     answer = {"result": [result.reference, result.status, amount]}
                 except PaymentDeclined as declined:
@@ -177,7 +181,7 @@ class FakeGateway:
 
 def charge_get(reference: str) -> dict:
     """The provider's record of a charge (drills and tests look at the provider's side with it)."""
-    return _charge_from(store().get(f"fakegw:charge:{reference}"), reference)
+    return _charge_from(store().get(_charge_key(reference)), reference)
 
 
 def _charge_from(stored: dict | None, reference: str) -> dict:
