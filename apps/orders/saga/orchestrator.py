@@ -427,8 +427,14 @@ def saga_retry_or_give_up(*, order_id) -> str:
     if saga is None or not (saga.is_active or saga.status == SagaStatus.FAILED):
         return "inactive"
     if saga.deadline is None or saga.deadline >= timezone.now():
-        # Listed as overdue, then a reply (or another recovery run) moved it on: not a timeout.
+        # Seen as overdue, then a reply (or another recovery run) moved it on: not a timeout.
         return "not due"
+    return _retry_or_give_up(saga)
+
+
+def _retry_or_give_up(saga: CheckoutSaga) -> str:
+    """The body of ``saga_retry_or_give_up`` for a saga locked and seen overdue under the lock."""
+    order_id = saga.order_id
     order = _order(saga)
     if saga.status == SagaStatus.FAILED:
         # Staff were alerted when it failed, but the undo is still owed: money or stock moved for
@@ -468,19 +474,33 @@ def _undo_retry_interval() -> timedelta:
 
 
 def sagas_recover(*, limit: int = 500) -> dict[str, int]:
-    """Beat task body: every active (or FAILED, still owing its undo) saga past its deadline gets
-    one retry-or-compensate."""
-    overdue = list(
-        CheckoutSaga.objects.filter(
-            status__in=[SagaStatus.STARTED, SagaStatus.COMPENSATING, SagaStatus.FAILED], deadline__lt=timezone.now()
-        )
-        .order_by("deadline")
-        .values_list("order_id", flat=True)[:limit]
-    )
+    """Beat task and sweeper body: every active (or FAILED, still owing its undo) saga past its
+    deadline gets one retry-or-compensate, most overdue first, each in its own transaction.
+
+    Each saga is claimed with ``SKIP LOCKED`` when its turn comes (``locks.overdue_saga_claim``),
+    not read from a list made at the start. Sweepers in every worker process and beat's task
+    run at once: with a shared list they walked it in the same order, each waiting on the
+    locks the one ahead held, so under a backlog of hundreds the last saga waited for several
+    full walks. Claiming splits the overdue sagas between the sweepers, and a saga that fell
+    due during the walk is taken in the same walk. A saga whose handling fails is logged and
+    left for the next sweep; the others go on. A failed claim ends the sweep."""
     outcome: dict[str, int] = {}
-    for order_id in overdue:
-        with transaction.atomic(using=ALIAS):
-            result = saga_retry_or_give_up(order_id=order_id)
+    failed: list = []
+    for _ in range(limit):
+        claimed = None
+        try:
+            with transaction.atomic(using=ALIAS):
+                saga = locks.overdue_saga_claim(skip=failed)
+                if saga is None:
+                    break
+                claimed = saga.order_id
+                result = _retry_or_give_up(saga)
+        except Exception:
+            if claimed is None:  # the claim itself failed: the database is in trouble, the sweep ends
+                raise
+            logger.exception("saga_recovery_failed", order_id=str(claimed))
+            failed.append(claimed)
+            result = "error"
         outcome[result] = outcome.get(result, 0) + 1
     return outcome
 

@@ -1,5 +1,6 @@
 import random
 import threading
+import time
 
 import structlog
 from celery import shared_task
@@ -19,11 +20,13 @@ def sagas_recover() -> dict:
 
 
 def sweep_forever(interval: float, stop: threading.Event) -> None:
-    """Sweep every ``interval`` seconds (the first after a random share of it, so the processes of
-    a host do not sweep in step) until ``stop`` is set; a failed sweep is logged, the next one runs."""
-    wait = random.uniform(0, interval)  # spreading timers, not crypto
-    while not stop.wait(wait):
-        wait = interval
+    """Start a sweep every ``interval`` seconds (the first after a random share of it, so the
+    processes of a host do not sweep in step) until ``stop`` is set; a failed sweep is logged,
+    the next one runs. The cadence counts from each sweep's start: a sweep that took long under
+    a backlog does not push the next one a full interval further out."""
+    next_start = time.monotonic() + random.uniform(0, interval)  # spreading timers, not crypto
+    while not stop.wait(max(0.0, next_start - time.monotonic())):
+        next_start = time.monotonic() + interval
         try:
             orchestrator.sagas_recover()
         except Exception:  # a database fault must not end the sweeper
