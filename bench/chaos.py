@@ -814,17 +814,25 @@ def check(initial_stock: dict, results, customers: Customers, faults: Faults, mo
     checks.append(("dead letters (0 expected)", not dead, f"{len(dead)}, {len(failed)} still FAILED"))
 
     statuses = Counter(("POST /orders", r.status) for r in results) + customers.statuses
-    allowed = lambda at, status, body: (  # noqa: E731
-        status == "503" and '"error"' in (body or "") and any(s - 1 <= at <= e + POOL_WAIT for s, e in faults.refusing)
-    )
+
+    def busy(status, body) -> bool:  # admission control refused a checkout: allowed at any time
+        return status == "503" and '"CHECKOUT_BUSY"' in (body or "")
+
+    def allowed(at, status, body) -> bool:
+        refusing = any(s - 1 <= at <= e + POOL_WAIT for s, e in faults.refusing)
+        return busy(status, body) or (status == "503" and '"error"' in (body or "") and refusing)
+
     bad_http = [(r.status, f"+{(r.done or r.sent or 0) - faults.load_began:.1f} s", r.error_body) for r in results
                 if (r.status.startswith("5") or r.status.startswith("conn") or r.status == "timeout")
                 and not allowed(r.done or r.sent or 0, r.status, r.error_body)]  # fmt: skip
     bad_http += [
         (s, f"+{at - faults.load_began:.1f} s", b) for at, _, s, b in customers.errors if not allowed(at, s, b)
     ]
-    checks.append(("HTTP: no 5xx except 503 + error envelope while a database refused connections", not bad_http,
-                   f"{len(bad_http)} others" + (f": {bad_http[:3]}" if bad_http else "")))  # fmt: skip
+    refused = sum(busy(r.status, r.error_body) for r in results)
+    checks.append(("HTTP: no 5xx except 503 + error envelope while a database refused connections, "
+                   "and admission control's 503 CHECKOUT_BUSY", not bad_http,
+                   f"{len(bad_http)} others; {refused} checkouts refused by admission control"
+                   + (f": {bad_http[:3]}" if bad_http else "")))  # fmt: skip
 
     terminal_at = {}
     for order_id, at in (

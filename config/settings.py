@@ -324,6 +324,11 @@ INVENTORY_EXPIRY_SWEEP_SECONDS = env.float("INVENTORY_EXPIRY_SWEEP_SECONDS", def
 SAGA_STEP_TIMEOUT_SECONDS = env.float("SAGA_STEP_TIMEOUT_SECONDS", default=30.0)
 SAGA_MAX_STEP_ATTEMPTS = env.int("SAGA_MAX_STEP_ATTEMPTS", default=3)
 SAGA_SWEEP_SECONDS = env.float("SAGA_SWEEP_SECONDS", default=10.0)
+# Admission control: while this many messages wait in the broker's queues for a worker, a new
+# order is refused with 503 CHECKOUT_BUSY and Retry-After instead of queueing behind them (0: off;
+# the Redis broker only). Each web process recounts at most every CHECKOUT_BACKLOG_CHECK_SECONDS.
+CHECKOUT_MAX_WAITING_MESSAGES = env.int("CHECKOUT_MAX_WAITING_MESSAGES", default=500)
+CHECKOUT_BACKLOG_CHECK_SECONDS = env.float("CHECKOUT_BACKLOG_CHECK_SECONDS", default=0.5)
 # Besides beat's task, every worker pool process sweeps overdue sagas every SAGA_SWEEP_SECONDS in a
 # thread of its own, so recovery goes on while beat is down or every pool process is busy.
 SAGA_WORKER_SWEEP = env.bool("SAGA_WORKER_SWEEP", default=True)

@@ -22,6 +22,10 @@ os.environ.setdefault("LOCAL_CACHE_SECONDS", "0")
 for _name in ("USER", "ANON", "LOGIN", "LOGIN_ACCOUNT", "REGISTER", "ORDERS", "PAYMENTS"):
     os.environ.setdefault(f"RATELIMIT_{_name}", "100000/m")
 
+# Admission control counts what waits in the broker, and tests that publish without a worker
+# leave messages there; the tests of admission control switch it on.
+os.environ.setdefault("CHECKOUT_MAX_WAITING_MESSAGES", "0")
+
 from config.settings import *  # noqa: E402,F403
 
 # Hashing cost is not under test (a test pins Argon2 as the production hasher); speed is.

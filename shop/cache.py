@@ -221,8 +221,8 @@ def _local_get(key: str) -> Any | None:
     return entry[1]
 
 
-def _local_put(key: str, value: Any) -> None:
-    seconds = _setting("LOCAL_CACHE_SECONDS", 0)
+def _local_put(key: str, value: Any, seconds: float | None = None) -> None:
+    seconds = _setting("LOCAL_CACHE_SECONDS", 0) if seconds is None else seconds
     if seconds <= 0:
         return
     if len(_local) >= _LOCAL_MAX_ENTRIES:
@@ -236,6 +236,17 @@ def _local_drop(*, keys=(), namespace: str | None = None) -> None:
     if namespace is not None:
         for key in [k for k in _local if k.startswith(f"{namespace}:")]:
             _local.pop(key, None)
+
+
+def remembered(key: str, build: Callable[[], T], *, seconds: float) -> T:
+    """``build()``, kept in this process for ``seconds``: for a figure every request consults
+    but none needs to the millisecond (a count behind a limit), so a busy process reads it a
+    few times a second, not once per request. Never in Redis: each process keeps its own."""
+    value = _local_get(key)
+    if value is None:
+        value = build()
+        _local_put(key, value, seconds)
+    return value
 
 
 def local_clear() -> None:

@@ -20,6 +20,8 @@ class DomainError(Exception):
     public_message: str | None = None
     # For 401 answers: the WWW-Authenticate challenge.
     auth_header: str | None = None
+    # For answers a later retry may cure (503): seconds for the Retry-After header.
+    retry_after: int | None = None
 
     def details(self) -> dict | None:
         return None

@@ -91,3 +91,21 @@ class NothingToReplay(OrderError, LookupError):
 
     def details(self) -> dict:
         return {"at": self.until.isoformat() if self.until else None}
+
+
+class CheckoutBusy(OrderError):
+    """Admission control: more work waits for the workers than they finish in a few seconds.
+
+    Accepting more would only lengthen the queue every checkout waits in, until steps pass
+    their deadlines and the recovery's re-sends add work just when there is least room for it.
+    A client told to come back in a second or two is served sooner than one queued for a minute."""
+
+    code = "CHECKOUT_BUSY"
+    http_status = HTTPStatus.SERVICE_UNAVAILABLE
+    public_message = "The shop is taking more orders than it can check out right now; retry shortly."
+    retry_after = 2
+
+    def __init__(self, waiting: int, limit: int):
+        super().__init__(f"{waiting} messages wait for a worker (limit {limit})")
+        self.waiting = waiting
+        self.limit = limit

@@ -19,12 +19,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 
 from apps.catalog import facade as catalog
 from apps.inventory import facade as inventory
 from apps.orders import events, eventstore, locks
 from apps.orders.errors import (
+    CheckoutBusy,
     ConcurrentChange,
     InsufficientStock,
     InvalidTransition,
@@ -38,8 +40,9 @@ from apps.orders.models import Order, OrderItem, OrderStatus, OrderStatusHistory
 from apps.orders.saga import orchestrator
 from apps.orders.saga.models import SagaStatus
 from apps.payments import facade as payments
+from shop import cache
 from shop.db import insert_objects, insert_row, update_object
-from shop.events import publish
+from shop.events import gauges, publish
 from shop.observability import metrics
 
 ALIAS = "orders"
@@ -117,7 +120,9 @@ def order_place(
 
     Steps: the products (active, one currency), an advisory stock check, the priced lines;
     then, in one transaction, the order rows, the saga (which sends its first command) and
-    ``order.created``."""
+    ``order.created``. Refused with ``CheckoutBusy`` while more than
+    ``CHECKOUT_MAX_WAITING_MESSAGES`` wait for a worker, before anything is read or written."""
+    _checkout_admit()
     snapshots, currency = _products_get(items)
     _stock_check(items)
     lines = _lines_price(items, snapshots)
@@ -157,6 +162,21 @@ def _products_get(items: Sequence[ItemRequest]) -> tuple[dict, str]:
     if len(currencies) != 1:
         raise MixedCurrencies("All products of one order must share a currency")
     return snapshots, currencies.pop()
+
+
+def _checkout_admit() -> None:
+    """Admission control (``CheckoutBusy``), on the messages waiting for a worker, as this
+    process counted them at most ``CHECKOUT_BACKLOG_CHECK_SECONDS`` ago. Waiting messages are
+    work queued for the CPU; sagas waiting on a deadline (a provider outage) are not, and do
+    not close the door. ``CHECKOUT_MAX_WAITING_MESSAGES`` 0 turns it off."""
+    limit = settings.CHECKOUT_MAX_WAITING_MESSAGES
+    if not limit:
+        return
+    waiting = cache.remembered(
+        "orders:messages_waiting", gauges.messages_waiting, seconds=settings.CHECKOUT_BACKLOG_CHECK_SECONDS
+    )
+    if waiting >= limit:
+        raise CheckoutBusy(waiting, limit)
 
 
 def _stock_check(items: Sequence[ItemRequest]) -> None:

@@ -131,6 +131,10 @@ class OrderCollectionView(APIView):
         errors={
             409: OpenApiResponse(description="INSUFFICIENT_STOCK, IDEMPOTENCY_KEY_IN_USE (see Retry-After)"),
             422: OpenApiResponse(description="IDEMPOTENCY_KEY_REUSED"),
+            503: OpenApiResponse(
+                description="CHECKOUT_BUSY (see Retry-After): more work waits for the workers "
+                "than admission control lets in; retry the same request"
+            ),
         },
     )
     def post(self, request, version=None):

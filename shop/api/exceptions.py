@@ -54,6 +54,8 @@ def _from_domain(error: DomainError) -> ApiError:
     api_error = ApiError(error.message, code=error.code, details=error.details(), status_code=int(error.http_status))
     if error.auth_header:
         api_error.auth_header = error.auth_header
+    if error.retry_after:
+        api_error.wait = error.retry_after  # the handler below turns this into Retry-After
     return api_error
 
 

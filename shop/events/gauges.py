@@ -7,6 +7,7 @@ by the collector for a few seconds however many scrapers ask.
 import json
 
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from shop.contexts import DEFAULT_QUEUE, WORKER_QUEUES
 from shop.events.relay import outbox_lag
@@ -39,30 +40,52 @@ def _dead_letters():
     return rows
 
 
+_clients: dict = {}
+
+
 def _broker():
+    """This process's client of the Redis broker (thread-safe, reconnects by itself), or None
+    when the broker is not Redis."""
     import redis
 
-    if not settings.CELERY_BROKER_URL or not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    url = settings.CELERY_BROKER_URL
+    if not url or not url.startswith(("redis://", "rediss://")):
         return None
-    return redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=1, socket_connect_timeout=1)
+    if url not in _clients:
+        _clients[url] = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+    return _clients[url]
+
+
+def queue_lengths() -> dict[str, int] | None:
+    """Messages waiting in each worker queue (all priorities), in one round trip; None when the
+    broker is not Redis. Raises ``redis.RedisError`` when the broker cannot be reached."""
+    client = _broker()
+    if client is None:
+        return None
+    with client.pipeline(transaction=False) as pipe:
+        for queue in broker_queues():
+            pipe.llen(queue)
+            for step in _PRIORITY_STEPS:
+                pipe.llen(f"{queue}{_PRIORITY_SEPARATOR}{step}")
+        lengths = pipe.execute()
+    per_queue = len(_PRIORITY_STEPS) + 1
+    return {queue: sum(lengths[i * per_queue : (i + 1) * per_queue]) for i, queue in enumerate(broker_queues())}
+
+
+def messages_waiting() -> int:
+    """Messages waiting in the worker queues, for admission control (``apps.orders.services``):
+    0 when the broker is not Redis or cannot be reached, so a request is never refused because
+    this count failed (an unreachable broker is the outbox sweeper's business)."""
+    try:
+        return sum((queue_lengths() or {}).values())
+    except (RedisError, OSError):
+        return 0
 
 
 @scrape_gauge("celery_queue_length", "Messages waiting in a broker queue", ["queue"])
 def _queue_depth():
-    client = _broker()
-    if client is None:
-        return []
-    try:
-        with client.pipeline(transaction=False) as pipe:
-            for queue in broker_queues():
-                pipe.llen(queue)
-                for step in _PRIORITY_STEPS:
-                    pipe.llen(f"{queue}{_PRIORITY_SEPARATOR}{step}")
-            lengths = pipe.execute()
-    finally:
-        client.close()
-    per_queue = len(_PRIORITY_STEPS) + 1
-    return [((queue,), sum(lengths[i * per_queue : (i + 1) * per_queue])) for i, queue in enumerate(broker_queues())]
+    lengths = queue_lengths()
+    return [((queue,), length) for queue, length in (lengths or {}).items()]
 
 
 @scrape_gauge("celery_unacked_messages", "Messages delivered to a worker and not yet acknowledged", ["queue"])
@@ -71,15 +94,12 @@ def _unacked():
     if client is None:
         return []
     counts = dict.fromkeys(broker_queues(), 0)
-    try:
-        for seen, (_tag, raw) in enumerate(client.hscan_iter(_UNACKED_HASH, count=500)):
-            if seen >= _UNACKED_SCAN_LIMIT:
-                break
-            try:
-                routing_key = json.loads(raw)[2]
-            except (ValueError, IndexError, TypeError):
-                continue
-            counts[routing_key if routing_key in counts else DEFAULT_QUEUE] += 1
-    finally:
-        client.close()
+    for seen, (_tag, raw) in enumerate(client.hscan_iter(_UNACKED_HASH, count=500)):
+        if seen >= _UNACKED_SCAN_LIMIT:
+            break
+        try:
+            routing_key = json.loads(raw)[2]
+        except (ValueError, IndexError, TypeError):
+            continue
+        counts[routing_key if routing_key in counts else DEFAULT_QUEUE] += 1
     return [((queue,), count) for queue, count in counts.items()]
