@@ -78,6 +78,22 @@ def chromium():
     shutil.rmtree(profile, ignore_errors=True)
 
 
+def _replaced(element) -> bool:
+    """Selenium's ``staleness_of``, also for a node Chrome reports as belonging to a document that
+    is no longer the page's ("Node with given id does not belong to the document")."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
+
+
 class StaffBrowser:
     """A staff member at the admin: visits pages as a person would and keeps the evidence."""
 
@@ -98,24 +114,44 @@ class StaffBrowser:
         """Click the link or button showing ``text`` and wait for the next page."""
         from selenium.webdriver.common.by import By
 
-        element = self.driver.find_element(
-            By.XPATH,
+        xpath = (
             f"//a[normalize-space()='{text}'] | //input[@type='submit' and @value='{text}'] "
-            f"| //button[normalize-space()='{text}']",
+            f"| //button[normalize-space()='{text}']"
         )
-        self._then_arrive(element.click)
+        self._then_arrive(lambda: self.driver.find_element(By.XPATH, xpath).click())
 
     def press(self, css: str) -> None:
         """Click the element ``css`` selects (a button among several with the same text)."""
-        self._then_arrive(self.driver.find_element("css selector", css).click)
+        self._then_arrive(lambda: self.driver.find_element("css selector", css).click())
 
     def fill(self, fields: dict[str, str]) -> None:
         from selenium.webdriver.common.by import By
 
-        for name, value in fields.items():
-            field = self.driver.find_element(By.NAME, name)
-            field.clear()
-            field.send_keys(value)
+        def fill_all() -> None:
+            for name, value in fields.items():
+                field = self.driver.find_element(By.NAME, name)
+                field.clear()
+                field.send_keys(value)
+
+        self._on_the_page(fill_all)
+
+    def _on_the_page(self, operation):
+        """Run ``operation`` (find elements, then act on them or read them). If the document was
+        replaced between the find and the act, Chrome refuses the element ("Node with given id
+        does not belong to the document", or a stale element): the act did not happen, so wait
+        for the page to finish loading and run it again on that page, twice at most."""
+        from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+        for attempt in range(3):
+            try:
+                return operation()
+            except WebDriverException as exc:
+                replaced = isinstance(exc, StaleElementReferenceException) or "does not belong to the document" in str(
+                    exc
+                )
+                if not replaced or attempt == 2:
+                    raise
+                self._loaded()
 
     def submit(self, button: str) -> None:
         self.click(button)
@@ -124,10 +160,12 @@ class StaffBrowser:
         from selenium.webdriver.common.by import By
         from selenium.webdriver.common.keys import Keys
 
-        box = self.driver.find_element(By.ID, "searchbar")
-        box.clear()
-        box.send_keys(term)
-        self._then_arrive(lambda: box.send_keys(Keys.ENTER))
+        def type_and_enter() -> None:
+            box = self.driver.find_element(By.ID, "searchbar")
+            box.clear()
+            box.send_keys(term + Keys.ENTER)
+
+        self._then_arrive(type_and_enter)
 
     def choose(self, name: str, option: str) -> None:
         from selenium.webdriver.support.ui import Select
@@ -140,19 +178,25 @@ class StaffBrowser:
         self.driver.find_element(By.CSS_SELECTOR, f"input[type=checkbox][value='{value}']").click()
 
     def _then_arrive(self, action) -> None:
-        from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.ui import WebDriverWait
 
-        old = self.driver.find_element("tag name", "html")
-        action()
-        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(old))
+        def act():
+            page = self.driver.find_element("tag name", "html")
+            action()
+            return page
+
+        old = self._on_the_page(act)
+        WebDriverWait(self.driver, 30).until(lambda _driver: _replaced(old))
         self.arrived()
 
-    def arrived(self) -> None:
-        """Every page: fully loaded, screenshotted, no console error, no CSP violation."""
+    def _loaded(self) -> None:
         from selenium.webdriver.support.ui import WebDriverWait
 
         WebDriverWait(self.driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+    def arrived(self) -> None:
+        """Every page: fully loaded, screenshotted, no console error, no CSP violation."""
+        self._loaded()
         path = self.driver.current_url.removeprefix(self.base_url)
         self.visited.append(path)
         self.shots += 1
@@ -180,19 +224,23 @@ class StaffBrowser:
 
     @property
     def text(self) -> str:
-        return self.driver.find_element("tag name", "body").text
+        return self._on_the_page(lambda: self.driver.find_element("tag name", "body").text)
 
     def text_of(self, css: str) -> str:
-        return self.driver.find_element("css selector", css).text
+        return self._on_the_page(lambda: self.driver.find_element("css selector", css).text)
 
     def rows(self, table_css: str) -> list[str]:
-        return [row.text for row in self.driver.find_elements("css selector", f"{table_css} tbody tr")]
+        return self._on_the_page(
+            lambda: [row.text for row in self.driver.find_elements("css selector", f"{table_css} tbody tr")]
+        )
 
     def has(self, css: str) -> bool:
         return bool(self.driver.find_elements("css selector", css))
 
     def messages(self) -> list[str]:
-        return [element.text for element in self.driver.find_elements("css selector", "ul.messagelist li")]
+        return self._on_the_page(
+            lambda: [element.text for element in self.driver.find_elements("css selector", "ul.messagelist li")]
+        )
 
     def action_links(self) -> list[str]:
         links = self.driver.find_elements("css selector", "a.staff-action")
