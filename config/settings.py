@@ -292,11 +292,11 @@ EVENTS_FAST_PATH = env.bool("EVENTS_FAST_PATH", default=True)
 # checks the inboxes and re-sends what has not arrived (lost by a broker restart, say), pausing
 # twice as long after each re-send.
 EVENTS_REDELIVER_AFTER_SECONDS = env.float("EVENTS_REDELIVER_AFTER_SECONDS", default=60.0)
-# A delivery that finds a worker pool process free runs at once (after the linger, 0 by default);
+# A delivery that finds a worker pool process free runs after the linger (ms), with what came meanwhile;
 # while all are busy, deliveries gather into one task per free process, up to the maximum
 # (shop/events/batches.py).
 EVENTS_BATCH_MAX = env.int("EVENTS_BATCH_MAX", default=32)
-EVENTS_BATCH_LINGER_MS = env.float("EVENTS_BATCH_LINGER_MS", default=0.0)
+EVENTS_BATCH_LINGER_MS = env.float("EVENTS_BATCH_LINGER_MS", default=5.0)
 # Deliveries to these contexts wait on a remote party (the payment provider): they run in a thread
 # pool of this size per worker process, so a slow provider does not hold a whole batch.
 EVENTS_WAITING_CONTEXTS = env.list("EVENTS_WAITING_CONTEXTS", default=["payments"])

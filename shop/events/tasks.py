@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from shop.events import bus, inbox, relay
-from shop.events.batches import TICK_SECONDS, LoadSizedBatches
+from shop.events.batches import LoadSizedBatches, flush_interval
 from shop.events.envelope import MalformedEnvelope
 from shop.events.registry import InvalidEventData
 from shop.observability import metrics
@@ -48,7 +48,7 @@ PERMANENT_ERRORS = (inbox.PermanentHandlerError, InvalidEventData, MalformedEnve
     acks_late=True,
     ignore_result=True,
     flush_every=settings.EVENTS_BATCH_MAX,
-    flush_interval=max(TICK_SECONDS, settings.EVENTS_BATCH_LINGER_MS / 1000),
+    flush_interval=flush_interval(settings.EVENTS_BATCH_LINGER_MS / 1000),
     linger=settings.EVENTS_BATCH_LINGER_MS / 1000,
 )
 def deliver(requests) -> None:
