@@ -28,12 +28,12 @@ from celery_batches.trace import apply_batches_task
 # about that long, not up to a whole tick: at 50 ms, a 5 ms linger cost each of a checkout's
 # hops up to 50 ms (COMPLETED p50 54 -> 200 ms at 28 orders/s, session 7).
 TICK_SECONDS = 0.05
+STALLED_AFTER_SECONDS = 5.0
 
 
 def flush_interval(linger: float) -> float:
     """The timer's period: the linger when there is one, else ``TICK_SECONDS``."""
     return min(linger, TICK_SECONDS) if linger > 0 else TICK_SECONDS
-STALLED_AFTER_SECONDS = 5.0
 
 
 class LoadSizedBatches(Batches):
