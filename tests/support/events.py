@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from django.conf import settings
 
-from shop.events import bus, inbox, relay
+from shop.events import bus, inbox, registry, relay
 
 
 def _handle_now(sub, wire):
@@ -32,15 +32,28 @@ def drain(max_rounds: int = 50) -> int:
 
 
 @contextmanager
+def registrations_kept():
+    """Event types, upcasters and subscriptions registered inside the block are forgotten when it
+    ends (and any the block replaced come back), so a test's throwaway registrations cannot leak
+    into other tests or the contract test."""
+    tables = (registry._specs, registry._upcasters, registry._validators, registry._latest)
+    saved_registry = [(table, dict(table)) for table in tables]
+    saved_bus = ({k: list(v) for k, v in bus._by_type.items()}, dict(bus._by_consumer))
+    try:
+        yield
+    finally:
+        for table, contents in saved_registry:
+            table.clear(), table.update(contents)
+        bus._by_type.clear(), bus._by_type.update(saved_bus[0])
+        bus._by_consumer.clear(), bus._by_consumer.update(saved_bus[1])
+
+
+@contextmanager
 def watching(*event_types: str, context: str):
     """A consumer of ``event_types`` for the block, as a future one would subscribe: an event
     nobody subscribes to is not queued, so a test that reads what was published (outbox rows)
     of such an event has it watched. The subscriptions are removed afterwards."""
-    saved = ({k: list(v) for k, v in bus._by_type.items()}, dict(bus._by_consumer))
-    for event_type in event_types:
-        bus.subscriber(event_type, consumer=f"tests.watching.{event_type}", context=context)(lambda envelope: None)
-    try:
+    with registrations_kept():
+        for event_type in event_types:
+            bus.subscriber(event_type, consumer=f"tests.watching.{event_type}", context=context)(lambda envelope: None)
         yield
-    finally:
-        bus._by_type.clear(), bus._by_type.update(saved[0])
-        bus._by_consumer.clear(), bus._by_consumer.update(saved[1])

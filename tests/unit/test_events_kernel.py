@@ -9,6 +9,7 @@ import pytest
 from shop.events import bus, checks, inbox, registry
 from shop.events.envelope import Envelope, MalformedEnvelope
 from tests.support.eventprobe.events import PINGED
+from tests.support.events import registrations_kept
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -16,14 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def isolated_registry():
     """Register throwaway types without leaking them into other tests (or the contract test)."""
-    saved = (dict(registry._specs), dict(registry._upcasters), dict(registry._validators))
-    saved_bus = ({k: list(v) for k, v in bus._by_type.items()}, dict(bus._by_consumer))
-    yield registry
-    registry._specs.clear(), registry._specs.update(saved[0])
-    registry._upcasters.clear(), registry._upcasters.update(saved[1])
-    registry._validators.clear(), registry._validators.update(saved[2])
-    bus._by_type.clear(), bus._by_type.update(saved_bus[0])
-    bus._by_consumer.clear(), bus._by_consumer.update(saved_bus[1])
+    with registrations_kept():
+        yield registry
 
 
 def test_envelope_round_trips_through_the_camelcase_wire_format():
@@ -73,6 +68,15 @@ def test_upcasting_walks_every_version_to_the_newest(isolated_registry):
     upcast = registry.upcast(Envelope(type="unit.evolving", version=1, aggregate_id="x", data={"a": 1}))
 
     assert (upcast.version, upcast.data) == (3, {"a": 1, "b": 0, "c": 1})
+
+
+def test_the_newest_version_is_the_highest_registered_in_any_order_and_a_test_s_types_do_not_outlive_it():
+    with registrations_kept():
+        for version in (2, 3, 1):  # a context may declare an old version after a newer one
+            registry.register_event("unit.out_of_order", version, {"type": "object"})
+        assert registry.latest_version("unit.out_of_order") == 3
+    with pytest.raises(registry.UnknownEvent):
+        registry.latest_version("unit.out_of_order")
 
 
 def test_the_probe_v1_ping_reaches_handlers_as_v2():
