@@ -34,7 +34,7 @@ def overdue_saga_claim(*, skip: Collection[uuid.UUID] = ()) -> CheckoutSaga | No
     """First, for recovery: the saga longest past its deadline that nobody else holds, locked
     (``FOR UPDATE SKIP LOCKED``). Sweepers running at once take different sagas instead of
     queueing on the same row; a saga a reply is moving right now is left to that reply. ``skip``
-    names sagas this sweep already tried and must not claim again (one whose handling failed)."""
+    names sagas this sweep already took and must not take again (one whose handling failed)."""
     overdue = CheckoutSaga.objects.using(ALIAS).filter(
         status__in=[SagaStatus.STARTED, SagaStatus.COMPENSATING, SagaStatus.FAILED], deadline__lt=timezone.now()
     )

@@ -91,6 +91,16 @@ def test_a_saga_whose_recovery_fails_is_left_for_the_next_sweep_and_the_others_a
     assert orchestrator.sagas_recover() == {"retried": 1}
 
 
+def test_a_sweep_takes_each_overdue_saga_once_even_one_its_handling_left_overdue(customer_api, products, monkeypatch):
+    """Every path of the recovery moves the deadline or ends the saga; were one to forget, the
+    sweep must not spin on that saga until its limit, as one list per sweep never did."""
+    for _ in range(2):
+        place(customer_api, products)
+    expire_saga_deadlines()
+    monkeypatch.setattr(orchestrator, "_retry_or_give_up", lambda saga: "left overdue")
+    assert orchestrator.sagas_recover() == {"left overdue": 2}
+
+
 def test_a_sweeper_starts_its_sweeps_on_a_fixed_cadence_even_when_a_sweep_takes_as_long_as_the_interval(
     monkeypatch,
 ):

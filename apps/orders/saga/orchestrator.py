@@ -482,24 +482,25 @@ def sagas_recover(*, limit: int = 500) -> dict[str, int]:
     run at once: with a shared list they walked it in the same order, each waiting on the
     locks the one ahead held, so under a backlog of hundreds the last saga waited for several
     full walks. Claiming splits the overdue sagas between the sweepers, and a saga that fell
-    due during the walk is taken in the same walk. A saga whose handling fails is logged and
-    left for the next sweep; the others go on. A failed claim ends the sweep."""
+    due during the walk is taken in the same walk. Each saga is handled at most once per sweep,
+    as before. A saga whose handling fails is logged and left for the next sweep; the others go
+    on. A failed claim ends the sweep."""
     outcome: dict[str, int] = {}
-    failed: list = []
+    seen: list = []
     for _ in range(limit):
         claimed = None
         try:
             with transaction.atomic(using=ALIAS):
-                saga = locks.overdue_saga_claim(skip=failed)
+                saga = locks.overdue_saga_claim(skip=seen)
                 if saga is None:
                     break
                 claimed = saga.order_id
+                seen.append(claimed)
                 result = _retry_or_give_up(saga)
         except Exception:
             if claimed is None:  # the claim itself failed: the database is in trouble, the sweep ends
                 raise
             logger.exception("saga_recovery_failed", order_id=str(claimed))
-            failed.append(claimed)
             result = "error"
         outcome[result] = outcome.get(result, 0) + 1
     return outcome
