@@ -6,7 +6,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
 from django.utils import timezone
 
 from apps.inventory import facade as inventory
@@ -205,16 +204,16 @@ def test_slow_reservation_reply_after_completion_keeps_the_sold_stock(customer_a
 
 
 def test_recovery_skips_a_saga_that_moved_on_after_it_was_listed(customer_api, products, settings):
-    """``sagas_recover`` lists overdue sagas, then handles them one by one; a reply (or an
-    overlapping recovery run) may advance a saga in between. Before the fix the stale entry
-    still counted as a timeout: with the last attempt it compensated a healthy checkout."""
+    """A reply (or an overlapping recovery run) may advance a saga just before a sweep reaches it.
+    When sweeps listed overdue sagas and then handled them one by one, the stale entry still
+    counted as a timeout: with the last attempt it compensated a healthy checkout. Sweeps now
+    claim each saga with its deadline checked on the row they lock."""
     settings.SAGA_MAX_STEP_ATTEMPTS = 1
     order_id = place(customer_api, products)
     held = drain_holding("payment.authorization_succeeded")
     saga = CheckoutSaga.objects.get(order_id=order_id)
     assert saga.deadline > timezone.now()  # the step has just been (re)entered: not due
-    with transaction.atomic(using="orders"):
-        assert orchestrator.saga_retry_or_give_up(order_id=order_id) == "not due"
+    assert orchestrator.sagas_recover() == {}  # not due: nothing claimed
     inbox.handle(*held[0])
     drain()
     assert Order.objects.get(pk=order_id).status == OrderStatus.CONFIRMED

@@ -16,9 +16,10 @@ from django.db import connections, transaction
 from apps.orders import locks
 from apps.orders.saga import orchestrator
 from apps.orders.saga import tasks as saga_tasks
-from apps.orders.saga.models import CheckoutSaga
+from apps.orders.saga.models import CheckoutSaga, SagaStepLog
 from tests.conftest import CONTEXT_DBS
 from tests.factories.orders import order_payload, stocked_products
+from tests.support.queries import count_queries
 from tests.support.saga import expire_saga_deadlines
 
 pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS, transaction=True)
@@ -99,6 +100,20 @@ def test_a_sweep_takes_each_overdue_saga_once_even_one_its_handling_left_overdue
     expire_saga_deadlines()
     monkeypatch.setattr(orchestrator, "_retry_or_give_up", lambda saga: "left overdue")
     assert orchestrator.sagas_recover() == {"left overdue": 2}
+
+
+def test_a_recovered_saga_s_step_log_rows_are_written_in_one_statement(customer_api, products):
+    """A retry logs TIMED_OUT_RETRYING and the re-sent step's SENT: one insert, as every other
+    entry point of the saga writes its rows (``_step_log_written_once``)."""
+    order_id = place(customer_api, products)
+    expire_saga_deadlines()
+    logged_before = SagaStepLog.objects.filter(saga__order_id=order_id).count()
+    with count_queries("orders") as captured:
+        assert orchestrator.sagas_recover() == {"retried": 1}
+    table = SagaStepLog._meta.db_table
+    inserts = [q["sql"] for q in captured["orders"].captured_queries if q["sql"].startswith(f'INSERT INTO "{table}"')]
+    assert SagaStepLog.objects.filter(saga__order_id=order_id).count() - logged_before == 2
+    assert len(inserts) == 1, inserts
 
 
 def test_a_sweeper_starts_its_sweeps_on_a_fixed_cadence_even_when_a_sweep_takes_as_long_as_the_interval(

@@ -419,21 +419,12 @@ def _void_late_payment(saga: CheckoutSaga) -> None:
 
 
 @_step_log_written_once
-def saga_retry_or_give_up(*, order_id) -> str:
-    """One overdue saga: re-send its step (bounded, with growing deadlines), then compensate.
-    A compensation that keeps timing out ends FAILED for staff to see, and is still re-asked
-    (``_undo_retry_interval``) until its undo lands. Returns what was done."""
-    saga = locks.saga_lock(order_id)
-    if saga is None or not (saga.is_active or saga.status == SagaStatus.FAILED):
-        return "inactive"
-    if saga.deadline is None or saga.deadline >= timezone.now():
-        # Seen as overdue, then a reply (or another recovery run) moved it on: not a timeout.
-        return "not due"
-    return _retry_or_give_up(saga)
-
-
 def _retry_or_give_up(saga: CheckoutSaga) -> str:
-    """The body of ``saga_retry_or_give_up`` for a saga locked and seen overdue under the lock."""
+    """One overdue saga, claimed and locked (``locks.overdue_saga_claim``, whose query re-checks
+    the deadline on the row it locks: a saga a reply moved on is not claimed): re-send its step
+    (bounded, with growing deadlines), then compensate. A compensation that keeps timing out
+    ends FAILED for staff to see, and is still re-asked (``_undo_retry_interval``) until its
+    undo lands. Returns what was done."""
     order_id = saga.order_id
     order = _order(saga)
     if saga.status == SagaStatus.FAILED:
