@@ -9,6 +9,13 @@ fields 280 µs against 105. So the hot path inserts (``insert_objects``), reads
 (``select_objects``) and updates (``update_object``, ``update_rows``) through statements cached
 per model and shape; everything else keeps using the ORM. Rows read here are ordinary model
 instances (``Model.from_db``, the field converters applied), and every value is a parameter.
+
+Inside a transaction on PostgreSQL, the writes here return before they reach the database: they
+wait on the connection and leave with its next round trip, the next read or the COMMIT
+(``shop.postgresql``). So an insert's or update's error is raised by that later statement and the
+transaction rolls back whole, as it would have anyway. A caller that handles a write's refusal
+where it makes it asks for it ``now`` (the event store's sequence key); an insert with a conflict
+target (``insert_unless_exists``) always runs at once, since its count is the answer.
 """
 
 import datetime
@@ -24,9 +31,13 @@ from django.utils import timezone
 _STATEMENTS: dict[tuple, tuple[str, list]] = {}
 
 
-def _execute(connection, sql: str, params: list, *, fetch: bool = False):
+def _execute(connection, sql: str, params: list, *, fetch: bool = False, defer: bool = False):
     """Run one statement on a cursor kept for the connection's current database session; returns
-    the rows when ``fetch``, else the row count.
+    the rows when ``fetch``, else the row count (None for a write that was deferred).
+
+    ``defer``: the caller reads nothing back, so on PostgreSQL inside a transaction the write may
+    wait on the connection and leave with its next round trip (``shop.postgresql``'s
+    ``defer_write``: the next read, or the COMMIT).
 
     ``with connection.cursor()`` per statement made a Django cursor wrapper and a psycopg cursor
     (which copies the connection's adapter map) and closed them again: a fifth of the CPU of an
@@ -56,6 +67,10 @@ def _execute(connection, sql: str, params: list, *, fetch: bool = False):
         kept = connection._shop_kept_cursor = connection.cursor()
     if connection.in_atomic_block and _only_own_wrappers(connection):
         connection.validate_no_broken_transaction()
+        if hasattr(connection, "defer_write"):  # shop.postgresql
+            if defer and connection.defer_write(sql, params):
+                return None
+            return connection.execute_now(kept.cursor, sql, params, fetch=fetch)
         with connection.wrap_database_errors:
             kept.cursor.execute(sql, params)
             return kept.cursor.fetchall() if fetch else kept.cursor.rowcount
@@ -139,20 +154,23 @@ def _values_row(model, fields: list, values: dict) -> list:
     return row
 
 
-def _execute_insert(objs: list, using: str, conflict: tuple[str, ...] = ()) -> int:
-    """One ``INSERT`` of ``objs`` (instances of one model); returns the rows written."""
+def _execute_insert(objs: list, using: str) -> None:
+    """One ``INSERT`` of ``objs`` (instances of one model), deferred where it can be."""
     model = type(objs[0])
     connection = connections[using]
-    sql, fields = _statement(model, connection, conflict, len(objs))
+    sql, fields = _statement(model, connection, (), len(objs))
     params = []
     for obj in objs:
         # ``pre_save`` applies defaults and ``auto_now``/``auto_now_add`` to the instance itself.
         params.extend(_db_value(f, f.pre_save(obj, add=True), connection) for f in fields)
-    return _execute(connection, sql, params)
+    _execute(connection, sql, params, defer=True)
 
 
-def _execute_insert_values(model, rows: list[dict], using: str, conflict: tuple[str, ...] = ()) -> int:
-    """``_execute_insert`` for rows given as ``field=value``, without building instances."""
+def _execute_insert_values(
+    model, rows: list[dict], using: str, conflict: tuple[str, ...] = (), *, now: bool = False
+) -> int | None:
+    """``_execute_insert`` for rows given as ``field=value``, without building instances; with a
+    ``conflict`` target (or ``now``) it runs at once and returns the rows written."""
     connection = connections[using]
     sql, fields = _statement(model, connection, conflict, len(rows))
     params = []
@@ -160,7 +178,7 @@ def _execute_insert_values(model, rows: list[dict], using: str, conflict: tuple[
         params.extend(
             _db_value(f, value, connection) for f, value in zip(fields, _values_row(model, fields, values), strict=True)
         )
-    return _execute(connection, sql, params)
+    return _execute(connection, sql, params, defer=not (conflict or now))  # a conflict target: the count answers
 
 
 def insert_objects(objs: list, *, using: str) -> None:
@@ -189,10 +207,14 @@ def insert_row(model, *, using: str, **values) -> None:
     _execute_insert_values(model, [values], using)
 
 
-def insert_rows(model, *, using: str, rows: list[dict]) -> None:
-    """``insert_objects`` for several rows given as field values (a reservation's lines)."""
+def insert_rows(model, *, using: str, rows: list[dict], now: bool = False) -> None:
+    """``insert_objects`` for several rows given as field values (a reservation's lines).
+
+    ``now``: the insert reaches the database before this returns, for a caller that handles its
+    refusal here (a unique key that means "someone else was first"); otherwise, inside a
+    transaction, it may travel with the next round trip and fail there."""
     if rows:
-        _execute_insert_values(model, rows, using)
+        _execute_insert_values(model, rows, using, now=now)
 
 
 def insert_unless_exists(model, *, using: str, conflict: tuple[str, ...], **values) -> bool:
@@ -304,8 +326,10 @@ def select_object(
     return found[0] if found else None
 
 
-def update_rows(model, *, using: str, values: dict, **where) -> int:
-    """``model.objects.filter(**where).update(**values)`` (no ``auto_now``: pass it); rows changed."""
+def update_rows(model, *, using: str, values: dict, **where) -> None:
+    """``model.objects.filter(**where).update(**values)`` (no ``auto_now``: pass it), for rows the
+    caller knows are there (it has read or locked them): the count is not returned, so the write
+    can travel with the transaction's next round trip."""
     connection = connections[using]
     key = (model, connection.vendor, tuple(values), _shape(where))
     if key not in _WRITES:
@@ -318,7 +342,7 @@ def update_rows(model, *, using: str, values: dict, **where) -> int:
         _WRITES[key] = (sql, set_fields, where_fields)
     sql, set_fields, where_fields = _WRITES[key]
     params = [_db_value(field, value, connection) for field, value in zip(set_fields, values.values(), strict=True)]
-    return _execute(connection, sql, params + _params(where_fields, where, connection))
+    _execute(connection, sql, params + _params(where_fields, where, connection), defer=True)
 
 
 def update_object(obj, fields: list[str], *, using: str) -> None:
@@ -360,7 +384,7 @@ def update_objects(objs: list, fields: list[str], *, using: str) -> None:
     for obj in objs:
         params.append(_db_value(columns[0], obj.pk, connection))
         params.extend(_db_value(field, field.pre_save(obj, add=False), connection) for field in columns[1:])
-    _execute(connection, sql, params)
+    _execute(connection, sql, params, defer=True)
 
 
 def release_to_pool(using: str) -> None:

@@ -86,7 +86,8 @@ def append(*envelopes: Envelope, expected_sequence: int | None = None) -> int:
         for position, envelope in enumerate(envelopes, start=1)
     ]
     try:
-        insert_rows(OrderEventRecord, using=ALIAS, rows=rows)  # inserts, as the model's append-only save() allows
+        # Inserts, as the model's append-only save() allows; now, since the key's refusal is the answer.
+        insert_rows(OrderEventRecord, using=ALIAS, rows=rows, now=True)
     except IntegrityError as exc:
         if _violates_sequence_key(exc):
             raise StaleSequence(order_id, expected_sequence + 1) from exc

@@ -17,11 +17,30 @@ It also records, for the request being served, whether anything durable may have
 (``shop.durability``): a commit attempted, or a write statement run in autocommit mode. A
 request whose session died before either can be re-run on a fresh one
 (``shop.api.middleware.DatabaseRetryMiddleware``).
+
+**Writes that travel with the next round trip** (``defer_write``, used by ``shop.db``). Each
+statement was a round trip: the client sends it and sleeps, the server wakes, answers and
+sleeps. Most of a checkout's writes (an outbox row, a log line, a ledger entry) return nothing
+anyone reads, so inside a transaction they wait on the connection and leave, in psycopg's
+pipeline mode, with whatever next needs an answer: the next read, or the COMMIT. A
+transaction's first statement also carries its BEGIN, which psycopg otherwise sends as a round
+trip of its own. Measured with plain psycopg (2,000 transactions of seven statements each,
+interleaved): 976 -> 705 µs of client CPU and 865 -> 550 µs of server CPU per transaction.
+
+What keeps the semantics: a deferred write is sent before any other statement on the connection
+(a read, an ORM statement, a savepoint) and before the COMMIT, in the order it was made, so
+everything reads what it would have read. Writes are deferred only in the outermost transaction
+with no savepoint open (inside a test's transaction, or under a savepoint, each runs at once) and
+never while Django logs queries. A failing deferred write is raised by the statement or COMMIT it
+travelled with, and the transaction rolls back whole, as it would have. A rollback discards what
+is still waiting.
 """
 
 import select
 
 from django.db.backends.postgresql import base
+from django.db.backends.utils import debug_transaction
+from psycopg import pq
 from psycopg_pool import ConnectionPool
 
 from shop import durability
@@ -39,6 +58,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         super().__init__(*args, **kwargs)
         # First in the list, so it is the outermost wrapper: it notes before any other runs.
         self.execute_wrappers.append(self._note_autocommit_write)
+        self._deferred_writes: list[tuple[str, list]] = []
 
     def _note_autocommit_write(self, execute, sql, params, many, context):
         """A statement outside ``atomic`` commits on its own: note it unless it only reads.
@@ -56,11 +76,88 @@ class DatabaseWrapper(base.DatabaseWrapper):
             and not (isinstance(sql, str) and sql[:32].lstrip()[:6].upper() == "SELECT")
         ):
             durability.note()
+        if self._deferred_writes:  # an ORM statement, a savepoint: what waits goes first
+            with self.wrap_database_errors:
+                self._pipelined()
         return execute(sql, params, many, context)
+
+    # --- writes that travel with the next round trip -------------------------------------------
+
+    def defer_write(self, sql: str, params: list) -> bool:
+        """Queue a write whose answer nobody reads; False when it must run now instead."""
+        if (
+            not self.in_atomic_block
+            or any(self.savepoint_ids)  # a savepoint's rollback must find its writes sent
+            or self.needs_rollback
+            or self.queries_logged
+            or self.connection is None
+        ):
+            return False
+        self._deferred_writes.append((sql, params))
+        return True
+
+    def execute_now(self, cursor, sql: str, params: list, *, fetch: bool):
+        """Run a statement inside ``atomic`` whose answer is wanted (rows, or the count when not
+        ``fetch``), sending the waiting writes and, first thing in a transaction, the BEGIN
+        with it in one round trip. ``cursor`` is a psycopg cursor of this connection."""
+        with self.wrap_database_errors:
+            if self._deferred_writes or self._opens_transaction():
+                self._pipelined(then=(cursor, sql, params))
+            else:
+                cursor.execute(sql, params)
+            return cursor.fetchall() if fetch else cursor.rowcount
+
+    def _opens_transaction(self) -> bool:
+        return (
+            self.in_atomic_block
+            and not self.connection.autocommit
+            and self.connection.info.transaction_status == pq.TransactionStatus.IDLE
+        )
+
+    def _pipelined(self, then: tuple | None = None, *, commit: bool = False) -> None:
+        """Send the waiting writes, then ``then`` and/or a COMMIT, in pipeline mode: one round trip.
+
+        psycopg sends a BEGIN as a round trip of its own before a transaction's first statement,
+        even in pipeline mode; so when the transaction has not begun, psycopg is told it is in
+        autocommit mode for the pipeline and the BEGIN travels in it. Its flag is put back by
+        hand afterwards: its setter refuses while a transaction is open, and it is still the
+        transaction Django opened. psycopg is pinned (requirements.txt), and the tests of
+        shop.db's deferred writes go through this path on every run."""
+        writes, self._deferred_writes = self._deferred_writes, []
+        conn = self.connection
+        begin = conn.info.transaction_status == pq.TransactionStatus.IDLE
+        cursor = then[0] if then else conn.cursor()
+        if begin:
+            conn.autocommit = True
+        try:
+            with conn.pipeline():
+                if begin:
+                    cursor.execute("BEGIN", prepare=False)
+                for sql, params in writes:
+                    cursor.execute(sql, params)
+                if then:
+                    cursor.execute(then[1], then[2])
+                if commit:
+                    cursor.execute("COMMIT", prepare=False)
+        finally:
+            if begin:
+                conn._autocommit = False  # psycopg's own flag, set by hand: see the docstring
 
     def _commit(self):
         durability.note_commit(self.alias)  # before: a COMMIT whose answer is lost has an unknown outcome
+        if self._deferred_writes and self.connection is not None:
+            with debug_transaction(self, "COMMIT"), self.wrap_database_errors:
+                self._pipelined(commit=True)
+            return None
         return super()._commit()
+
+    def _rollback(self):
+        self._deferred_writes = []
+        return super()._rollback()
+
+    def _close(self):
+        self._deferred_writes = []
+        return super()._close()
 
     @property
     def pool(self):

@@ -46,9 +46,13 @@ def test_checkout_deliveries_in_prefork_children_reach_the_workers_metrics_endpo
         status, body = fetch(port, "/metrics")
         text = body.decode()
         done = sample(text, "checkout_saga_outcomes_total", outcome="completed") >= 1
-        return text if status == 200 and done else None
+        # The saga completes inside the last delivery task, before that task's own counters are
+        # written (task_postrun): wait until every run counted so far has measured its batch.
+        runs = sample(text, "celery_tasks_total", task="shop.events.deliver")
+        measured = sample(text, "celery_task_batch_size_count", task="shop.events.deliver") == runs
+        return text if status == 200 and done and measured else None
 
-    text = wait_until(scraped, timeout=30, message="the completed saga in the worker's metrics")
+    text = wait_until(scraped, timeout=30, message="the completed saga and its tasks in the worker's metrics")
     assert sample(text, "celery_tasks_total", task="shop.events.deliver", state="SUCCESS") >= 2
     assert sample(text, "celery_task_duration_seconds_count", task="shop.events.deliver") >= 2
     delivered = sample(text, "events_delivered_total")
