@@ -18,14 +18,16 @@ It also records, for the request being served, whether anything durable may have
 request whose session died before either can be re-run on a fresh one
 (``shop.api.middleware.DatabaseRetryMiddleware``).
 
-**Writes that travel with the next round trip** (``defer_write``, used by ``shop.db``). Each
-statement was a round trip: the client sends it and sleeps, the server wakes, answers and
-sleeps. Most of a checkout's writes (an outbox row, a log line, a ledger entry) return nothing
-anyone reads, so inside a transaction they wait on the connection and leave, in psycopg's
-pipeline mode, with whatever next needs an answer: the next read, or the COMMIT. A
-transaction's first statement also carries its BEGIN, which psycopg otherwise sends as a round
-trip of its own. Measured with plain psycopg (2,000 transactions of seven statements each,
-interleaved): 976 -> 705 µs of client CPU and 865 -> 550 µs of server CPU per transaction.
+**Writes that travel together** (``defer_write``, used by ``shop.db``). Each statement was a
+round trip: the client sends it and sleeps, the server wakes, answers and sleeps. Most of a
+checkout's writes (an outbox row, a log line, a ledger entry) return nothing anyone reads, so
+inside a transaction they wait on the connection and leave together as one query string, before
+whatever next needs an answer (a read) or with the COMMIT. Measured with plain psycopg (2,000
+transactions of an inbox-style insert and five inserts each, interleaved, ``bench``-less probe):
+client CPU 923-938 -> 426-452 µs and server CPU 785-820 -> 500-560 µs per transaction; with two
+CPU hogs on the two cores, 749-774 -> 389-400 and 670-685 -> 455-485 µs. psycopg's pipeline
+mode was tried first: it saved as much on an idle machine but nothing under that load (its
+per-statement bookkeeping and polls cost what the round trips had), so it was dropped.
 
 What keeps the semantics: a deferred write is sent before any other statement on the connection
 (a read, an ORM statement, a savepoint) and before the COMMIT, in the order it was made, so
@@ -38,6 +40,7 @@ is still waiting.
 
 import select
 
+import psycopg
 from django.db.backends.postgresql import base
 from django.db.backends.utils import debug_transaction
 from psycopg import pq
@@ -78,7 +81,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             durability.note()
         if self._deferred_writes:  # an ORM statement, a savepoint: what waits goes first
             with self.wrap_database_errors:
-                self._pipelined()
+                self._send_deferred()
         return execute(sql, params, many, context)
 
     # --- writes that travel with the next round trip -------------------------------------------
@@ -87,7 +90,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         """Queue a write whose answer nobody reads; False when it must run now instead."""
         if (
             not self.in_atomic_block
-            or any(self.savepoint_ids)  # a savepoint's rollback must find its writes sent
+            or any(self.savepoint_ids)  # inside a savepoint each write runs at once
             or self.needs_rollback
             or self.queries_logged
             or self.connection is None
@@ -98,56 +101,49 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def execute_now(self, cursor, sql: str, params: list, *, fetch: bool):
         """Run a statement inside ``atomic`` whose answer is wanted (rows, or the count when not
-        ``fetch``), sending the waiting writes and, first thing in a transaction, the BEGIN
-        with it in one round trip. ``cursor`` is a psycopg cursor of this connection."""
+        ``fetch``) on ``cursor`` (a psycopg cursor of this connection), the waiting writes first."""
         with self.wrap_database_errors:
-            if self._deferred_writes or self._opens_transaction():
-                self._pipelined(then=(cursor, sql, params))
-            else:
-                cursor.execute(sql, params)
+            if self._deferred_writes:
+                self._send_deferred()
+            cursor.execute(sql, params)
             return cursor.fetchall() if fetch else cursor.rowcount
 
-    def _opens_transaction(self) -> bool:
-        return (
-            self.in_atomic_block
-            and not self.connection.autocommit
-            and self.connection.info.transaction_status == pq.TransactionStatus.IDLE
-        )
+    def _send_deferred(self, *, commit: bool = False) -> None:
+        """The waiting writes, and the COMMIT when ``commit``, as one query string: one round trip.
 
-    def _pipelined(self, then: tuple | None = None, *, commit: bool = False) -> None:
-        """Send the waiting writes, then ``then`` and/or a COMMIT, in pipeline mode: one round trip.
-
-        psycopg sends a BEGIN as a round trip of its own before a transaction's first statement,
-        even in pipeline mode; so when the transaction has not begun, psycopg is told it is in
-        autocommit mode for the pipeline and the BEGIN travels in it. Its flag is put back by
-        hand afterwards: its setter refuses while a transaction is open, and it is still the
-        transaction Django opened. psycopg is pinned (requirements.txt), and the tests of
-        shop.db's deferred writes go through this path on every run."""
+        The values are bound into the text by psycopg (``ClientCursor``: the driver's own quoting,
+        per value type, never ours) and the server runs the statements in order, stopping at the
+        first error. psycopg sends a BEGIN as a round trip of its own before a transaction's first
+        statement; when nothing has been sent yet and this commits, the BEGIN goes in the string
+        instead, psycopg told it is in autocommit mode meanwhile (allowed: no transaction is open
+        on its side). If a statement fails there, the same round trip's transaction is rolled
+        back before psycopg's mode is restored, and the error is raised."""
         writes, self._deferred_writes = self._deferred_writes, []
         conn = self.connection
-        begin = conn.info.transaction_status == pq.TransactionStatus.IDLE
-        cursor = then[0] if then else conn.cursor()
-        if begin:
-            conn.autocommit = True
+        statements = [sql for sql, _ in writes]
+        params = [value for _, values in writes for value in values]
+        begin = commit and conn.info.transaction_status == pq.TransactionStatus.IDLE
+        if commit:
+            statements.append("COMMIT")
+        if not begin:
+            psycopg.ClientCursor(conn).execute("; ".join(statements), params, prepare=False)
+            return
+        conn.autocommit = True
         try:
-            with conn.pipeline():
-                if begin:
-                    cursor.execute("BEGIN", prepare=False)
-                for sql, params in writes:
-                    cursor.execute(sql, params)
-                if then:
-                    cursor.execute(then[1], then[2])
-                if commit:
-                    cursor.execute("COMMIT", prepare=False)
+            psycopg.ClientCursor(conn).execute("; ".join(["BEGIN", *statements]), params, prepare=False)
+        except BaseException:
+            if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")
+            raise
         finally:
-            if begin:
-                conn._autocommit = False  # psycopg's own flag, set by hand: see the docstring
+            if conn.info.transaction_status == pq.TransactionStatus.IDLE:
+                conn.autocommit = False
 
     def _commit(self):
         durability.note_commit(self.alias)  # before: a COMMIT whose answer is lost has an unknown outcome
         if self._deferred_writes and self.connection is not None:
             with debug_transaction(self, "COMMIT"), self.wrap_database_errors:
-                self._pipelined(commit=True)
+                self._send_deferred(commit=True)
             return None
         return super()._commit()
 
