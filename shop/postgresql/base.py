@@ -61,7 +61,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         super().__init__(*args, **kwargs)
         # First in the list, so it is the outermost wrapper: it notes before any other runs.
         self.execute_wrappers.append(self._note_autocommit_write)
-        self._deferred_writes: list[tuple[str, list]] = []
+        self._deferred_writes: list[str] = []  # statements with their values bound, in order
+        self._binding_cursor: psycopg.ClientCursor | None = None
 
     def _note_autocommit_write(self, execute, sql, params, many, context):
         """A statement outside ``atomic`` commits on its own: note it unless it only reads.
@@ -96,8 +97,17 @@ class DatabaseWrapper(base.DatabaseWrapper):
             or self.connection is None
         ):
             return False
-        self._deferred_writes.append((sql, params))
+        # Bound now, one statement at a time: psycopg keeps the parsed form of a statement it has
+        # seen (up to 4 kB and 50 values), which the joined string of a whole transaction is not.
+        self._deferred_writes.append(self._binder().mogrify(sql, params))
         return True
+
+    def _binder(self) -> psycopg.ClientCursor:
+        """A cursor of this session that binds values into statement text (psycopg's quoting)."""
+        cursor = self._binding_cursor
+        if cursor is None or cursor.connection is not self.connection or cursor.closed:
+            cursor = self._binding_cursor = psycopg.ClientCursor(self.connection)
+        return cursor
 
     def execute_now(self, cursor, sql: str, params: list, *, fetch: bool):
         """Run a statement inside ``atomic`` whose answer is wanted (rows, or the count when not
@@ -111,26 +121,25 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _send_deferred(self, *, commit: bool = False) -> None:
         """The waiting writes, and the COMMIT when ``commit``, as one query string: one round trip.
 
-        The values are bound into the text by psycopg (``ClientCursor``: the driver's own quoting,
-        per value type, never ours) and the server runs the statements in order, stopping at the
-        first error. psycopg sends a BEGIN as a round trip of its own before a transaction's first
-        statement; when nothing has been sent yet and this commits, the BEGIN goes in the string
-        instead, psycopg told it is in autocommit mode meanwhile (allowed: no transaction is open
-        on its side). If a statement fails there, the same round trip's transaction is rolled
-        back before psycopg's mode is restored, and the error is raised."""
-        writes, self._deferred_writes = self._deferred_writes, []
+        The values were bound into each statement's text by psycopg when it was deferred
+        (``ClientCursor.mogrify``: the driver's own quoting, per value type, never ours), and the
+        server runs the statements in order, stopping at the first error. psycopg sends a BEGIN
+        as a round trip of its own before a transaction's first statement; when nothing has been
+        sent yet and this commits, the BEGIN goes in the string instead, psycopg told it is in
+        autocommit mode meanwhile (allowed: no transaction is open on its side). If a statement
+        fails there, the same round trip's transaction is rolled back before psycopg's mode is
+        restored, and the error is raised."""
+        statements, self._deferred_writes = self._deferred_writes, []
         conn = self.connection
-        statements = [sql for sql, _ in writes]
-        params = [value for _, values in writes for value in values]
         begin = commit and conn.info.transaction_status == pq.TransactionStatus.IDLE
         if commit:
             statements.append("COMMIT")
         if not begin:
-            psycopg.ClientCursor(conn).execute("; ".join(statements), params, prepare=False)
+            self._binder().execute("; ".join(statements))  # no values left to bind
             return
         conn.autocommit = True
         try:
-            psycopg.ClientCursor(conn).execute("; ".join(["BEGIN", *statements]), params, prepare=False)
+            self._binder().execute("; ".join(["BEGIN", *statements]))
         except BaseException:
             if conn.info.transaction_status != pq.TransactionStatus.IDLE:
                 conn.execute("ROLLBACK")
@@ -152,7 +161,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return super()._rollback()
 
     def _close(self):
-        self._deferred_writes = []
+        self._deferred_writes, self._binding_cursor = [], None
         return super()._close()
 
     @property
