@@ -8,12 +8,16 @@ CPU against 110 µs for the same statement built once here; ``save(update_fields
 fields 280 µs against 105. So the hot path inserts (``insert_objects``), reads
 (``select_objects``) and updates (``update_object``, ``update_rows``) through statements cached
 per model and shape; everything else keeps using the ORM. Rows read here are ordinary model
-instances (``Model.from_db``, the field converters applied), and every value is a parameter.
+instances (``Model.from_db``, the field converters applied), and no value is ever written into
+the SQL by us: it is a parameter the server binds, or, for a deferred write (below), bound into
+the statement's text by psycopg's own quoting.
 
-Inside a transaction on PostgreSQL, the writes here return before they reach the database: they
-wait on the connection and leave with its next round trip, the next read or the COMMIT
-(``shop.postgresql``). So an insert's or update's error is raised by that later statement and the
-transaction rolls back whole, as it would have anyway. A caller that handles a write's refusal
+Inside the outermost transaction on PostgreSQL (no savepoint open, no other execute wrapper,
+queries not logged), the writes here return before they reach the database: they wait on the
+connection and leave with its next round trip, before the next statement or with the COMMIT
+(``shop.postgresql``). So an insert's or update's error is raised by that later statement (a
+read, a nested ``atomic``'s SAVEPOINT, the COMMIT) and the transaction is marked for rollback
+and rolls back whole. A caller that handles a write's refusal
 where it makes it asks for it ``now`` (the event store's sequence key); an insert with a conflict
 target (``insert_unless_exists``) always runs at once, since its count is the answer.
 """

@@ -38,6 +38,7 @@ travelled with, and the transaction rolls back whole, as it would have. A rollba
 is still waiting.
 """
 
+import contextlib
 import select
 
 import psycopg
@@ -88,10 +89,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
     # --- writes that travel with the next round trip -------------------------------------------
 
     def defer_write(self, sql: str, params: list) -> bool:
-        """Queue a write whose answer nobody reads; False when it must run now instead."""
+        """Queue a write whose answer nobody reads; False when it must run now instead.
+
+        Inside an ``atomic`` savepoint each write runs at once (a savepoint taken with
+        ``transaction.savepoint()`` is not tracked: its writes wait, and are sent before its
+        ``ROLLBACK TO``/``RELEASE``, which stays correct; none is taken on a hot path)."""
         if (
             not self.in_atomic_block
-            or any(self.savepoint_ids)  # inside a savepoint each write runs at once
+            or any(self.savepoint_ids)
             or self.needs_rollback
             or self.queries_logged
             or self.connection is None
@@ -99,7 +104,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return False
         # Bound now, one statement at a time: psycopg keeps the parsed form of a statement it has
         # seen (up to 4 kB and 50 values), which the joined string of a whole transaction is not.
-        self._deferred_writes.append(self._binder().mogrify(sql, params))
+        with self.wrap_database_errors:
+            self._deferred_writes.append(self._binder().mogrify(sql, params))
         return True
 
     def _binder(self) -> psycopg.ClientCursor:
@@ -128,25 +134,43 @@ class DatabaseWrapper(base.DatabaseWrapper):
         sent yet and this commits, the BEGIN goes in the string instead, psycopg told it is in
         autocommit mode meanwhile (allowed: no transaction is open on its side). If a statement
         fails there, the same round trip's transaction is rolled back before psycopg's mode is
-        restored, and the error is raised."""
+        restored, and the error is raised. (A connection with its own isolation level, read-only
+        or deferrable mode keeps psycopg's BEGIN, which carries them.)
+
+        A failure marks the transaction for rollback, as Django does when a statement fails under
+        ``atomic(savepoint=False)``: the error may surface where a caller handles errors of its own
+        (a nested ``atomic``'s SAVEPOINT sends the writes), and PostgreSQL answers a COMMIT of an
+        aborted transaction with a rollback, not an error, so the transaction must not reach it."""
         statements, self._deferred_writes = self._deferred_writes, []
         conn = self.connection
-        begin = commit and conn.info.transaction_status == pq.TransactionStatus.IDLE
+        begin = (
+            commit
+            and conn.info.transaction_status == pq.TransactionStatus.IDLE
+            and conn.isolation_level is None
+            and conn.read_only is None
+            and conn.deferrable is None
+        )
         if commit:
             statements.append("COMMIT")
-        if not begin:
-            self._binder().execute("; ".join(statements))  # no values left to bind
-            return
-        conn.autocommit = True
         try:
-            self._binder().execute("; ".join(["BEGIN", *statements]))
+            if not begin:
+                self._binder().execute("; ".join(statements))  # no values left to bind
+                return
+            conn.autocommit = True
+            try:
+                self._binder().execute("; ".join(["BEGIN", *statements]))
+            except BaseException:
+                if conn.info.transaction_status == pq.TransactionStatus.INERROR:
+                    with contextlib.suppress(psycopg.Error):  # else Django's rollback or close repairs it
+                        conn.execute("ROLLBACK")
+                raise
+            finally:
+                if conn.info.transaction_status == pq.TransactionStatus.IDLE:
+                    conn.autocommit = False
         except BaseException:
-            if conn.info.transaction_status != pq.TransactionStatus.IDLE:
-                conn.execute("ROLLBACK")
+            if self.in_atomic_block:
+                self.needs_rollback = True
             raise
-        finally:
-            if conn.info.transaction_status == pq.TransactionStatus.IDLE:
-                conn.autocommit = False
 
     def _commit(self):
         durability.note_commit(self.alias)  # before: a COMMIT whose answer is lost has an unknown outcome

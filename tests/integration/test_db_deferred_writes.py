@@ -67,6 +67,29 @@ def test_a_failing_deferred_write_fails_the_commit_and_nothing_of_the_transactio
 
 
 @pytest.mark.django_db(databases=["orders"], transaction=True)
+def test_a_deferred_write_failing_where_a_caller_catches_errors_still_rolls_the_transaction_back():
+    """The nested block's SAVEPOINT sends the waiting writes; its caller takes the duplicate for
+    its own error and carries on. PostgreSQL would answer the outer COMMIT of the aborted
+    transaction with a rollback, not an error: the on-commit work must not run."""
+    taken, fresh = uuid.uuid4(), uuid.uuid4()
+    insert_row(CheckoutSaga, using="orders", order_id=taken)
+    committed = []
+
+    with transaction.atomic(using="orders"):
+        transaction.on_commit(lambda: committed.append(True), using="orders")
+        insert_row(CheckoutSaga, using="orders", order_id=fresh)
+        insert_row(CheckoutSaga, using="orders", order_id=taken)  # a duplicate, still waiting
+        try:
+            with transaction.atomic(using="orders"):
+                pass
+        except IntegrityError:
+            pass  # "someone else was first": a caller handling what it thinks is its own error
+
+    assert committed == []
+    assert _sagas(taken, fresh) == {taken}
+
+
+@pytest.mark.django_db(databases=["orders"], transaction=True)
 def test_a_rollback_discards_the_writes_still_waiting():
     dropped, kept = uuid.uuid4(), uuid.uuid4()
 
