@@ -29,13 +29,13 @@ CPU hogs on the two cores, 749-774 -> 389-400 and 670-685 -> 455-485 µs. psycop
 mode was tried first: it saved as much on an idle machine but nothing under that load (its
 per-statement bookkeeping and polls cost what the round trips had), so it was dropped.
 
-What keeps the semantics: a deferred write is sent before any other statement on the connection
-(a read, an ORM statement, a savepoint) and before the COMMIT, in the order it was made, so
-everything reads what it would have read. Writes are deferred only in the outermost transaction
-with no savepoint open (inside a test's transaction, or under a savepoint, each runs at once) and
-never while Django logs queries. A failing deferred write is raised by the statement or COMMIT it
-travelled with, and the transaction rolls back whole, as it would have. A rollback discards what
-is still waiting.
+What keeps the semantics: a deferred write is sent before any other statement made through
+Django or ``shop.db`` on the connection (a read, an ORM statement, a savepoint) and before the
+COMMIT, in the order it was made, so everything reads what it would have read. Writes are
+deferred only in the outermost transaction with no savepoint open (inside a test's transaction,
+or under a savepoint, each runs at once) and never while Django logs queries. A failing
+deferred write is raised by the statement or COMMIT it travelled with, and the transaction is
+marked for rollback and rolls back whole. A rollback discards what is still waiting.
 """
 
 import contextlib
