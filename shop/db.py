@@ -17,9 +17,9 @@ queries not logged), the writes here return before they reach the database: they
 connection and leave with its next round trip, before the next statement or with the COMMIT
 (``shop.postgresql``). So an insert's or update's error is raised by that later statement (a
 read, a nested ``atomic``'s SAVEPOINT, the COMMIT) and the transaction is marked for rollback
-and rolls back whole. A caller that handles a write's refusal
-where it makes it asks for it ``now`` (the event store's sequence key); an insert with a conflict
-target (``insert_unless_exists``) always runs at once, since its count is the answer.
+and rolls back whole. A caller that handles a write's refusal where it makes it asks for it
+``now`` (the event store's sequence key); an insert with a conflict target
+(``insert_unless_exists``) always runs at once, since its count is the answer.
 """
 
 import datetime

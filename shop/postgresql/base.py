@@ -142,35 +142,42 @@ class DatabaseWrapper(base.DatabaseWrapper):
         (a nested ``atomic``'s SAVEPOINT sends the writes), and PostgreSQL answers a COMMIT of an
         aborted transaction with a rollback, not an error, so the transaction must not reach it."""
         statements, self._deferred_writes = self._deferred_writes, []
-        conn = self.connection
-        begin = (
-            commit
-            and conn.info.transaction_status == pq.TransactionStatus.IDLE
-            and conn.isolation_level is None
-            and conn.read_only is None
-            and conn.deferrable is None
-        )
         if commit:
             statements.append("COMMIT")
         try:
-            if not begin:
+            if commit and self._nothing_sent_yet():
+                self._send_with_begin(statements)
+            else:
                 self._binder().execute("; ".join(statements))  # no values left to bind
-                return
-            conn.autocommit = True
-            try:
-                self._binder().execute("; ".join(["BEGIN", *statements]))
-            except BaseException:
-                if conn.info.transaction_status == pq.TransactionStatus.INERROR:
-                    with contextlib.suppress(psycopg.Error):  # else Django's rollback or close repairs it
-                        conn.execute("ROLLBACK")
-                raise
-            finally:
-                if conn.info.transaction_status == pq.TransactionStatus.IDLE:
-                    conn.autocommit = False
         except BaseException:
             if self.in_atomic_block:
                 self.needs_rollback = True
             raise
+
+    def _nothing_sent_yet(self) -> bool:
+        """No BEGIN sent yet, and psycopg's own would carry nothing (isolation level, read-only or
+        deferrable mode), so ours can go in the string."""
+        conn = self.connection
+        return (
+            conn.info.transaction_status == pq.TransactionStatus.IDLE
+            and conn.isolation_level is None
+            and conn.read_only is None
+            and conn.deferrable is None
+        )
+
+    def _send_with_begin(self, statements: list[str]) -> None:
+        conn = self.connection
+        conn.autocommit = True
+        try:
+            self._binder().execute("; ".join(["BEGIN", *statements]))
+        except BaseException:
+            if conn.info.transaction_status == pq.TransactionStatus.INERROR:
+                with contextlib.suppress(psycopg.Error):  # else Django's rollback or close repairs it
+                    conn.execute("ROLLBACK")
+            raise
+        finally:
+            if conn.info.transaction_status == pq.TransactionStatus.IDLE:
+                conn.autocommit = False
 
     def _commit(self):
         durability.note_commit(self.alias)  # before: a COMMIT whose answer is lost has an unknown outcome
