@@ -12,9 +12,11 @@
    (``--high``, more than the stack can take: its confirmed rate is the capacity), ``half`` (half
    the saturated rate: latencies) and ``slow provider`` (the saturation load again, with the fake
    gateway answering after ``--provider-latency`` ms). Each waits (bounded) for every saga to end.
-4. During the saturation load it counts what a confirmed order costs: PostgreSQL commits, rows,
-   new sessions (``pg_stat_database``), Celery tasks, CPU per process group (PostgreSQL backends
-   of the bench databases sampled every 0.2 s, so short-lived ones count too).
+4. During the saturation load (after ``--warm-up`` seconds at its rate, so that every process's
+   connection pools have grown to what the load needs) it counts what a confirmed order costs:
+   PostgreSQL commits, rows, new sessions (``pg_stat_database``), Celery tasks, CPU per process
+   group (PostgreSQL backends of the bench databases sampled every 0.2 s, so short-lived ones
+   count too).
 5. Two floors with plain psycopg: a replay of exactly our writes and commits, and the
    essential-work floor (the seven transactions a checkout with these guarantees needs).
 6. Writes the figures into BENCHMARKS.md between the ``checkout`` markers, and with ``--label``
@@ -71,6 +73,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=16, help="client threads (and floor threads)")
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--products", type=int, default=200)
+    parser.add_argument("--warm-up", type=float, default=8.0, help="seconds at --high before counting (pools)")
     parser.add_argument("--settle", type=float, default=240.0, help="max seconds to wait for sagas after a load")
     parser.add_argument("--provider-latency", type=int, default=300, help="fake gateway latency (ms), last phase")
     parser.add_argument("--floor-seconds", type=float, default=15.0)
@@ -327,6 +330,18 @@ def run_phase(name: str, rate: float, args, port: int, request, meter: _procs.Cp
     }
 
 
+def warm_up_pools(args, port: int, request, began: float) -> None:
+    """A few seconds at the saturation rate before anything is counted. Each process's connection
+    pools start empty and grow while the load raises the number of connections used at once
+    (the payments threads, one per provider call in flight, most of all); the sessions counter
+    of the saturation phase should count connections opened in steady state, not that growth."""
+    _step(f"Warming the connection pools: {args.high:g} POST/s for {args.warm_up:g} s…", began)
+    warm, _, _ = run_open_loop(
+        host="127.0.0.1", port=port, rate=args.high, duration=args.warm_up, threads=args.threads, request=request
+    )
+    wait_quiet([r.order_id for r in warm if r.order_id], args.settle)
+
+
 def _measured_floor(run) -> dict:
     """A floor's figures, or why there are none (e.g. PostgreSQL out of connections on a shared machine):
     the application's own figures are still worth writing."""
@@ -442,8 +457,11 @@ def main() -> int:
 
         if not args.quick:
             phases["low"] = phase("low", args.low, 1)
+        before_warm_up = _floor.pg_counters(PG_DSN + "postgres", DATABASES)
+        warm_up_pools(args, port, order_request(tokens, product_ids, 5), began)
         time.sleep(_floor.STATS_FLUSH_SECONDS)  # let idle backends flush the earlier stats
         counters_before = _floor.pg_counters(PG_DSN + "postgres", DATABASES)
+        _step(f"  the pools grew by {counters_before['sessions'] - before_warm_up['sessions']} sessions", began)
         phases["saturation"] = phase("saturation", args.high, 2)
         time.sleep(_floor.STATS_FLUSH_SECONDS)
         counters_after = _floor.pg_counters(PG_DSN + "postgres", DATABASES)
