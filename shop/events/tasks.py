@@ -11,10 +11,11 @@ batch ran (``acks_late``): a worker killed mid-batch has them redelivered.
 Deliveries that wait on a remote party (payments) are handed to a thread pool: a provider call
 that hangs until its timeout holds one thread, not the pool process and every delivery behind
 it. The batch waits for them only briefly (``EVENTS_WAITING_JOIN_MS``) after running its own:
-the replies of those that finished by then leave in the batch's messages, the others send
-their own when they finish. Their messages are acknowledged once handed over; if the process
-dies before one is handled, its event is still owed (no inbox row) and the sweeper re-sends it
-(``EVENTS_REDELIVER_AFTER_SECONDS``), as after a broker that lost it.
+the replies of those that finished by then leave in the batch's messages; later ones leave with
+the batch the process runs when they finish, or at once when it runs none. Their messages are
+acknowledged once handed over; if the process dies before one is handled, its event is still
+owed (no inbox row) and the sweeper re-sends it (``EVENTS_REDELIVER_AFTER_SECONDS``), as after
+a broker that lost it.
 """
 
 import threading
@@ -69,7 +70,8 @@ def deliver(requests) -> None:
             known = bus.consumer_exists(consumer)
             context = bus.subscriber_by_consumer(consumer).context if known else None
             (waiting if context in settings.EVENTS_WAITING_CONTEXTS and not info.get("is_eager") else here).append(job)
-    joined = _JoinedSends()
+    global _running
+    joined = _running = _JoinedSends()
     with relay.batched_sends():
         try:
             handed = [hand_over(job, joined) for job in waiting]
@@ -77,13 +79,13 @@ def deliver(requests) -> None:
                 job()
             if handed:
                 wait(handed, timeout=settings.EVENTS_WAITING_JOIN_MS / 1000)
-        finally:  # whatever happened, replies handed to the batch leave with it, and later ones alone
+        finally:  # whatever happened, replies handed to the batch leave with it
             relay.join_sends(joined.close())
 
 
 class _JoinedSends:
-    """The replies of a batch's handed-over deliveries that finish while the batch still waits:
-    they leave in the batch's messages (one per queue), not one message each."""
+    """The replies of handed-over deliveries that finish while a batch still runs: they leave in the
+    batch's messages (one per queue), not one message each."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -102,6 +104,12 @@ class _JoinedSends:
             return self._pending
 
 
+# The batch this process runs now (its last one, closed, when idle). A handed-over delivery that
+# finishes after its own batch stopped waiting joins this one instead: under load a batch is
+# nearly always running, so a slow provider's late replies leave together, not one message each;
+# an idle process has none open, and the reply leaves at once.
+_running = _JoinedSends()
+_running.close()
 _pool: ThreadPoolExecutor | None = None
 _slots: threading.BoundedSemaphore | None = None
 
@@ -133,9 +141,10 @@ def hand_over(job, joined: _JoinedSends) -> Future:
 
 def _in_thread(job, joined: _JoinedSends) -> None:
     """A delivery in a pool thread: its own connections, returned to the pool (or dropped if broken)
-    afterwards, as between tasks; its sends join the batch's if it still waits, else leave now."""
+    afterwards, as between tasks; its sends join its batch's if that still waits, else those of the
+    batch running now, else leave now."""
     try:
-        with relay.batched_sends(hand_to=joined.offer):
+        with relay.batched_sends(hand_to=lambda pending: joined.offer(pending) or _running.offer(pending)):
             job()
     except Exception:  # deliver_one retries or parks failures itself: this is a bug, not a delivery error
         logger.exception("waiting_delivery_crashed")

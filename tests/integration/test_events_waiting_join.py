@@ -1,5 +1,6 @@
 """A batch waits briefly for the deliveries it handed to threads, so their replies leave in the
-batch's messages (shop/events/tasks.py), and a delivery that finishes later still sends its own.
+batch's messages (shop/events/tasks.py); a delivery that finishes later joins the batch the
+process runs then, or sends its own when none runs.
 
 The batch runs in this process against the real broker (the test Redis): the probe's ``on_pinged``
 (orders) is made a waiting context's consumer, so each ping runs in a pool thread and publishes
@@ -19,7 +20,7 @@ from shop.events.tasks import deliver
 from tests.conftest import CONTEXT_DBS
 from tests.support.eventprobe import control
 from tests.support.eventprobe.events import PINGED, PONGED
-from tests.support.eventprobe.handlers import PINGED_CONSUMER
+from tests.support.eventprobe.handlers import AUDIT_CONSUMER, PINGED_CONSUMER
 from tests.support.worker import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=CONTEXT_DBS)
@@ -33,9 +34,9 @@ def broker():
     client.delete("orders")
 
 
-def _ping_request() -> SimpleNamespace:
+def _ping_request(consumer: str = PINGED_CONSUMER, queue: str = "orders") -> SimpleNamespace:
     wire = Envelope(type=PINGED, version=2, aggregate_id="join", data={"note": "n", "tier": 1, "reply": True}).to_wire()
-    return SimpleNamespace(args=[[[PINGED_CONSUMER, wire]]], delivery_info={"routing_key": "orders"})
+    return SimpleNamespace(args=[[[consumer, wire]]], delivery_info={"routing_key": queue})
 
 
 def _orders_messages(broker) -> list[list[str]]:
@@ -67,3 +68,16 @@ def test_a_handed_over_delivery_that_finishes_after_the_batch_stopped_waiting_se
     wait_until(lambda: len(_orders_messages(broker)) == 2, timeout=30, message="both replies")
 
     assert _orders_messages(broker) == [[PONGED], [PONGED]]
+
+
+def test_replies_that_finish_after_their_batch_stopped_waiting_leave_with_the_batch_running_then(settings, broker):
+    settings.EVENTS_WAITING_CONTEXTS = ["orders"]
+    settings.EVENTS_WAITING_JOIN_MS = 0
+    control.reset()
+    control.set_mode(PINGED_CONSUMER, "sleep:0.3")
+    control.set_mode(AUDIT_CONSUMER, "sleep:1.5")  # the next batch's own delivery (catalog, not waiting)
+
+    deliver([_ping_request() for _ in range(2)])  # hands both over and stops waiting at once
+    deliver([_ping_request(AUDIT_CONSUMER, "catalog")])  # still running when the pings finish
+
+    assert _orders_messages(broker) == [[PONGED, PONGED]]

@@ -63,6 +63,7 @@ def on_pinged(envelope):
 @subscriber(PINGED, consumer=AUDIT_CONSUMER, context="catalog")
 def audit_pinged(envelope):
     control.count_attempt(AUDIT_CONSUMER, envelope.id)
+    time.sleep(control.sleep_seconds(AUDIT_CONSUMER))
 
 
 @subscriber(PONGED, consumer=PONGED_CONSUMER, context="orders")
