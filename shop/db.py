@@ -24,6 +24,7 @@ and rolls back whole. A caller that handles a write's refusal where it makes it 
 
 import datetime
 import uuid
+from typing import NamedTuple
 
 from django.db import connections
 from django.db.models import fields as model_fields
@@ -32,7 +33,7 @@ from django.utils import timezone
 
 # Statement text and fields per (model, database vendor, conflict target): built once, like a
 # prepared statement, instead of by the query compiler on every call.
-_STATEMENTS: dict[tuple, tuple[str, list]] = {}
+_STATEMENTS: dict[tuple, tuple[str, list["_Column"]]] = {}
 
 
 def _execute(connection, sql: str, params: list, *, fetch: bool = False, defer: bool = False):
@@ -87,7 +88,8 @@ def _only_own_wrappers(connection) -> bool:
     return all(wrapper == own for wrapper in connection.execute_wrappers)
 
 
-def _statement(model, connection, conflict: tuple[str, ...], rows: int = 1) -> tuple[str, list]:
+def _statement(model, connection, conflict: tuple[str, ...], rows: int = 1) -> tuple[str, list["_Column"]]:
+    """The ``INSERT`` for ``rows`` rows of ``model`` and, per column, how a row fills it (``_plan``)."""
     key = (model, connection.vendor, conflict, rows)
     if key not in _STATEMENTS:
         quote = connection.ops.quote_name
@@ -100,7 +102,7 @@ def _statement(model, connection, conflict: tuple[str, ...], rows: int = 1) -> t
         if conflict:
             target = ", ".join(quote(meta.get_field(name).column) for name in conflict)
             sql += f" ON CONFLICT ({target}) DO NOTHING"
-        _STATEMENTS[key] = (sql, fields)
+        _STATEMENTS[key] = (sql, [_plan(field, connection.vendor) for field in fields])
     return _STATEMENTS[key]
 
 
@@ -124,10 +126,16 @@ _AS_IS_POSTGRESQL: dict[type, tuple[type, ...]] = {
 }
 
 
-def _db_value(field, value, connection):
+def _as_is(field, vendor: str) -> tuple[type, ...] | None:
+    return (_AS_IS_POSTGRESQL if vendor == "postgresql" else _AS_IS).get(type(field))
+
+
+def _db_value(field, value, connection, as_is: tuple[type, ...] | None = ()):
     """``field.get_db_prep_save(value, connection)``, skipped when it would return ``value`` itself:
-    ``None``, or a value of the exact type the field's exact class stores (an aware datetime)."""
-    as_is = (_AS_IS_POSTGRESQL if connection.vendor == "postgresql" else _AS_IS).get(type(field))
+    ``None``, or a value of the exact type the field's exact class stores (an aware datetime).
+    ``as_is``: the field's ``_as_is``, when the caller has it at hand."""
+    if as_is == ():
+        as_is = _as_is(field, connection.vendor)
     if as_is is not None and (
         value is None or (type(value) in as_is and (type(value) is not datetime.datetime or value.tzinfo is not None))
     ):
@@ -135,24 +143,44 @@ def _db_value(field, value, connection):
     return field.get_db_prep_save(value, connection)
 
 
-def _values_row(model, fields: list, values: dict) -> list:
+class _Column(NamedTuple):
+    """How an insert fills one field, worked out once per statement: the row helpers asked the
+    field the same questions for every value (about 57 attribute lookups per delivery)."""
+
+    field: model_fields.Field
+    attname: str
+    name: str
+    auto: str | None  # "now" (auto_now/auto_now_add on a datetime), "today" (on a date), or None
+    related_attname: str | None  # for a relation given by its object: the attribute holding its key
+    as_is: tuple[type, ...] | None  # ``_as_is``
+
+
+def _plan(field, vendor: str) -> _Column:
+    auto = None
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        auto = "now" if isinstance(field, model_fields.DateTimeField) else "today"
+    related = field.target_field.attname if field.is_relation else None
+    return _Column(field, field.attname, field.name, auto, related, _as_is(field, vendor))
+
+
+def _values_row(model, plan: list[_Column], values: dict) -> list:
     """The Python values of a row given as ``field=value`` (a related object or its id), in
-    ``fields`` order, with defaults and ``auto_now``/``auto_now_add`` applied as ``save()`` would:
+    ``plan`` order, with defaults and ``auto_now``/``auto_now_add`` applied as ``save()`` would:
     ``Model(**values)`` built an instance only to read these back (50 µs a row)."""
     given = dict(values)
     row = []
-    for field in fields:
-        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            given.pop(field.name, None)
-            given.pop(field.attname, None)
-            row.append(timezone.now() if isinstance(field, model_fields.DateTimeField) else datetime.date.today())
-        elif field.attname in given:
-            row.append(given.pop(field.attname))
-        elif field.name in given:
-            related = given.pop(field.name)  # a relation given by its object (other fields match by attname)
-            row.append(related if related is None else getattr(related, field.target_field.attname))
+    for column in plan:
+        if column.auto is not None:
+            given.pop(column.name, None)
+            given.pop(column.attname, None)
+            row.append(timezone.now() if column.auto == "now" else datetime.date.today())
+        elif column.attname in given:
+            row.append(given.pop(column.attname))
+        elif column.name in given:
+            related = given.pop(column.name)  # a relation given by its object (other fields match by attname)
+            row.append(related if related is None else getattr(related, column.related_attname))
         else:
-            row.append(field.get_default())
+            row.append(column.field.get_default())
     if given:
         raise TypeError(f"{model.__name__} has no field(s) {', '.join(sorted(given))}")
     return row
@@ -162,11 +190,11 @@ def _execute_insert(objs: list, using: str) -> None:
     """One ``INSERT`` of ``objs`` (instances of one model), deferred where it can be."""
     model = type(objs[0])
     connection = connections[using]
-    sql, fields = _statement(model, connection, (), len(objs))
+    sql, plan = _statement(model, connection, (), len(objs))
     params = []
     for obj in objs:
         # ``pre_save`` applies defaults and ``auto_now``/``auto_now_add`` to the instance itself.
-        params.extend(_db_value(f, f.pre_save(obj, add=True), connection) for f in fields)
+        params.extend(_db_value(c.field, c.field.pre_save(obj, add=True), connection, c.as_is) for c in plan)
     _execute(connection, sql, params, defer=True)
 
 
@@ -176,11 +204,12 @@ def _execute_insert_values(
     """``_execute_insert`` for rows given as ``field=value``, without building instances; with a
     ``conflict`` target (or ``now``) it runs at once and returns the rows written."""
     connection = connections[using]
-    sql, fields = _statement(model, connection, conflict, len(rows))
+    sql, plan = _statement(model, connection, conflict, len(rows))
     params = []
     for values in rows:
         params.extend(
-            _db_value(f, value, connection) for f, value in zip(fields, _values_row(model, fields, values), strict=True)
+            _db_value(c.field, value, connection, c.as_is)
+            for c, value in zip(plan, _values_row(model, plan, values), strict=True)
         )
     return _execute(connection, sql, params, defer=not (conflict or now))  # a conflict target: the count answers
 

@@ -15,7 +15,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
@@ -62,7 +62,7 @@ class Outcome:
     provider_unavailable: bool = False
 
     def to_json(self) -> str:
-        return json.dumps({**asdict(self), "payment_id": str(self.payment_id) if self.payment_id else None})
+        return json.dumps({**vars(self), "payment_id": str(self.payment_id) if self.payment_id else None})
 
     @classmethod
     def from_json(cls, text: str) -> "Outcome":

@@ -83,8 +83,18 @@ def tracer(name: str = "shop") -> trace.Tracer:
     return _provider.get_tracer(name) if _provider is not None else trace.get_tracer(name)
 
 
+def _off() -> bool:
+    """No provider records spans: ours is not installed and nobody set a global one (the
+    ``opentelemetry-instrument`` launcher does). The API's no-op span still switched the context
+    twice per span, several times per delivery: with tracing off, ``span`` skips even that."""
+    return _provider is None and isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
 @contextmanager
 def span(name: str, kind: SpanKind = SpanKind.INTERNAL, **attributes) -> Iterator[trace.Span]:
+    if _off():
+        yield trace.INVALID_SPAN
+        return
     with tracer().start_as_current_span(name, kind=kind, attributes=attributes) as current:
         yield current
 
@@ -101,6 +111,9 @@ def context_for_envelope() -> dict[str, str] | None:
 @contextmanager
 def delivery_span(name: str, metadata: dict | None, **attributes) -> Iterator[None]:
     """Handle a delivery as a child of the publisher's span, linked to the span that carried it."""
+    if _off() and not metadata:  # a publisher's trace context still passes through an untraced hop
+        yield
+        return
     carried_by = trace.get_current_span().get_span_context()
     links = [Link(carried_by)] if carried_by.is_valid else []
     parent = _propagator.extract(metadata) if metadata else None
