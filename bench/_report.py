@@ -143,7 +143,8 @@ requests are due at a fixed rate whatever the server does). {args.users} users (
 {args.products} products with {stock:,} units each. Each order: 1–3 random products × 1–2 units, card token
 `tok_visa` (fake gateway), an `Idempotency-Key` header. Phases: an idle shop, saturation (offered more than the
 stack takes: every order still ends, so orders ÷ time from the first POST to the last confirmation
-is the capacity), half the saturated rate (latencies), and the
+is the capacity; it follows {args.warm_up:g} s at its rate, uncounted, in which the connection pools grow
+to what the load needs), half the saturated rate (latencies), and the
 saturation load again with the fake provider answering after {args.provider_latency} ms.
 
 {chr(10).join(phase_rows(order))}
