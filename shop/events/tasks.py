@@ -71,10 +71,13 @@ def deliver(requests) -> None:
             context = bus.subscriber_by_consumer(consumer).context if known else None
             (waiting if context in settings.EVENTS_WAITING_CONTEXTS and not info.get("is_eager") else here).append(job)
     global _running
-    joined = _running = _JoinedSends()
+    joined = _JoinedSends()
     with relay.batched_sends():
         try:
             handed = [hand_over(job, joined) for job in waiting]
+            # Late replies join this batch from here on, not while it may still wait for thread
+            # slots above (a hanging provider): they would wait with it.
+            _running = joined
             for job in here:
                 job()
             if handed:

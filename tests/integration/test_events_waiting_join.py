@@ -26,6 +26,12 @@ from tests.support.worker import wait_until
 pytestmark = pytest.mark.django_db(transaction=True, databases=CONTEXT_DBS)
 
 
+@pytest.fixture(autouse=True)
+def _probe_modes_reset():
+    yield
+    control.reset()  # no handler keeps sleeping for the tests after this one
+
+
 @pytest.fixture
 def broker():
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
@@ -75,7 +81,7 @@ def test_replies_that_finish_after_their_batch_stopped_waiting_leave_with_the_ba
     settings.EVENTS_WAITING_JOIN_MS = 0
     control.reset()
     control.set_mode(PINGED_CONSUMER, "sleep:0.3")
-    control.set_mode(AUDIT_CONSUMER, "sleep:1.5")  # the next batch's own delivery (catalog, not waiting)
+    control.set_mode(AUDIT_CONSUMER, "sleep:3")  # the next batch's own delivery (catalog, not waiting)
 
     deliver([_ping_request() for _ in range(2)])  # hands both over and stops waiting at once
     deliver([_ping_request(AUDIT_CONSUMER, "catalog")])  # still running when the pings finish
