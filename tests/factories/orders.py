@@ -64,3 +64,12 @@ def order_payload(products, *, quantity: int = 1, **overrides) -> dict:
     }  # fmt: skip
     body.update(overrides)
     return body
+
+
+def order_placed(customer_api, products, *, quantity: int = 2, token: str = "tok_visa") -> uuid.UUID:
+    """An order placed through the API (``POST /api/v1/orders``, asserted 201) by ``customer_api``
+    for ``quantity`` of each of ``products``, paid with the fake gateway's ``token``: its id."""
+    body = order_payload(products, quantity=quantity, payment={"method": "card", "token": token})
+    response = customer_api.post("/api/v1/orders", body, format="json")
+    assert response.status_code == 201, response.json()
+    return uuid.UUID(response.json()["data"]["id"])

@@ -20,7 +20,8 @@ from apps.orders.models import AppendOnly, Order, OrderEventRecord, OrderStatus,
 from shop.events.envelope import Envelope
 from tests.conftest import CONTEXT_DBS
 from tests.factories.accounts import UserFactory
-from tests.factories.orders import OrderFactory, order_payload, stocked_products
+from tests.factories.orders import OrderFactory, stocked_products
+from tests.factories.orders import order_placed as place
 from tests.support.events import drain
 from tests.support.worker import wait_until
 
@@ -30,13 +31,6 @@ pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
 @pytest.fixture
 def products():
     return stocked_products(2, price=Decimal("12.50"), on_hand=5)
-
-
-def place(customer_api, products, *, token="tok_visa") -> uuid.UUID:
-    body = order_payload(products, quantity=2, payment={"method": "card", "token": token})
-    response = customer_api.post("/api/v1/orders", body, format="json")
-    assert response.status_code == 201, response.json()
-    return uuid.UUID(response.json()["data"]["id"])
 
 
 def staff_post(staff_client, order_id, command, body=None):

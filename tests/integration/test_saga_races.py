@@ -18,7 +18,8 @@ from apps.orders.saga.models import CheckoutSaga, SagaStatus
 from apps.payments.models import Payment
 from shop.events import inbox, relay
 from tests.conftest import CONTEXT_DBS
-from tests.factories.orders import order_payload, stocked_products
+from tests.factories.orders import order_placed as place
+from tests.factories.orders import stocked_products
 from tests.support.events import drain
 from tests.support.saga import deliver, drain_holding, expire_saga_deadlines
 
@@ -28,13 +29,6 @@ pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS)
 @pytest.fixture
 def products():
     return stocked_products(2, price=Decimal("10.00"), on_hand=5)
-
-
-def place(customer_api, products, *, quantity=2) -> uuid.UUID:
-    body = order_payload(products, quantity=quantity, payment={"method": "card", "token": "tok_visa"})
-    response = customer_api.post("/api/v1/orders", body, format="json")
-    assert response.status_code == 201, response.json()
-    return uuid.UUID(response.json()["data"]["id"])
 
 
 def expire_all_reservations() -> int:

@@ -7,7 +7,6 @@ sagas, each waiting on the row lock the one ahead of it held."""
 
 import threading
 import time
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -18,7 +17,8 @@ from apps.orders.saga import orchestrator
 from apps.orders.saga import tasks as saga_tasks
 from apps.orders.saga.models import CheckoutSaga, SagaStepLog
 from tests.conftest import CONTEXT_DBS
-from tests.factories.orders import order_payload, stocked_products
+from tests.factories.orders import order_placed as place
+from tests.factories.orders import stocked_products
 from tests.support.queries import count_queries
 from tests.support.saga import expire_saga_deadlines
 
@@ -28,13 +28,6 @@ pytestmark = pytest.mark.django_db(databases=CONTEXT_DBS, transaction=True)
 @pytest.fixture
 def products():
     return stocked_products(2, price=Decimal("10.00"), on_hand=50)
-
-
-def place(customer_api, products) -> uuid.UUID:
-    body = order_payload(products, quantity=1, payment={"method": "card", "token": "tok_visa"})
-    response = customer_api.post("/api/v1/orders", body, format="json")
-    assert response.status_code == 201, response.json()
-    return uuid.UUID(response.json()["data"]["id"])
 
 
 def attempts(order_id) -> int:
