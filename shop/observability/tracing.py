@@ -83,6 +83,11 @@ def tracer(name: str = "shop") -> trace.Tracer:
     return _provider.get_tracer(name) if _provider is not None else trace.get_tracer(name)
 
 
+def enabled() -> bool:
+    """Whether spans are recorded: for callers that would build costly span attributes."""
+    return not _off()
+
+
 def _off() -> bool:
     """No provider records spans: ours is not installed and nobody set a global one (the
     ``opentelemetry-instrument`` launcher does). The API's no-op span still switched the context

@@ -35,7 +35,8 @@ COMMIT, in the order it was made, so everything reads what it would have read. W
 deferred only in the outermost transaction with no savepoint open (inside a test's transaction,
 or under a savepoint, each runs at once) and never while Django logs queries. A failing
 deferred write is raised by the statement or COMMIT it travelled with, and the transaction is
-marked for rollback and rolls back whole. A rollback discards what is still waiting.
+marked for rollback and rolls back whole. A rollback discards what is still waiting. With
+tracing on, each such string is a client span of its own (its statements' templates, no values).
 """
 
 import contextlib
@@ -44,10 +45,12 @@ import select
 import psycopg
 from django.db.backends.postgresql import base
 from django.db.backends.utils import debug_transaction
+from opentelemetry.trace import SpanKind
 from psycopg import pq
 from psycopg_pool import ConnectionPool
 
 from shop import durability
+from shop.observability import tracing
 
 
 def check_pooled_connection(conn) -> None:
@@ -63,6 +66,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         # First in the list, so it is the outermost wrapper: it notes before any other runs.
         self.execute_wrappers.append(self._note_autocommit_write)
         self._deferred_writes: list[str] = []  # statements with their values bound, in order
+        self._deferred_templates: list[str] = []  # the same without their values, for the trace
         self._binding_cursor: psycopg.ClientCursor | None = None
 
     def _note_autocommit_write(self, execute, sql, params, many, context):
@@ -106,6 +110,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         # seen (up to 4 kB and 50 values), which the joined string of a whole transaction is not.
         with self.wrap_database_errors:
             self._deferred_writes.append(self._binder().mogrify(sql, params))
+        self._deferred_templates.append(sql)
         return True
 
     def _binder(self) -> psycopg.ClientCursor:
@@ -142,17 +147,30 @@ class DatabaseWrapper(base.DatabaseWrapper):
         (a nested ``atomic``'s SAVEPOINT sends the writes), and PostgreSQL answers a COMMIT of an
         aborted transaction with a rollback, not an error, so the transaction must not reach it."""
         statements, self._deferred_writes = self._deferred_writes, []
+        templates, self._deferred_templates = self._deferred_templates, []
         if commit:
             statements.append("COMMIT")
+            templates.append("COMMIT")
         try:
-            if commit and self._nothing_sent_yet():
-                self._send_with_begin(statements)
-            else:
-                self._binder().execute("; ".join(statements))  # no values left to bind
+            with self._traced(templates):
+                if commit and self._nothing_sent_yet():
+                    self._send_with_begin(statements)
+                else:
+                    self._binder().execute("; ".join(statements))  # no values left to bind
         except BaseException:
             if self.in_atomic_block:
                 self.needs_rollback = True
             raise
+
+    def _traced(self, templates: list[str]):
+        """The client span the psycopg instrumentation gives every statement it sees, for the
+        string it does not see (sent through a bare cursor). Its statement text is the writes'
+        templates, placeholders and all, as the instrumentation records: no customer data."""
+        if not tracing.enabled():
+            return contextlib.nullcontext()
+        attributes = {"db.system": "postgresql", "db.name": self.settings_dict["NAME"]}
+        attributes["db.statement"] = "; ".join(templates)
+        return tracing.span(f"{len(templates)} deferred statements", kind=SpanKind.CLIENT, **attributes)
 
     def _nothing_sent_yet(self) -> bool:
         """No BEGIN sent yet, and psycopg's own would carry nothing (isolation level, read-only or
@@ -188,11 +206,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return super()._commit()
 
     def _rollback(self):
-        self._deferred_writes = []
+        self._deferred_writes, self._deferred_templates = [], []
         return super()._rollback()
 
     def _close(self):
-        self._deferred_writes, self._binding_cursor = [], None
+        self._deferred_writes, self._deferred_templates, self._binding_cursor = [], [], None
         return super()._close()
 
     @property

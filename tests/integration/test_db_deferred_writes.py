@@ -8,10 +8,13 @@ import uuid
 
 import pytest
 from django.db import IntegrityError, connections, transaction
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from psycopg import pq
 
 from apps.orders.saga.models import CheckoutSaga, SagaStepLog
 from shop.db import insert_row, select_object, update_rows
+from shop.observability import tracing
 
 IDLE, INTRANS = pq.TransactionStatus.IDLE, pq.TransactionStatus.INTRANS
 
@@ -120,3 +123,24 @@ def test_inside_a_surrounding_transaction_each_write_runs_at_once():
         insert_row(CheckoutSaga, using="orders", order_id=order_id)
         assert connections["orders"]._deferred_writes == []
     assert _sagas(order_id) == {order_id}
+
+
+@pytest.mark.django_db(databases=["orders"], transaction=True)
+def test_deferred_writes_are_traced_as_one_database_span_with_their_statements_but_not_their_values():
+    exporter = InMemorySpanExporter()
+    tracing.instrument(tracing.build_provider(exporter, SimpleSpanProcessor))
+    order_id = uuid.uuid4()
+    try:
+        with transaction.atomic(using="orders"):
+            insert_row(CheckoutSaga, using="orders", order_id=order_id)
+            saga = select_object(CheckoutSaga, using="orders", order_id=order_id)  # sends the insert first
+            insert_row(SagaStepLog, using="orders", saga=saga, step="RESERVE_STOCK", outcome="SENT", detail="secret")
+    finally:
+        tracing.uninstrument()
+
+    deferred = [span for span in exporter.get_finished_spans() if "deferred" in span.name]
+    assert [span.kind.name for span in deferred] == ["CLIENT", "CLIENT"]
+    first, second = (span.attributes["db.statement"] for span in deferred)
+    assert first.startswith('INSERT INTO "orders_checkoutsaga"')
+    assert second.startswith('INSERT INTO "orders_sagasteplog"') and second.endswith("; COMMIT")
+    assert str(order_id) not in first and "secret" not in second  # values stay out of traces
