@@ -9,12 +9,15 @@ a ``probe.ponged`` reply, whose fast-path send lands on the ``orders`` queue.
 
 import base64
 import json
+import threading
+import time
 from types import SimpleNamespace
 
 import pytest
 import redis
 from django.conf import settings
 
+from shop.events import tasks
 from shop.events.envelope import Envelope
 from shop.events.tasks import deliver
 from tests.conftest import CONTEXT_DBS
@@ -87,3 +90,36 @@ def test_replies_that_finish_after_their_batch_stopped_waiting_leave_with_the_ba
     deliver([_ping_request(AUDIT_CONSUMER, "catalog")])  # still running when the pings finish
 
     assert _orders_messages(broker) == [[PONGED, PONGED]]
+
+
+@pytest.fixture
+def one_waiting_thread(settings):
+    """This process's waiting pool rebuilt with one thread (two slots), and the old one back after."""
+    settings.EVENTS_WAITING_THREADS = 1
+    saved = tasks._pool, tasks._slots
+    tasks._pool = tasks._slots = None
+    yield
+    if tasks._pool is not None:
+        tasks._pool.shutdown(wait=True)
+    tasks._pool, tasks._slots = saved
+
+
+def test_a_late_reply_does_not_wait_for_a_batch_that_is_still_waiting_for_thread_slots(
+    settings, broker, one_waiting_thread
+):
+    settings.EVENTS_WAITING_CONTEXTS = ["orders"]
+    settings.EVENTS_WAITING_JOIN_MS = 0
+    control.reset()
+    control.set_mode(PINGED_CONSUMER, "sleep:1")
+    deliver([_ping_request()])  # takes the thread; its reply comes after about a second
+    returned = []
+    later = threading.Thread(
+        target=lambda: (deliver([_ping_request() for _ in range(3)]), returned.append(time.monotonic()))
+    )
+    later.start()  # blocks for a slot until the first ping's thread frees one (about 1 s, then 2 s)
+
+    wait_until(lambda: _orders_messages(broker), timeout=30, message="the first reply")
+    first_reply_at = time.monotonic()
+    later.join(timeout=30)
+
+    assert returned and first_reply_at < returned[0] - 0.5  # it left while the later batch still waited
