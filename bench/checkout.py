@@ -461,7 +461,8 @@ def main() -> int:
         warm_up_pools(args, port, order_request(tokens, product_ids, 5), began)
         time.sleep(_floor.STATS_FLUSH_SECONDS)  # let idle backends flush the earlier stats
         counters_before = _floor.pg_counters(PG_DSN + "postgres", DATABASES)
-        _step(f"  the pools grew by {counters_before['sessions'] - before_warm_up['sessions']} sessions", began)
+        grew = counters_before["sessions"] - before_warm_up["sessions"]
+        _step(f"  the pools grew by about {grew} sessions (the statistics lag a few seconds)", began)
         phases["saturation"] = phase("saturation", args.high, 2)
         time.sleep(_floor.STATS_FLUSH_SECONDS)
         counters_after = _floor.pg_counters(PG_DSN + "postgres", DATABASES)

@@ -12,7 +12,8 @@ Deliveries that wait on a remote party (payments) are handed to a thread pool: a
 that hangs until its timeout holds one thread, not the pool process and every delivery behind
 it. The batch waits for them only briefly (``EVENTS_WAITING_JOIN_MS``) after running its own:
 the replies of those that finished by then leave in the batch's messages; later ones leave with
-the batch the process runs when they finish, or at once when it runs none. Their messages are
+the batch the process runs when they finish, or at once when it runs none or that batch is still
+handing its own over (waiting for thread slots behind a slow provider). Their messages are
 acknowledged once handed over; if the process dies before one is handled, its event is still
 owed (no inbox row) and the sweeper re-sends it (``EVENTS_REDELIVER_AFTER_SECONDS``), as after
 a broker that lost it.

@@ -45,7 +45,7 @@ import select
 import psycopg
 from django.db.backends.postgresql import base
 from django.db.backends.utils import debug_transaction
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from psycopg import pq
 from psycopg_pool import ConnectionPool
 
@@ -162,15 +162,28 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 self.needs_rollback = True
             raise
 
+    @contextlib.contextmanager
     def _traced(self, templates: list[str]):
         """The client span the psycopg instrumentation gives every statement it sees, for the
         string it does not see (sent through a bare cursor). Its statement text is the writes'
-        templates, placeholders and all, as the instrumentation records: no customer data."""
+        templates, placeholders and all, as the instrumentation records: no customer data. A
+        failure is recorded by its class and SQLSTATE only: PostgreSQL's message quotes the
+        statement's text (``LINE 1: ...``) and the failing row (``DETAIL``), values included."""
         if not tracing.enabled():
-            return contextlib.nullcontext()
+            yield
+            return
         attributes = {"db.system": "postgresql", "db.name": self.settings_dict["NAME"]}
         attributes["db.statement"] = "; ".join(templates)
-        return tracing.span(f"{len(templates)} deferred statements", kind=SpanKind.CLIENT, **attributes)
+        with tracing.tracer().start_as_current_span(
+            f"{len(templates)} deferred statements", kind=SpanKind.CLIENT, attributes=attributes,
+            record_exception=False, set_status_on_exception=False,
+        ) as span:  # fmt: skip
+            try:
+                yield
+            except BaseException as exc:
+                code = getattr(exc, "sqlstate", None)
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}" + (f" ({code})" if code else "")))
+                raise
 
     def _nothing_sent_yet(self) -> bool:
         """No BEGIN sent yet, and psycopg's own would carry nothing (isolation level, read-only or

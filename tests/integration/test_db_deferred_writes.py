@@ -125,22 +125,39 @@ def test_inside_a_surrounding_transaction_each_write_runs_at_once():
     assert _sagas(order_id) == {order_id}
 
 
-@pytest.mark.django_db(databases=["orders"], transaction=True)
-def test_deferred_writes_are_traced_as_one_database_span_with_their_statements_but_not_their_values():
+@pytest.fixture
+def spans():
     exporter = InMemorySpanExporter()
     tracing.instrument(tracing.build_provider(exporter, SimpleSpanProcessor))
-    order_id = uuid.uuid4()
-    try:
-        with transaction.atomic(using="orders"):
-            insert_row(CheckoutSaga, using="orders", order_id=order_id)
-            saga = select_object(CheckoutSaga, using="orders", order_id=order_id)  # sends the insert first
-            insert_row(SagaStepLog, using="orders", saga=saga, step="RESERVE_STOCK", outcome="SENT", detail="secret")
-    finally:
-        tracing.uninstrument()
+    yield lambda: [span for span in exporter.get_finished_spans() if "deferred" in span.name]
+    tracing.uninstrument()
 
-    deferred = [span for span in exporter.get_finished_spans() if "deferred" in span.name]
+
+@pytest.mark.django_db(databases=["orders"], transaction=True)
+def test_each_string_of_deferred_writes_is_traced_as_a_client_span_with_its_statements_but_not_their_values(spans):
+    order_id = uuid.uuid4()
+    with transaction.atomic(using="orders"):
+        insert_row(CheckoutSaga, using="orders", order_id=order_id)
+        saga = select_object(CheckoutSaga, using="orders", order_id=order_id)  # sends the insert first
+        insert_row(SagaStepLog, using="orders", saga=saga, step="RESERVE_STOCK", outcome="SENT", detail="secret")
+
+    deferred = spans()
     assert [span.kind.name for span in deferred] == ["CLIENT", "CLIENT"]
     first, second = (span.attributes["db.statement"] for span in deferred)
     assert first.startswith('INSERT INTO "orders_checkoutsaga"')
     assert second.startswith('INSERT INTO "orders_sagasteplog"') and second.endswith("; COMMIT")
     assert str(order_id) not in first and "secret" not in second  # values stay out of traces
+
+
+@pytest.mark.django_db(databases=["orders"], transaction=True)
+def test_a_failing_string_of_deferred_writes_is_traced_as_an_error_without_the_message_that_quotes_its_values(spans):
+    taken = uuid.uuid4()
+    insert_row(CheckoutSaga, using="orders", order_id=taken)
+
+    with pytest.raises(IntegrityError, match=str(taken)), transaction.atomic(using="orders"):
+        insert_row(CheckoutSaga, using="orders", order_id=taken)  # the key's refusal names the value
+
+    [failed] = spans()
+    assert failed.status.status_code.name == "ERROR"
+    assert failed.status.description == "UniqueViolation (23505)"
+    assert not failed.events  # no exception event: its message would carry the value
