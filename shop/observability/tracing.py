@@ -24,7 +24,7 @@ from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _INSTRUMENTORS = (DjangoInstrumentor, CeleryInstrumentor, PsycopgInstrumentor)
@@ -84,24 +84,32 @@ def tracer(name: str = "shop") -> trace.Tracer:
 
 
 def enabled() -> bool:
-    """Whether spans are recorded: for callers that would build costly span attributes."""
-    return not _off()
-
-
-def _off() -> bool:
-    """No provider records spans: ours is not installed and nobody set a global one (the
-    ``opentelemetry-instrument`` launcher does). The API's no-op span still switched the context
-    twice per span, several times per delivery: with tracing off, ``span`` skips even that."""
-    return _provider is None and isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    """Whether a provider records spans: ours, or a global one (the ``opentelemetry-instrument``
+    launcher sets it). Off, ``span`` skips even the API's no-op span, which still switched the
+    context twice per span, several times per delivery; callers skip costly attributes."""
+    return _provider is not None or not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
 @contextmanager
-def span(name: str, kind: SpanKind = SpanKind.INTERNAL, **attributes) -> Iterator[trace.Span]:
-    if _off():
+def span(
+    name: str, kind: SpanKind = SpanKind.INTERNAL, *, error_messages: bool = True, **attributes
+) -> Iterator[trace.Span]:
+    """``error_messages=False``: a failure is recorded by its class (and SQLSTATE, for a database
+    error) only, for spans whose errors quote data that must not leave (PostgreSQL's messages
+    quote the failing statement and row, values included)."""
+    if not enabled():
         yield trace.INVALID_SPAN
         return
-    with tracer().start_as_current_span(name, kind=kind, attributes=attributes) as current:
-        yield current
+    with tracer().start_as_current_span(
+        name, kind=kind, attributes=attributes, record_exception=error_messages, set_status_on_exception=error_messages
+    ) as current:
+        try:
+            yield current
+        except BaseException as exc:
+            if not error_messages:
+                code = getattr(exc, "sqlstate", None)
+                current.set_status(Status(StatusCode.ERROR, type(exc).__name__ + (f" ({code})" if code else "")))
+            raise
 
 
 def context_for_envelope() -> dict[str, str] | None:
@@ -116,7 +124,7 @@ def context_for_envelope() -> dict[str, str] | None:
 @contextmanager
 def delivery_span(name: str, metadata: dict | None, **attributes) -> Iterator[None]:
     """Handle a delivery as a child of the publisher's span, linked to the span that carried it."""
-    if _off() and not metadata:  # a publisher's trace context still passes through an untraced hop
+    if not enabled() and not metadata:  # a publisher's trace context still passes through an untraced hop
         yield
         return
     carried_by = trace.get_current_span().get_span_context()

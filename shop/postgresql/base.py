@@ -45,7 +45,7 @@ import select
 import psycopg
 from django.db.backends.postgresql import base
 from django.db.backends.utils import debug_transaction
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind
 from psycopg import pq
 from psycopg_pool import ConnectionPool
 
@@ -65,8 +65,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         super().__init__(*args, **kwargs)
         # First in the list, so it is the outermost wrapper: it notes before any other runs.
         self.execute_wrappers.append(self._note_autocommit_write)
-        self._deferred_writes: list[str] = []  # statements with their values bound, in order
-        self._deferred_templates: list[str] = []  # the same without their values, for the trace
+        # In order: (the statement as written, for the trace; the same with its values bound).
+        self._deferred_writes: list[tuple[str, str]] = []
         self._binding_cursor: psycopg.ClientCursor | None = None
 
     def _note_autocommit_write(self, execute, sql, params, many, context):
@@ -109,8 +109,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         # Bound now, one statement at a time: psycopg keeps the parsed form of a statement it has
         # seen (up to 4 kB and 50 values), which the joined string of a whole transaction is not.
         with self.wrap_database_errors:
-            self._deferred_writes.append(self._binder().mogrify(sql, params))
-        self._deferred_templates.append(sql)
+            self._deferred_writes.append((sql, self._binder().mogrify(sql, params)))
         return True
 
     def _binder(self) -> psycopg.ClientCursor:
@@ -146,13 +145,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
         ``atomic(savepoint=False)``: the error may surface where a caller handles errors of its own
         (a nested ``atomic``'s SAVEPOINT sends the writes), and PostgreSQL answers a COMMIT of an
         aborted transaction with a rollback, not an error, so the transaction must not reach it."""
-        statements, self._deferred_writes = self._deferred_writes, []
-        templates, self._deferred_templates = self._deferred_templates, []
+        writes, self._deferred_writes = self._deferred_writes, []
         if commit:
-            statements.append("COMMIT")
-            templates.append("COMMIT")
+            writes.append(("COMMIT", "COMMIT"))
+        statements = [bound for _, bound in writes]
         try:
-            with self._traced(templates):
+            with self._traced([template for template, _ in writes]):
                 if commit and self._nothing_sent_yet():
                     self._send_with_begin(statements)
                 else:
@@ -162,28 +160,18 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 self.needs_rollback = True
             raise
 
-    @contextlib.contextmanager
     def _traced(self, templates: list[str]):
         """The client span the psycopg instrumentation gives every statement it sees, for the
         string it does not see (sent through a bare cursor). Its statement text is the writes'
-        templates, placeholders and all, as the instrumentation records: no customer data. A
-        failure is recorded by its class and SQLSTATE only: PostgreSQL's message quotes the
-        statement's text (``LINE 1: ...``) and the failing row (``DETAIL``), values included."""
+        templates, placeholders and all, as the instrumentation records: no customer data, and a
+        failure is recorded by its class and SQLSTATE only (PostgreSQL's message quotes the
+        statement's text and the failing row, values included)."""
         if not tracing.enabled():
-            yield
-            return
+            return contextlib.nullcontext()
         attributes = {"db.system": "postgresql", "db.name": self.settings_dict["NAME"]}
         attributes["db.statement"] = "; ".join(templates)
-        with tracing.tracer().start_as_current_span(
-            f"{len(templates)} deferred statements", kind=SpanKind.CLIENT, attributes=attributes,
-            record_exception=False, set_status_on_exception=False,
-        ) as span:  # fmt: skip
-            try:
-                yield
-            except BaseException as exc:
-                code = getattr(exc, "sqlstate", None)
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}" + (f" ({code})" if code else "")))
-                raise
+        name = f"{len(templates)} deferred statements"
+        return tracing.span(name, kind=SpanKind.CLIENT, error_messages=False, **attributes)
 
     def _nothing_sent_yet(self) -> bool:
         """No BEGIN sent yet, and psycopg's own would carry nothing (isolation level, read-only or
@@ -219,11 +207,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return super()._commit()
 
     def _rollback(self):
-        self._deferred_writes, self._deferred_templates = [], []
+        self._deferred_writes = []
         return super()._rollback()
 
     def _close(self):
-        self._deferred_writes, self._deferred_templates, self._binding_cursor = [], [], None
+        self._deferred_writes, self._binding_cursor = [], None
         return super()._close()
 
     @property
