@@ -7,6 +7,7 @@ the one door tests and other contexts use too.
 """
 
 import uuid
+from dataclasses import dataclass
 
 import structlog
 
@@ -42,23 +43,52 @@ def _reply(event_type: str, order_id: uuid.UUID, result: payments.PaymentResult 
     publish(event_type, data, aggregate_id=order_id, using=ALIAS)
 
 
-@subscriber(PAYMENT_AUTHORIZATION_REQUESTED, consumer="payments.checkout.authorize", context=ALIAS)
-def authorize_for_checkout(envelope: Envelope) -> None:
+@dataclass(frozen=True)
+class _Asked:
+    """The order's payment request and what the provider answered to it."""
+
+    request: orders.PaymentRequest
+    answer: payments.ProviderAnswer
+
+
+def _authorization_ask(envelope: Envelope) -> _Asked | None:
+    """Before the delivery's transaction: the order's amount and token (the orders connection goes
+    back to the pool at once) and the provider's answer, with the saga's idempotency key. A slow
+    provider then holds this thread only, not a payments connection idle in its transaction: with
+    PostgreSQL's 100 connections, that is what let more authorizations wait at once. None when
+    the checkout has already ended (the token is erased at that point): a late re-send."""
+    request = orders.order_payment_request_get(order_id=uuid.UUID(envelope.data["orderId"]))
+    if request is None or not request.token:
+        return None
+    answer = payments.payment_authorization_ask(
+        order_id=request.order_id,
+        amount=request.amount,
+        currency=request.currency,
+        token=request.token,
+        idempotency_key=envelope.data["idempotencyKey"],
+    )
+    return _Asked(request, answer)
+
+
+@subscriber(
+    PAYMENT_AUTHORIZATION_REQUESTED, consumer="payments.checkout.authorize", context=ALIAS, prepare=_authorization_ask
+)
+def authorize_for_checkout(envelope: Envelope, asked: _Asked | None) -> None:
     """The amount and the card token come from the order itself (orders facade), never from the
     command: the token stays out of every event, and the amount is the order's total. The reply
     says what was authorized, and the saga checks it against the total before confirming."""
     order_id = uuid.UUID(envelope.data["orderId"])
-    request = orders.order_payment_request_get(order_id=order_id)
-    if request is None or not request.token:
-        # The checkout has already ended (the token is erased at that point): a late re-send.
+    if asked is None:
         _reply(events.AUTHORIZATION_FAILED, order_id, None, declined=False, message="No card token on the order.")
         return
+    request = asked.request
     outcome = payments.payment_authorize(
         order_id=order_id,
         amount=request.amount,
         currency=request.currency,
         token=request.token,
         idempotency_key=envelope.data["idempotencyKey"],
+        answer=asked.answer,
     )
     if outcome.status == PaymentStatus.AUTHORIZED:
         _reply(events.AUTHORIZATION_SUCCEEDED, order_id, outcome, amount=f"{request.amount:.2f}")

@@ -74,13 +74,37 @@ def _result(outcome: services.Outcome) -> PaymentResult:
     return PaymentResult(**vars(outcome))  # scalars only: asdict's deep copy cost more than the call
 
 
-def payment_authorize(
+ProviderAnswer = services.ProviderAnswer
+
+
+def payment_authorization_ask(
     *, order_id: uuid.UUID, amount: Decimal, currency: str, token: str, idempotency_key: str
+) -> ProviderAnswer:
+    """The provider's answer, asked without the payments database (nothing is recorded): pass it
+    to ``payment_authorize`` with the same arguments, which records it once per key."""
+    return services.payment_authorization_ask(
+        order_id=order_id, amount=amount, currency=currency, token=token, idempotency_key=idempotency_key
+    )
+
+
+def payment_authorize(
+    *,
+    order_id: uuid.UUID,
+    amount: Decimal,
+    currency: str,
+    token: str,
+    idempotency_key: str,
+    answer: ProviderAnswer | None = None,
 ) -> PaymentResult:
     return _result(
         services.payment_authorize(
-            order_id=order_id, amount=amount, currency=currency, token=token, idempotency_key=idempotency_key
-        )
+            order_id=order_id,
+            amount=amount,
+            currency=currency,
+            token=token,
+            idempotency_key=idempotency_key,
+            answer=answer,
+        )  # fmt: skip
     )
 
 

@@ -6,6 +6,12 @@ deduplicates too) and stores its outcome in the same transaction as the payment 
 repeat returns the stored outcome and never reaches the provider. Transient failures are
 *not* stored: the claim is released, so a retry with the same key tries again.
 
+The checkout's authorization asks the provider first (``payment_authorization_ask``, outside any
+transaction) and records its answer in the delivery's transaction (``payment_authorize(...,
+answer=...)``): a slow provider then holds a thread, not one of PostgreSQL's connections, for the
+length of the call. A repeat of that command does reach the provider, with the same key, and the
+provider answers with its first result; the log still decides what is recorded and replied.
+
 Capture, void and refund hold the payment's row lock across the provider call: commands on
 one payment are serialized, so two refunds can never both pass the "not more than captured"
 check.
@@ -164,33 +170,72 @@ def _money(amount: Decimal) -> Decimal:
     return Decimal(amount).quantize(Decimal("0.01"))
 
 
-def payment_authorize(
+@dataclass(frozen=True)
+class ProviderAnswer:
+    """What the provider answered to an authorization, as a value: its result, or why there is
+    none (``failure``: "declined", "refused" for a permanent error, "unavailable" after the
+    retries or with the circuit open)."""
+
+    result: ProviderResult | None = None
+    failure: str = ""
+    code: str = ""
+    message: str = ""
+
+
+def payment_authorization_ask(
     *, order_id: uuid.UUID, amount: Decimal, currency: str, token: str, idempotency_key: str
+) -> ProviderAnswer:
+    """Ask the provider to authorize without touching the payments database; record the answer
+    with ``payment_authorize(..., answer=...)`` and the same arguments."""
+    try:
+        return ProviderAnswer(
+            result=guarded(
+                get_gateway().authorize,
+                amount=_money(amount),
+                currency=currency.upper(),
+                token=token,
+                idempotency_key=idempotency_key,
+                metadata={"order_id": str(order_id)},
+            )  # fmt: skip
+        )
+    except PaymentDeclined as exc:
+        return ProviderAnswer(failure="declined", code=exc.code, message=exc.message)
+    except PermanentGatewayError as exc:
+        return ProviderAnswer(failure="refused", code=exc.code, message=str(exc))
+    except GatewayUnavailable as exc:
+        return ProviderAnswer(failure="unavailable", message=str(exc))
+
+
+def payment_authorize(
+    *,
+    order_id: uuid.UUID,
+    amount: Decimal,
+    currency: str,
+    token: str,
+    idempotency_key: str,
+    answer: ProviderAnswer | None = None,
 ) -> Outcome:
+    """Authorize once per key. ``answer``: the provider's, asked beforehand for these arguments
+    (``payment_authorization_ask``); without it the provider is asked here, after the claim."""
+    asked = dict(order_id=order_id, amount=amount, currency=currency, token=token, idempotency_key=idempotency_key)
     amount, currency = _money(amount), currency.upper()
     token_hash = hashlib.sha256(token.encode()).hexdigest()  # the token itself is never stored
     request = {"order_id": order_id, "amount": amount, "currency": currency, "token": token_hash}
-    gateway = get_gateway()
 
     def attempt(remember):
-        payment = Payment(order_id=order_id, amount=amount, currency=currency, provider=gateway.name)
-        try:
-            result = guarded(
-                gateway.authorize, amount=amount, currency=currency, token=token, idempotency_key=idempotency_key,
-                metadata={"order_id": str(order_id)},
-            )  # fmt: skip
-        except (PaymentDeclined, PermanentGatewayError) as exc:
-            code = exc.code
-            message = exc.message if isinstance(exc, PaymentDeclined) else str(exc)
+        payment = Payment(order_id=order_id, amount=amount, currency=currency, provider=get_gateway().name)
+        said = answer if answer is not None else payment_authorization_ask(**asked)
+        if said.failure == "unavailable":
+            return _unavailable(GatewayUnavailable(said.message))
+        if said.failure:  # declined, or refused for good: final, recorded
             with transaction.atomic(using=ALIAS, savepoint=False):  # see _authorization_settle
-                payment.status, payment.decline_code, payment.failure_message = FAILED, code, message[:300]
+                payment.status, payment.decline_code, payment.failure_message = FAILED, said.code, said.message[:300]
                 insert_objects([payment], using=ALIAS)
-                _record(payment, PaymentEvent.Type.DECLINED, amount, None, code=code)
-                outcome = Outcome(payment.id, FAILED, True, code, message)
+                _record(payment, PaymentEvent.Type.DECLINED, amount, None, code=said.code)
+                outcome = Outcome(payment.id, FAILED, True, said.code, said.message)
                 remember(outcome)
             return outcome
-        except GatewayUnavailable as exc:
-            return _unavailable(exc)
+        result = said.result
         with transaction.atomic(using=ALIAS, savepoint=False):
             payment.status, payment.provider_reference = PaymentStatus.AUTHORIZED, result.reference
             insert_objects([payment], using=ALIAS)

@@ -3,6 +3,11 @@
 The inbox row ``(consumer, event id)`` is inserted first, in the same transaction as the
 handler's writes. A redelivered message hits the unique key and is a no-op; a handler that
 fails rolls its inbox row back with everything else, so the retry runs it again.
+
+A subscriber's ``prepare`` (a remote call, such as the payment provider's) runs before that
+transaction, so a slow remote party holds no connection of the context while it answers: it
+must be safe to repeat (the provider's idempotency key), because a duplicate delivery runs it
+before the inbox row tells it apart.
 """
 
 import random
@@ -48,6 +53,7 @@ def handle(consumer: str, wire: dict) -> bool:
         ),
     ):
         try:
+            prepared = (sub.prepare(envelope),) if sub.prepare is not None else ()
             with transaction.atomic(using=alias):
                 first = insert_unless_exists(
                     inbox_model(alias),
@@ -61,7 +67,7 @@ def handle(consumer: str, wire: dict) -> bool:
                     logger.debug("duplicate_delivery")
                     metrics.events_duplicates.labels(consumer).inc()
                     return False
-                sub.handler(envelope)
+                sub.handler(envelope, *prepared)
         finally:
             correlation_id_var.reset(cid_token)
             causation_id_var.reset(cause_token)

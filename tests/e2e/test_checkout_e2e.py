@@ -11,6 +11,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 from django.core.cache import cache
+from django.db import connections
 
 from apps.inventory import services as inventory_services
 from apps.inventory.models import InboxMessage as InventoryInbox
@@ -105,6 +106,31 @@ def test_a_cancel_while_the_saga_runs_ends_cancelled_with_nothing_charged_or_hel
     assert (order["status"], order["cancellationReason"]) == ("CANCELLED", "CUSTOMER_REQUEST")
     assert CheckoutSaga.objects.get(order_id=order_id).status == "COMPENSATED"
     assert not Payment.objects.filter(order_id=order_id, captured_amount__gt=0).exists()
+    assert_invariants({products[0].id: 3})
+
+
+def _payments_sessions_in_a_transaction() -> int:
+    """Sessions on the payments database inside a transaction, this test's own aside."""
+    with connections["payments"].cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%%'"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_a_slow_provider_authorization_holds_no_payments_connection_in_a_transaction(worker_factory):
+    """PostgreSQL's connections are fewer than the provider calls that may wait at once: a
+    connection idle in its transaction for the length of each call capped the slow-provider rate."""
+    worker_factory(env={"PAYMENT_FAKE_LATENCY_MS": 2000})
+    products = stocked_products(1, price=Decimal("5.00"), on_hand=3)
+    client = customer_client("slow-provider@example.com")
+    order_id = place(client, [products[0].id])
+    wait_until(lambda: _authorize_log(order_id)["started"] == 1, message="the provider call to start")
+    assert _payments_sessions_in_a_transaction() == 0
+    assert _authorize_log(order_id)["ended"] == 0  # looked while the call was still waiting
+    assert poll_status(client, order_id)["status"] == "CONFIRMED"
+    wait_quiescent()
     assert_invariants({products[0].id: 3})
 
 

@@ -165,6 +165,22 @@ def test_repeated_command_with_the_same_key_reaches_the_provider_once():
     assert log.status == "COMPLETED" and log.request_hash and str(one.payment_id) in log.response_body
 
 
+def test_an_answer_asked_before_the_transaction_is_recorded_once_per_key_and_a_decline_as_a_decline():
+    """The checkout's way (apps.payments.checkout): ask the provider, then record the answer. A repeat
+    asks the provider again with the same key, which answers its first result; one payment."""
+    order_id = uuid.uuid4()
+    request = dict(order_id=order_id, amount=Decimal("25.00"), currency="usd", token="tok_visa", idempotency_key="a-1")
+    first = facade.payment_authorize(**request, answer=facade.payment_authorization_ask(**request))
+    again = facade.payment_authorize(**request, answer=facade.payment_authorization_ask(**request))
+    assert (first.status, again) == ("AUTHORIZED", first)
+    assert Payment.objects.get(order_id=order_id).provider_reference  # one row, the provider's reference
+
+    declined = dict(request, order_id=uuid.uuid4(), token="tok_chargeDeclined", idempotency_key="a-2")
+    result = facade.payment_authorize(**declined, answer=facade.payment_authorization_ask(**declined))
+    assert (result.status, result.declined, result.decline_code) == ("FAILED", True, "card_declined")
+    assert IdempotencyLog.objects.get(key="a-2").status == "COMPLETED"  # a decline is final, not retried
+
+
 def test_same_key_for_a_different_request_raises():
     authorize(key="auth-2", amount="10.00")
     with pytest.raises(facade.IdempotencyKeyReused):
