@@ -2,7 +2,8 @@
 process and for a worker subprocess pointed at it (``STRIPE_API_BASE``).
 
 ``slow_seconds`` holds every answer back: a client timeout shorter than that is a real socket
-timeout. ``requests`` lists what arrived (path, idempotency key, form), counted on arrival.
+timeout. ``requests`` lists what arrived (path, idempotency key, form), counted on arrival. As
+Stripe does, a request whose idempotency key another request is still using is refused with 409.
 """
 
 import contextlib
@@ -22,6 +23,7 @@ CARD_ERRORS = {
 
 class StubStripe(BaseHTTPRequestHandler):
     requests: list[dict] = []
+    in_flight: set[str] = set()
     slow_seconds = 0.0
     received_cents: int | None = None  # the capture's amount_received; None: what was asked
 
@@ -39,7 +41,18 @@ class StubStripe(BaseHTTPRequestHandler):
     def do_POST(self):
         raw = self.rfile.read(int(self.headers["Content-Length"] or 0)).decode()
         form = {key: values[0] for key, values in parse_qs(raw).items()}
-        self.requests.append({"path": self.path, "key": self.headers.get("Idempotency-Key"), "form": form})
+        key = self.headers.get("Idempotency-Key")
+        self.requests.append({"path": self.path, "key": key, "form": form})
+        if key in self.in_flight:
+            message = "There is currently another in-progress request using this Idempotent Key."
+            return self._reply(409, {"error": {"type": "idempotency_error", "message": message}})
+        self.in_flight.add(key)
+        try:
+            self._answer(form)
+        finally:
+            self.in_flight.discard(key)
+
+    def _answer(self, form: dict) -> None:
         if self.slow_seconds:
             time.sleep(self.slow_seconds)
         parts = self.path.strip("/").split("/")
@@ -65,6 +78,7 @@ class StubStripe(BaseHTTPRequestHandler):
 def stripe_stub_running():
     """Serve the stub on a free port; yields (the handler class, its base URL)."""
     StubStripe.requests = []
+    StubStripe.in_flight = set()
     StubStripe.slow_seconds = 0.0
     StubStripe.received_cents = None
     server = ThreadingHTTPServer(("127.0.0.1", 0), StubStripe)

@@ -92,13 +92,27 @@ class FakeGateway:
         The provider's records are read in one round trip and written in one (``get_many``,
         ``set_many``), as a real provider costs us one request: the cost measured by the
         checkout bench is then ours, not the stand-in's. With latency, the call is logged as
-        started before the wait, so a process killed mid-call leaves a call that never ended.
+        started before the wait, so a process killed mid-call leaves a call that never ended,
+        and a second call with the same key while the first still runs is refused as Stripe
+        refuses it (409, to be retried): it would otherwise act a second time.
         """
         self.calls[operation] += 1
-        s = store()
         latency = self.latency
         if self.slow_rate and random.random() < self.slow_rate:  # fault injection, not crypto
             latency = self.timeout + 1
+        if not latency:
+            return self._answer(operation, idempotency_key, work, reference, latency)
+        in_flight = f"fakegw:inflight:{idempotency_key}"
+        # Held as long as the provider would work on it: a caller that died mid-call frees it then.
+        if not store().add(in_flight, 1, timeout=min(latency, self.timeout) + 1):
+            raise TransientGatewayError(f"{operation}: a request with this idempotency key is in progress (409)")
+        try:
+            return self._answer(operation, idempotency_key, work, reference, latency)
+        finally:
+            store().delete(in_flight)
+
+    def _answer(self, operation: str, idempotency_key: str, work, reference: str | None, latency: float):
+        s = store()
         started, ended = (_log_key(operation, idempotency_key, event) for event in ("started", "ended"))
         answer_key = f"fakegw:key:{idempotency_key}"
         charge_key = _charge_key(reference) if reference else None
@@ -109,8 +123,8 @@ class FakeGateway:
                 raise TransientGatewayError(f"{operation}: provider outage (drill)")
             time.sleep(min(latency, self.timeout))
         seen = s.get_many([_OUTAGE, started, ended, answer_key] + ([charge_key] if charge_key else []))
-        # The counts are read and written back, not incremented where they are: two calls with one
-        # key at the same moment could count once (our idempotency log keeps them apart anyway).
+        # The counts are read and written back, not incremented where they are: without latency two
+        # calls with one key at the same moment could count once (with latency the second is refused).
         writes = {ended: seen.get(ended, 0) + 1} | ({} if latency else {started: seen.get(started, 0) + 1})
         try:
             if seen.get(_OUTAGE):

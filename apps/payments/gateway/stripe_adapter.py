@@ -48,7 +48,11 @@ class StripeGateway:
         except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
             raise TransientGatewayError(str(exc)) from exc
         except stripe.StripeError as exc:
-            if exc.http_status is None or exc.http_status >= 500:
+            # 409: another request with this idempotency key is still running at Stripe (a re-sent
+            # command overtaking the first, whose provider call no claim of ours holds back any
+            # more: apps/payments/services.py). Its retry gets the first one's answer; Stripe's
+            # own client retries 409 too.
+            if exc.http_status is None or exc.http_status >= 500 or exc.http_status == 409:
                 raise TransientGatewayError(str(exc)) from exc
             raise PermanentGatewayError(str(exc), code=exc.code or "invalid_request") from exc
 
