@@ -8,8 +8,10 @@ the one door tests and other contexts use too.
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 import structlog
+from django.utils import timezone
 
 from apps.orders import facade as orders
 from apps.orders.events import (
@@ -43,12 +45,18 @@ def _reply(event_type: str, order_id: uuid.UUID, result: payments.PaymentResult 
     publish(event_type, data, aggregate_id=order_id, using=ALIAS)
 
 
+# Stripe keeps the answer of an idempotency key for at least 24 hours. A checkout still running
+# later than that (its saga stuck) is asked after the claim instead: asked first, a provider that
+# has forgotten the key would authorize anew behind a log entry already completed.
+PROVIDER_KEY_KEPT = timedelta(hours=24)
+
+
 @dataclass(frozen=True)
 class _Asked:
-    """The order's payment request and what the provider answered to it."""
+    """The order's payment request and what the provider answered to it (None: ask after the claim)."""
 
     request: orders.PaymentRequest
-    answer: payments.ProviderAnswer
+    answer: payments.ProviderAnswer | None
 
 
 def _authorization_ask(envelope: Envelope) -> _Asked | None:
@@ -56,10 +64,14 @@ def _authorization_ask(envelope: Envelope) -> _Asked | None:
     back to the pool at once) and the provider's answer, with the saga's idempotency key. A slow
     provider then holds this thread only, not a payments connection idle in its transaction: with
     PostgreSQL's 100 connections, that is what let more authorizations wait at once. None when
-    the checkout has already ended (the token is erased at that point): a late re-send."""
+    the checkout has already ended (the token is erased at that point): a late re-send. A provider
+    still working on the key (a re-send overtook the first call) raises ``ProviderKeyInUse``:
+    the delivery is retried later, and then gets the first call's answer."""
     request = orders.order_payment_request_get(order_id=uuid.UUID(envelope.data["orderId"]))
     if request is None or not request.token:
         return None
+    if timezone.now() - request.created_at > PROVIDER_KEY_KEPT:
+        return _Asked(request, None)
     answer = payments.payment_authorization_ask(
         order_id=request.order_id,
         amount=request.amount,

@@ -10,7 +10,10 @@ The checkout's authorization asks the provider first (``payment_authorization_as
 transaction) and records its answer in the delivery's transaction (``payment_authorize(...,
 answer=...)``): a slow provider then holds a thread, not one of PostgreSQL's connections, for the
 length of the call. A repeat of that command does reach the provider, with the same key, and the
-provider answers with its first result; the log still decides what is recorded and replied.
+provider answers with its first result; the log still decides what is recorded and replied. A
+repeat that arrives while the first call still runs is refused by the provider
+(``ProviderKeyInUse``, Stripe's 409): its delivery fails and is retried, as the claim used to
+make it wait for the first.
 
 Capture, void and refund hold the payment's row lock across the provider call: commands on
 one payment are serialized, so two refunds can never both pass the "not more than captured"
@@ -41,6 +44,7 @@ from apps.payments.gateway import (
     GatewayUnavailable,
     PaymentDeclined,
     PermanentGatewayError,
+    ProviderKeyInUse,
     ProviderResult,
     get_gateway,
     guarded,
@@ -128,10 +132,11 @@ def _once(operation: str, key: str, request: dict, attempt: Callable[[Callable[[
 
 
 def _call_provider(payment: Payment, fn, **kwargs) -> ProviderResult | Outcome:
-    """The provider's result, or the Outcome to return when there is none."""
+    """The provider's result, or the Outcome to return when there is none. A key in use elsewhere
+    cannot come from our callers (their claim holds the key): if it does, there is no answer yet."""
     try:
         return guarded(fn, **kwargs)
-    except GatewayUnavailable as exc:
+    except (GatewayUnavailable, ProviderKeyInUse) as exc:
         return _unavailable(exc, payment)
     except PermanentGatewayError as exc:
         logger.error("payment_provider_refused", payment_id=str(payment.id), code=exc.code, error=str(exc))
@@ -186,7 +191,8 @@ def payment_authorization_ask(
     *, order_id: uuid.UUID, amount: Decimal, currency: str, token: str, idempotency_key: str
 ) -> ProviderAnswer:
     """Ask the provider to authorize without touching the payments database; record the answer
-    with ``payment_authorize(..., answer=...)`` and the same arguments."""
+    with ``payment_authorize(..., answer=...)`` and the same arguments. Raises ``ProviderKeyInUse``
+    while the provider still works on an earlier call with this key: there is no answer yet."""
     try:
         return ProviderAnswer(
             result=guarded(
@@ -224,7 +230,10 @@ def payment_authorize(
 
     def attempt(remember):
         payment = Payment(order_id=order_id, amount=amount, currency=currency, provider=get_gateway().name)
-        said = answer if answer is not None else payment_authorization_ask(**asked)
+        try:
+            said = answer if answer is not None else payment_authorization_ask(**asked)
+        except ProviderKeyInUse as exc:  # asked after the claim: no answer yet, try again later
+            return _unavailable(exc)
         if said.failure == "unavailable":
             return _unavailable(GatewayUnavailable(said.message))
         if said.failure:  # declined, or refused for good: final, recorded

@@ -183,8 +183,9 @@ def test_an_answer_asked_before_the_transaction_is_recorded_once_per_key_and_a_d
 
 def test_the_fake_provider_refuses_a_second_call_with_a_key_still_in_flight_as_stripe_does():
     """The checkout asks before claiming the key: a re-sent command can reach the provider while the
-    first call still runs. Acting twice would authorize twice; Stripe answers 409, and so does the fake."""
-    provider = fake.FakeGateway(latency_ms=300)
+    first call still runs. Acting twice would authorize twice; Stripe answers 409, and so does the
+    fake (not counted as a call: nothing was done)."""
+    provider = fake.FakeGateway(latency_ms=2000)
     request = dict(amount=Decimal("5.00"), currency="USD", token="tok_visa", idempotency_key="k-twice", metadata={})
     answers = []
     first = threading.Thread(target=lambda: answers.append(provider.authorize(**request)))
@@ -192,11 +193,12 @@ def test_the_fake_provider_refuses_a_second_call_with_a_key_still_in_flight_as_s
     deadline = time.monotonic() + 5
     while fake.call_log("authorize", "k-twice")["started"] == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
-    with pytest.raises(fake.TransientGatewayError, match="in progress"):
+    with pytest.raises(fake.ProviderKeyInUse, match="in progress"):
         provider.authorize(**request)
     first.join()
     assert provider.authorize(**request) == answers[0]  # once it ended, the key answers its first result
     assert fake.call_log("authorize", "k-twice") == {"started": 2, "ended": 2}
+    assert provider.calls["authorize"] == 2
 
 
 def test_same_key_for_a_different_request_raises():

@@ -9,7 +9,7 @@ from django.test import override_settings
 
 from apps.payments import facade
 from apps.payments.errors import RefundExceedsCaptured
-from apps.payments.gateway import TransientGatewayError, get_gateway
+from apps.payments.gateway import ProviderKeyInUse, TransientGatewayError, get_gateway
 from apps.payments.gateway.resilience import breaker
 from apps.payments.models import Payment
 from tests.conftest import CONTEXT_DBS
@@ -114,17 +114,18 @@ def test_timeout_is_enforced_and_transient(stripe_stub):
     assert len(stripe_stub.requests) == 2  # two attempts, each cut off by the client timeout
 
 
-def test_a_request_whose_key_stripe_is_still_working_on_is_retried_not_taken_as_a_refusal(stripe_stub):
+def test_a_request_whose_key_stripe_is_still_working_on_is_not_taken_as_a_refusal(stripe_stub):
     """Stripe answers 409 to a second request with a key in use: a re-sent authorization overtaking
-    the first (the checkout asks the provider before any claim of ours). It is transient: the
-    retry gets the first one's answer, never a refusal that would cancel an authorized order."""
-    stripe_stub.slow_seconds = 0.3
+    the first (the checkout asks the provider before any claim of ours). Not a refusal, which
+    would cancel an order the provider authorized: the delivery is retried and then gets the
+    first request's answer (tests/integration/test_payments_authorization_overtaken.py)."""
+    stripe_stub.slow_seconds = 2.0  # Stripe still works on it after our client gave up (0.5 s)
     gateway = get_gateway()
     request = dict(amount=Decimal("12.34"), currency="USD", token="tok_visa", idempotency_key="k-409", metadata={})
-    first = threading.Thread(target=gateway.authorize, kwargs=request)
+    first = threading.Thread(target=lambda: pytest.raises(TransientGatewayError, gateway.authorize, **request))
     first.start()
     wait_until(lambda: len(stripe_stub.requests) == 1, message="the first request to reach Stripe")
-    with pytest.raises(TransientGatewayError):
+    with pytest.raises(ProviderKeyInUse):
         gateway.authorize(**request)
     first.join()
     assert [r["key"] for r in stripe_stub.requests] == ["k-409", "k-409"]

@@ -42,11 +42,12 @@ class StubStripe(BaseHTTPRequestHandler):
         raw = self.rfile.read(int(self.headers["Content-Length"] or 0)).decode()
         form = {key: values[0] for key, values in parse_qs(raw).items()}
         key = self.headers.get("Idempotency-Key")
+        refused = key in self.in_flight
+        self.in_flight.add(key)
         self.requests.append({"path": self.path, "key": key, "form": form})
-        if key in self.in_flight:
+        if refused:
             message = "There is currently another in-progress request using this Idempotent Key."
             return self._reply(409, {"error": {"type": "idempotency_error", "message": message}})
-        self.in_flight.add(key)
         try:
             self._answer(form)
         finally:

@@ -10,6 +10,7 @@ from apps.payments.gateway.base import (
     PaymentDeclined,
     PaymentGateway,
     PermanentGatewayError,
+    ProviderKeyInUse,
     ProviderResult,
     TransientGatewayError,
 )
@@ -22,6 +23,7 @@ __all__ = (
     "PaymentDeclined",
     "PaymentGateway",
     "PermanentGatewayError",
+    "ProviderKeyInUse",
     "ProviderResult",
     "TransientGatewayError",
     "get_gateway",

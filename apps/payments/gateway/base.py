@@ -48,6 +48,12 @@ class PermanentGatewayError(GatewayError):
         self.code = code
 
 
+class ProviderKeyInUse(GatewayError):
+    """The provider is still working on a request with this idempotency key (Stripe's 409): not
+    an answer, and not the provider failing. Ask again once that request ended; its answer will
+    be the first one's."""
+
+
 class GatewayUnavailable(GatewayError):
     """Transient errors outlasted the retries, or the circuit breaker is open."""
 

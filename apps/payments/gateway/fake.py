@@ -25,6 +25,7 @@ from apps.payments.gateway.base import (
     UNEXPECTED_STATE,
     PaymentDeclined,
     PermanentGatewayError,
+    ProviderKeyInUse,
     ProviderResult,
     TransientGatewayError,
 )
@@ -94,18 +95,19 @@ class FakeGateway:
         checkout bench is then ours, not the stand-in's. With latency, the call is logged as
         started before the wait, so a process killed mid-call leaves a call that never ended,
         and a second call with the same key while the first still runs is refused as Stripe
-        refuses it (409, to be retried): it would otherwise act a second time.
+        refuses it (409): it would otherwise act a second time.
         """
-        self.calls[operation] += 1
         latency = self.latency
         if self.slow_rate and random.random() < self.slow_rate:  # fault injection, not crypto
             latency = self.timeout + 1
         if not latency:
+            self.calls[operation] += 1
             return self._answer(operation, idempotency_key, work, reference, latency)
         in_flight = f"fakegw:inflight:{idempotency_key}"
         # Held as long as the provider would work on it: a caller that died mid-call frees it then.
         if not store().add(in_flight, 1, timeout=min(latency, self.timeout) + 1):
-            raise TransientGatewayError(f"{operation}: a request with this idempotency key is in progress (409)")
+            raise ProviderKeyInUse(f"{operation}: a request with this idempotency key is in progress (409)")
+        self.calls[operation] += 1
         try:
             return self._answer(operation, idempotency_key, work, reference, latency)
         finally:

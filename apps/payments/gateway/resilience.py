@@ -26,6 +26,7 @@ from apps.payments.gateway.base import (
     GatewayUnavailable,
     PaymentDeclined,
     PermanentGatewayError,
+    ProviderKeyInUse,
     TransientGatewayError,
 )
 from shop.observability import metrics, tracing
@@ -99,7 +100,7 @@ def breaker() -> pybreaker.CircuitBreaker:
         instance = pybreaker.CircuitBreaker(
             fail_max=settings.PAYMENT_BREAKER_FAIL_MAX,
             reset_timeout=settings.PAYMENT_BREAKER_RESET_SECONDS,
-            exclude=[PaymentDeclined, PermanentGatewayError],
+            exclude=[PaymentDeclined, PermanentGatewayError, ProviderKeyInUse],
             listeners=[_Metrics()],
             state_storage=_storage(),
             name=BREAKER_NAME,
@@ -157,10 +158,31 @@ def _measured(fn):
     return call
 
 
+def _key_in_use_after_a_retry_is_ours(fn):
+    """The provider's "key in use" (409) means ours only after one of our own attempts was cut off
+    by our timeout: that request still runs there, so it is one more transient failure (retried,
+    then unavailable, as before). On the first attempt it is another caller's request with the
+    same key (a re-sent command overtaking the first): ``ProviderKeyInUse`` goes to the caller."""
+    attempts = 0
+
+    def call(**kwargs):
+        nonlocal attempts
+        attempts += 1
+        try:
+            return fn(**kwargs)
+        except ProviderKeyInUse as exc:
+            if attempts > 1:
+                raise TransientGatewayError(str(exc)) from exc
+            raise
+
+    return call
+
+
 def guarded(fn, /, **kwargs):
-    """Call ``fn(**kwargs)`` with retries inside the breaker; declines and permanent errors pass through."""
+    """Call ``fn(**kwargs)`` with retries inside the breaker; declines, permanent errors and a key
+    another request is using pass through."""
     try:
-        return breaker().call(_retrying(), _measured(fn), **kwargs)
+        return breaker().call(_retrying(), _key_in_use_after_a_retry_is_ours(_measured(fn)), **kwargs)
     except pybreaker.CircuitBreakerError as exc:
         raise GatewayUnavailable(f"payment provider unavailable (circuit open): {exc}") from exc
     except TransientGatewayError as exc:

@@ -8,7 +8,13 @@ from decimal import Decimal
 
 import stripe
 
-from apps.payments.gateway.base import PaymentDeclined, PermanentGatewayError, ProviderResult, TransientGatewayError
+from apps.payments.gateway.base import (
+    PaymentDeclined,
+    PermanentGatewayError,
+    ProviderKeyInUse,
+    ProviderResult,
+    TransientGatewayError,
+)
 
 # Currencies whose smallest unit is the unit itself (Stripe's list, abridged to the common ones).
 ZERO_DECIMAL = frozenset({"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "VND", "VUV", "XAF"})
@@ -50,9 +56,11 @@ class StripeGateway:
         except stripe.StripeError as exc:
             # 409: another request with this idempotency key is still running at Stripe (a re-sent
             # command overtaking the first, whose provider call no claim of ours holds back any
-            # more: apps/payments/services.py). Its retry gets the first one's answer; Stripe's
-            # own client retries 409 too.
-            if exc.http_status is None or exc.http_status >= 500 or exc.http_status == 409:
+            # more: apps/payments/services.py). Not a refusal: asked again later, it answers the
+            # first request's result.
+            if exc.http_status == 409:
+                raise ProviderKeyInUse(str(exc)) from exc
+            if exc.http_status is None or exc.http_status >= 500:
                 raise TransientGatewayError(str(exc)) from exc
             raise PermanentGatewayError(str(exc), code=exc.code or "invalid_request") from exc
 
