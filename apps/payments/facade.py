@@ -4,7 +4,8 @@ Provider outcomes never raise: a decline is ``declined=True, status="FAILED"``; 
 that stays down (retries exhausted, circuit open) is ``declined=False, status="FAILED"`` and
 the same idempotency key may be retried later. A command that cannot apply (nothing to
 capture, refund above what was captured, a key reused for another request) raises a
-``PaymentError``.
+``PaymentError``. One answer is not an outcome: an authorization whose key the provider is still
+working on raises ``ProviderKeyInUse`` (no answer yet; retry later with the same key).
 """
 
 import uuid
@@ -20,7 +21,7 @@ from apps.payments.errors import (  # noqa: F401 - part of the facade
     PaymentStateError,
     RefundExceedsCaptured,
 )
-from apps.payments.gateway import UNEXPECTED_STATE
+from apps.payments.gateway import UNEXPECTED_STATE, ProviderKeyInUse  # noqa: F401 - part of the facade
 from apps.payments.models import Payment, PaymentStatus
 
 

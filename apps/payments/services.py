@@ -132,8 +132,9 @@ def _once(operation: str, key: str, request: dict, attempt: Callable[[Callable[[
 
 
 def _call_provider(payment: Payment, fn, **kwargs) -> ProviderResult | Outcome:
-    """The provider's result, or the Outcome to return when there is none. A key in use elsewhere
-    cannot come from our callers (their claim holds the key): if it does, there is no answer yet."""
+    """The provider's result, or the Outcome to return when there is none. Our claim holds the key,
+    so a key in use at the provider is our own earlier attempt, cut off by our timeout and still
+    running there: no answer yet, as when the provider is unavailable (retry with the key later)."""
     try:
         return guarded(fn, **kwargs)
     except (GatewayUnavailable, ProviderKeyInUse) as exc:
@@ -192,7 +193,9 @@ def payment_authorization_ask(
 ) -> ProviderAnswer:
     """Ask the provider to authorize without touching the payments database; record the answer
     with ``payment_authorize(..., answer=...)`` and the same arguments. Raises ``ProviderKeyInUse``
-    while the provider still works on an earlier call with this key: there is no answer yet."""
+    while the provider still works on an earlier request with this key (another copy of the
+    command, or our own attempt our timeout cut off): there is no answer yet, and answering FAILED
+    would cancel an order the provider may be authorizing; the caller retries later."""
     try:
         return ProviderAnswer(
             result=guarded(
@@ -222,7 +225,8 @@ def payment_authorize(
     answer: ProviderAnswer | None = None,
 ) -> Outcome:
     """Authorize once per key. ``answer``: the provider's, asked beforehand for these arguments
-    (``payment_authorization_ask``); without it the provider is asked here, after the claim."""
+    (``payment_authorization_ask``); without it the provider is asked here, after the claim.
+    Raises ``ProviderKeyInUse`` as ``payment_authorization_ask`` does (the claim is released)."""
     asked = dict(order_id=order_id, amount=amount, currency=currency, token=token, idempotency_key=idempotency_key)
     amount, currency = _money(amount), currency.upper()
     token_hash = hashlib.sha256(token.encode()).hexdigest()  # the token itself is never stored
@@ -230,10 +234,7 @@ def payment_authorize(
 
     def attempt(remember):
         payment = Payment(order_id=order_id, amount=amount, currency=currency, provider=get_gateway().name)
-        try:
-            said = answer if answer is not None else payment_authorization_ask(**asked)
-        except ProviderKeyInUse as exc:  # asked after the claim: no answer yet, try again later
-            return _unavailable(exc)
+        said = answer if answer is not None else payment_authorization_ask(**asked)
         if said.failure == "unavailable":
             return _unavailable(GatewayUnavailable(said.message))
         if said.failure:  # declined, or refused for good: final, recorded

@@ -105,13 +105,21 @@ def test_processing_error_is_retried_with_the_same_key(stripe_stub):
     assert [r["key"] for r in stripe_stub.requests] == ["auth-retry", "auth-retry"]
 
 
-def test_timeout_is_enforced_and_transient(stripe_stub):
-    stripe_stub.slow_seconds = 1.0  # longer than PAYMENT_TIMEOUT_SECONDS=0.5
+def test_timeout_is_enforced_and_a_retry_finding_stripe_still_at_work_is_no_answer_until_it_finished(stripe_stub):
+    """Our client gives up at PAYMENT_TIMEOUT_SECONDS (0.5 s) while Stripe works on (1 s): the retry
+    with the same key gets Stripe's 409. No answer yet: nothing recorded, the key released, because
+    answering FAILED would cancel an order Stripe is authorizing. Asked again once Stripe finished,
+    the key answers with that first request's authorization, the only one Stripe made."""
+    stripe_stub.slow_seconds = 1.0
+    order_id = uuid.uuid4()
+    with pytest.raises(ProviderKeyInUse):
+        _authorize(order_id, key="auth-slow")
+    assert [r["key"] for r in stripe_stub.requests] == ["auth-slow", "auth-slow"]  # cut off, then 409
+    assert not Payment.objects.filter(order_id=order_id).exists()
 
-    result = _authorize(uuid.uuid4())
-
-    assert (result.status, result.declined) == ("FAILED", False)
-    assert len(stripe_stub.requests) == 2  # two attempts, each cut off by the client timeout
+    wait_until(lambda: "auth-slow" in stripe_stub.answers, message="Stripe to finish the first request")
+    assert _authorize(order_id, key="auth-slow").status == "AUTHORIZED"
+    assert Payment.objects.get(order_id=order_id).provider_reference == stripe_stub.answers["auth-slow"][1]["id"]
 
 
 def test_a_request_whose_key_stripe_is_still_working_on_is_not_taken_as_a_refusal(stripe_stub):
@@ -122,10 +130,18 @@ def test_a_request_whose_key_stripe_is_still_working_on_is_not_taken_as_a_refusa
     stripe_stub.slow_seconds = 2.0  # Stripe still works on it after our client gave up (0.5 s)
     gateway = get_gateway()
     request = dict(amount=Decimal("12.34"), currency="USD", token="tok_visa", idempotency_key="k-409", metadata={})
-    first = threading.Thread(target=lambda: pytest.raises(TransientGatewayError, gateway.authorize, **request))
+    outcomes = []
+
+    def first_request():
+        try:
+            gateway.authorize(**request)
+        except TransientGatewayError as exc:  # our client gave up at 0.5 s; Stripe works on
+            outcomes.append(exc)
+
+    first = threading.Thread(target=first_request)
     first.start()
     wait_until(lambda: len(stripe_stub.requests) == 1, message="the first request to reach Stripe")
     with pytest.raises(ProviderKeyInUse):
         gateway.authorize(**request)
     first.join()
-    assert [r["key"] for r in stripe_stub.requests] == ["k-409", "k-409"]
+    assert len(outcomes) == 1 and [r["key"] for r in stripe_stub.requests] == ["k-409", "k-409"]

@@ -3,7 +3,9 @@ process and for a worker subprocess pointed at it (``STRIPE_API_BASE``).
 
 ``slow_seconds`` holds every answer back: a client timeout shorter than that is a real socket
 timeout. ``requests`` lists what arrived (path, idempotency key, form), counted on arrival. As
-Stripe does, a request whose idempotency key another request is still using is refused with 409.
+Stripe does, a request whose idempotency key another request is still using is refused with 409,
+and a key whose request ended answers that request's response again, at once (also when the
+client that sent it gave up waiting).
 """
 
 import contextlib
@@ -24,6 +26,7 @@ CARD_ERRORS = {
 class StubStripe(BaseHTTPRequestHandler):
     requests: list[dict] = []
     in_flight: set[str] = set()
+    answers: dict[str, tuple[int, dict]] = {}
     slow_seconds = 0.0
     received_cents: int | None = None  # the capture's amount_received; None: what was asked
 
@@ -41,19 +44,24 @@ class StubStripe(BaseHTTPRequestHandler):
     def do_POST(self):
         raw = self.rfile.read(int(self.headers["Content-Length"] or 0)).decode()
         form = {key: values[0] for key, values in parse_qs(raw).items()}
-        key = self.headers.get("Idempotency-Key")
+        sent = self.headers.get("Idempotency-Key")
+        key = sent or f"none-{uuid.uuid4()}"  # without a key every request is new
         refused = key in self.in_flight
         self.in_flight.add(key)
-        self.requests.append({"path": self.path, "key": key, "form": form})
+        self.requests.append({"path": self.path, "key": sent, "form": form})
+        if key in self.answers:
+            self.in_flight.discard(key)
+            return self._reply(*self.answers[key])
         if refused:
             message = "There is currently another in-progress request using this Idempotent Key."
             return self._reply(409, {"error": {"type": "idempotency_error", "message": message}})
         try:
-            self._answer(form)
+            answer = self.answers[key] = self._answer(form)
         finally:
             self.in_flight.discard(key)
+        self._reply(*answer)
 
-    def _answer(self, form: dict) -> None:
+    def _answer(self, form: dict) -> tuple[int, dict]:
         if self.slow_seconds:
             time.sleep(self.slow_seconds)
         parts = self.path.strip("/").split("/")
@@ -61,18 +69,18 @@ class StubStripe(BaseHTTPRequestHandler):
             token = form["payment_method_data[card][token]"]
             if token in CARD_ERRORS:
                 error = {"type": "card_error", "message": "Your card was declined.", **CARD_ERRORS[token]}
-                return self._reply(402, {"error": error})
-            return self._reply(200, {"id": f"pi_{uuid.uuid4().hex[:8]}", "object": "payment_intent",
-                                     "status": "requires_capture", "amount": int(form["amount"])})  # fmt: skip
+                return (402, {"error": error})
+            return (200, {"id": f"pi_{uuid.uuid4().hex[:8]}", "object": "payment_intent",
+                          "status": "requires_capture", "amount": int(form["amount"])})  # fmt: skip
         if parts[:2] == ["v1", "payment_intents"] and parts[3] == "capture":
             received = self.received_cents if self.received_cents is not None else int(form["amount_to_capture"])
-            return self._reply(200, {"id": parts[2], "object": "payment_intent", "status": "succeeded",
-                                     "amount_received": received})  # fmt: skip
+            return (200, {"id": parts[2], "object": "payment_intent", "status": "succeeded",
+                          "amount_received": received})  # fmt: skip
         if parts[:2] == ["v1", "payment_intents"] and parts[3] == "cancel":
-            return self._reply(200, {"id": parts[2], "object": "payment_intent", "status": "canceled"})
+            return (200, {"id": parts[2], "object": "payment_intent", "status": "canceled"})
         if parts == ["v1", "refunds"]:
-            return self._reply(200, {"id": f"re_{uuid.uuid4().hex[:8]}", "object": "refund", "status": "succeeded"})
-        return self._reply(404, {"error": {"type": "invalid_request_error", "message": "No such route"}})
+            return (200, {"id": f"re_{uuid.uuid4().hex[:8]}", "object": "refund", "status": "succeeded"})
+        return (404, {"error": {"type": "invalid_request_error", "message": "No such route"}})
 
 
 @contextlib.contextmanager
@@ -80,6 +88,7 @@ def stripe_stub_running():
     """Serve the stub on a free port; yields (the handler class, its base URL)."""
     StubStripe.requests = []
     StubStripe.in_flight = set()
+    StubStripe.answers = {}
     StubStripe.slow_seconds = 0.0
     StubStripe.received_cents = None
     server = ThreadingHTTPServer(("127.0.0.1", 0), StubStripe)

@@ -158,31 +158,12 @@ def _measured(fn):
     return call
 
 
-def _key_in_use_after_a_retry_is_ours(fn):
-    """The provider's "key in use" (409) means ours only after one of our own attempts was cut off
-    by our timeout: that request still runs there, so it is one more transient failure (retried,
-    then unavailable, as before). On the first attempt it is another caller's request with the
-    same key (a re-sent command overtaking the first): ``ProviderKeyInUse`` goes to the caller."""
-    attempts = 0
-
-    def call(**kwargs):
-        nonlocal attempts
-        attempts += 1
-        try:
-            return fn(**kwargs)
-        except ProviderKeyInUse as exc:
-            if attempts > 1:
-                raise TransientGatewayError(str(exc)) from exc
-            raise
-
-    return call
-
-
 def guarded(fn, /, **kwargs):
     """Call ``fn(**kwargs)`` with retries inside the breaker; declines, permanent errors and a key
-    another request is using pass through."""
+    the provider is still working on (``ProviderKeyInUse``: no answer yet, not retried here) pass
+    through. The breaker takes the last two as the provider answering."""
     try:
-        return breaker().call(_retrying(), _key_in_use_after_a_retry_is_ours(_measured(fn)), **kwargs)
+        return breaker().call(_retrying(), _measured(fn), **kwargs)
     except pybreaker.CircuitBreakerError as exc:
         raise GatewayUnavailable(f"payment provider unavailable (circuit open): {exc}") from exc
     except TransientGatewayError as exc:
