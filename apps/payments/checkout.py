@@ -65,8 +65,9 @@ def _authorization_ask(envelope: Envelope) -> _Asked | None:
     provider then holds this thread only, not a payments connection idle in its transaction: with
     PostgreSQL's 100 connections, that is what let more authorizations wait at once. None when
     the checkout has already ended (the token is erased at that point): a late re-send. A provider
-    still working on the key (a re-send overtook the first call) raises ``ProviderKeyInUse``:
-    the delivery is retried later, and then gets the first call's answer."""
+    still working on the key (a re-send overtook the first call, or our timeout cut our own
+    attempt off) raises ``ProviderKeyInUse``: the delivery is retried later, and then gets the
+    first request's answer."""
     request = orders.order_payment_request_get(order_id=uuid.UUID(envelope.data["orderId"]))
     if request is None or not request.token:
         return None

@@ -205,7 +205,7 @@ def payment_authorization_ask(
                 token=token,
                 idempotency_key=idempotency_key,
                 metadata={"order_id": str(order_id)},
-            )  # fmt: skip
+            )
         )
     except PaymentDeclined as exc:
         return ProviderAnswer(failure="declined", code=exc.code, message=exc.message)
