@@ -105,7 +105,7 @@ def payment_authorize(
             token=token,
             idempotency_key=idempotency_key,
             answer=answer,
-        )  # fmt: skip
+        )
     )
 
 

@@ -15,6 +15,7 @@ from apps.payments.gateway import fake, get_gateway, resilience
 from apps.payments.gateway.resilience import BREAKER_NAME, breaker
 from apps.payments.models import IdempotencyLog, Payment, PaymentEvent, PaymentStatus
 from tests.conftest import CONTEXT_DBS
+from tests.support.worker import wait_until
 
 pytestmark = [
     pytest.mark.django_db(databases=CONTEXT_DBS),
@@ -190,9 +191,7 @@ def test_the_fake_provider_refuses_a_second_call_with_a_key_still_in_flight_as_s
     answers = []
     first = threading.Thread(target=lambda: answers.append(provider.authorize(**request)))
     first.start()
-    deadline = time.monotonic() + 5
-    while fake.call_log("authorize", "k-twice")["started"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: fake.call_log("authorize", "k-twice")["started"] == 1, message="the first call to start")
     with pytest.raises(fake.ProviderKeyInUse, match="in progress"):
         provider.authorize(**request)
     first.join()

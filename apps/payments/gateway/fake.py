@@ -100,18 +100,16 @@ class FakeGateway:
         latency = self.latency
         if self.slow_rate and random.random() < self.slow_rate:  # fault injection, not crypto
             latency = self.timeout + 1
-        if not latency:
-            self.calls[operation] += 1
-            return self._answer(operation, idempotency_key, work, reference, latency)
-        in_flight = f"fakegw:inflight:{idempotency_key}"
+        in_flight = f"fakegw:inflight:{idempotency_key}" if latency else None
         # Held as long as the provider would work on it: a caller that died mid-call frees it then.
-        if not store().add(in_flight, 1, timeout=min(latency, self.timeout) + 1):
+        if in_flight and not store().add(in_flight, 1, timeout=min(latency, self.timeout) + 1):
             raise ProviderKeyInUse(f"{operation}: a request with this idempotency key is in progress (409)")
         self.calls[operation] += 1
         try:
             return self._answer(operation, idempotency_key, work, reference, latency)
         finally:
-            store().delete(in_flight)
+            if in_flight:
+                store().delete(in_flight)
 
     def _answer(self, operation: str, idempotency_key: str, work, reference: str | None, latency: float):
         s = store()
