@@ -6,6 +6,7 @@ from rest_framework.test import APIClient
 from tests.support.worker import WorkerProcess, purge_broker
 
 CONTEXT_DBS = list(settings.CONTEXTS)
+WORKER_LOG_SHOWN = 20_000  # characters of each worker's log, its end, in a failed test's report
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -23,6 +24,18 @@ def _clear_cache():
 
     cache.clear()
     shop_cache.local_clear()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test that ran real workers shows what they logged: their processes and files are gone
+    by the time anyone reads the report (in CI, with the clone)."""
+    report = yield
+    if report.when == "call" and report.failed:
+        workers = [item.funcargs.get("celery_worker")] + getattr(item.funcargs.get("worker_factory"), "started", [])
+        for worker in filter(None, workers):
+            report.sections.append((f"worker log ({worker.log_path.name})", worker.log()[-WORKER_LOG_SHOWN:]))
+    return report
 
 
 @pytest.fixture
@@ -50,6 +63,7 @@ def worker_factory(django_db_setup):
         started.append(worker)
         return worker
 
+    start.started = started
     yield start
     for worker in started:
         worker.stop()

@@ -176,8 +176,9 @@ def test_an_authorization_stripe_finishes_after_our_client_gave_up_is_recorded_a
         keys = {r["key"] for r in authorizations()}
         assert len(keys) == 1  # every attempt carried the saga's key
         [intent] = [body["id"] for status, body in stripe.answers.values() if body.get("status") == "requires_capture"]
-    wait_quiescent()
+        wait_quiescent()  # inside: the capture follows the confirmation and needs Stripe still up
     assert Payment.objects.get(order_id=order_id).provider_reference == intent
+    assert Payment.objects.get(order_id=order_id).status == "CAPTURED"
     assert_invariants({products[0].id: 5})
 
 
