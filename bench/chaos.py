@@ -776,6 +776,12 @@ def check(initial_stock: dict, results, customers: Customers, faults: Faults, mo
                    f"twice, {orphan_captures} captures without our authorization"))  # fmt: skip
     checks.append(("provider ledger net = paid orders total", ledger_net == paid_total,
                    f"ledger {ledger_net}, orders {paid_total}"))  # fmt: skip
+    # An authorization nobody captured or voided holds the customer's money until the provider lets
+    # it lapse: one whose answer we lost (every attempt timed out while the provider worked on).
+    standing = [ref for ref, charge in ledger.items() if charge["status"] == "requires_capture"]
+    checks.append(("provider ledger: no authorization left on a card (each captured or voided)", not standing,
+                   f"{len(standing)} standing, {sum(ref not in order_of_ref for ref in standing)} of them "
+                   f"unknown to us"))  # fmt: skip
 
     sold = defaultdict(int)
     paid_ids = [oid for oid, o in orders.items() if o["status"] in PAID]

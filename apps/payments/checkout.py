@@ -92,7 +92,8 @@ def authorize_for_checkout(envelope: Envelope, asked: _Asked | None) -> None:
     says what was authorized, and the saga checks it against the total before confirming."""
     order_id = uuid.UUID(envelope.data["orderId"])
     if asked is None:
-        _reply(events.AUTHORIZATION_FAILED, order_id, None, declined=False, message="No card token on the order.")
+        message = "No card token on the order."
+        _reply(events.AUTHORIZATION_FAILED, order_id, None, declined=False, message=message, mayBeAuthorized=False)
         return
     request = asked.request
     outcome = payments.payment_authorize(
@@ -106,7 +107,7 @@ def authorize_for_checkout(envelope: Envelope, asked: _Asked | None) -> None:
     if outcome.status == PaymentStatus.AUTHORIZED:
         _reply(events.AUTHORIZATION_SUCCEEDED, order_id, outcome, amount=f"{request.amount:.2f}")
     else:
-        _reply(events.AUTHORIZATION_FAILED, order_id, outcome)
+        _reply(events.AUTHORIZATION_FAILED, order_id, outcome, mayBeAuthorized=outcome.maybe_acted)
 
 
 @subscriber(PAYMENT_CAPTURE_REQUESTED, consumer="payments.checkout.capture", context=ALIAS)
@@ -123,12 +124,45 @@ def capture_for_checkout(envelope: Envelope) -> None:
 
 @subscriber(PAYMENT_REVERSAL_REQUESTED, consumer="payments.checkout.reverse", context=ALIAS)
 def reverse_for_checkout(envelope: Envelope) -> None:
-    """Void an authorization, refund a capture, or do nothing if no money moved."""
+    """Void an authorization, refund a capture, or do nothing if no money moved. An authorization
+    whose answer never came back is asked for first (``_authorization_settle``)."""
     order_id = uuid.UUID(envelope.data["orderId"])
+    unsettled = _authorization_settle(order_id)
+    if unsettled is not None:
+        return _not_reversed(order_id, unsettled)
     reversal = payments.payment_reverse(order_id=order_id, reason=envelope.data["reason"])
     if not reversal.confirmed:
         return _not_reversed(order_id, reversal)
     _reply(events.REVERSED, order_id, None, outcome=reversal.done)
+
+
+def _authorization_settle(order_id: uuid.UUID) -> payments.PaymentReversal | None:
+    """Learn what the checkout's authorization did before reversing, while the order still holds
+    its card token (the saga keeps it until the checkout ends when the answer was lost).
+
+    Every attempt can time out while the provider authorizes all the same (Stripe finishes a
+    request its client gave up on), or the saga can stop waiting for a reply that was lost: the
+    order is then unwound with an authorization on the card that we never recorded, so there
+    was nothing to void. Asked again with the checkout's own key and arguments, the provider
+    answers what that request did (Stripe keeps a key's answer for 24 hours) or, if it never
+    arrived, authorizes now; either way the authorization is recorded here, and voided next
+    with the rest. An answer already recorded is replayed by the idempotency log without a call.
+    A failure the provider answered (``processing_error``) says what the key did, nothing: with
+    Stripe, a key answers the same again. Returns why the reversal must wait (no answer again,
+    or another copy of the command still at the provider), or None."""
+    request = orders.order_payment_request_get(order_id=order_id)
+    if request is None or not request.token:
+        return None  # the checkout ended (the token is erased then): what it made is recorded
+    outcome = payments.payment_authorize(
+        order_id=order_id,
+        amount=request.amount,
+        currency=request.currency,
+        token=request.token,
+        idempotency_key=payments.order_payment_key(order_id=order_id, action="authorize"),
+    )
+    if outcome.provider_unavailable:
+        return payments.PaymentReversal("NONE", False, outcome.message, provider_unavailable=True)
+    return None
 
 
 def _not_reversed(order_id: uuid.UUID, reversal: payments.PaymentReversal) -> None:

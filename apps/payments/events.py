@@ -81,3 +81,24 @@ register_event(
 def authorization_succeeded_v1_to_v2(data: dict) -> dict:
     """An old reply did not say the amount; it stays absent (and unchecked)."""
     return data
+
+
+# v2 of the failure says whether the provider may have authorized all the same (no answer came
+# back from a call that reached it): the saga then has payments ask again and void what it made.
+register_event(
+    AUTHORIZATION_FAILED,
+    2,
+    {
+        **_REPLY,
+        "required": [*_REPLY["required"], "declined", "mayBeAuthorized"],
+        "properties": {**_REPLY["properties"], "mayBeAuthorized": {"type": "boolean"}},
+    },
+    description="Authorization failed: declined=true for a card decline; mayBeAuthorized=true when the "
+    "provider was reached but did not answer, so it may have authorized.",
+)
+
+
+@register_upcaster(AUTHORIZATION_FAILED, 1)
+def authorization_failed_v1_to_v2(data: dict) -> dict:
+    """An old failure did not say; any failure but a decline may have left an authorization."""
+    return {**data, "mayBeAuthorized": not data.get("declined", False)}

@@ -32,7 +32,8 @@ class PaymentResult:
     declined: bool
     decline_code: str | None
     message: str
-    provider_unavailable: bool = False  # not reached (after retries, or circuit open): retry later
+    provider_unavailable: bool = False  # no answer (after retries, or circuit open): retry later
+    maybe_acted: bool = False  # ...and it may have acted all the same (services.Outcome)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class PaymentReversal:
     done: str
     confirmed: bool
     message: str
-    provider_unavailable: bool = False  # not reached (after retries, or circuit open): retry later
+    provider_unavailable: bool = False  # no answer (after retries, or circuit open): retry later
 
 
 def _result(outcome: services.Outcome) -> PaymentResult:

@@ -183,6 +183,42 @@ def test_an_authorization_stripe_finishes_after_our_client_gave_up_is_recorded_a
 
 
 @pytest.mark.slow
+def test_an_authorization_made_after_our_only_attempt_timed_out_is_asked_for_and_voided_as_the_order_unwinds(
+    worker_factory,
+):
+    """Our client gives up on its only attempt while Stripe, slower than our timeout, authorizes all the
+    same. The checkout fails and unwinds; before it ends, payments asks Stripe again with the checkout's
+    key (409 while Stripe still works, then its answer), records the authorization Stripe made and voids
+    it. Before, the order was cancelled with that authorization left on the card: nothing recorded,
+    nothing voided."""
+    with stripe_stub_running() as (stripe, url):
+        stripe.slow_seconds = 3.0
+        worker_factory(
+            env={
+                "PAYMENT_GATEWAY": "stripe", "STRIPE_API_KEY": "sk_test_stub", "STRIPE_API_BASE": url,
+                "PAYMENT_TIMEOUT_SECONDS": 0.5, "PAYMENT_RETRY_ATTEMPTS": 1,
+            }
+        )  # fmt: skip
+        products = stocked_products(1, on_hand=5)
+        client = customer_client("lost-answer@example.com")
+        order_id = place(client, [products[0].id], quantity=2)
+        wait_until(lambda: stripe.requests, message="the authorization request")
+        stripe.slow_seconds = 0.0  # the void answers in time; the authorization still takes its 3 s
+        assert poll_status(client, order_id)["status"] == "CANCELLED"
+        wait_quiescent()
+
+        def authorized():
+            return [body["id"] for status, body in stripe.answers.values() if body.get("status") == "requires_capture"]
+
+        [intent] = wait_until(authorized, message="Stripe to finish the authorization")
+        voids = [r for r in stripe.requests if r["path"] == f"/v1/payment_intents/{intent}/cancel"]
+        assert voids, "the authorization Stripe made is left on the card"
+    payment = Payment.objects.get(order_id=order_id)
+    assert (payment.status, payment.provider_reference) == ("VOIDED", intent)
+    assert_invariants({products[0].id: 5})
+
+
+@pytest.mark.slow
 def test_worker_killed_mid_step_still_ends_terminal_and_charges_once(worker_factory):
     """SIGKILL the worker while the provider call is in flight; a new worker (with beat) takes over."""
     env = {"PAYMENT_FAKE_LATENCY_MS": 3000, "SAGA_STEP_TIMEOUT_SECONDS": 5, "SAGA_SWEEP_SECONDS": 1}

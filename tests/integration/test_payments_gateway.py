@@ -200,6 +200,52 @@ def test_the_fake_provider_refuses_a_second_call_with_a_key_still_in_flight_as_s
     assert provider.calls["authorize"] == 2
 
 
+@override_settings(PAYMENT_RETRY_ATTEMPTS=1, PAYMENT_FAKE_SLOW_RATE=1.0, PAYMENT_TIMEOUT_SECONDS=0.2)
+def test_an_authorization_slower_than_the_timeout_is_made_all_the_same_and_the_key_answers_it_afterwards():
+    """As a real provider, the fake carries on after our client stopped waiting: the timed-out
+    authorization may have been made (``maybe_acted``), and it was; the same key answers it."""
+    order_id = uuid.uuid4()
+    timed_out = authorize(order_id=order_id, key="k-slow")
+    assert (timed_out.status, timed_out.provider_unavailable, timed_out.maybe_acted) == ("FAILED", True, True)
+    assert not Payment.objects.filter(order_id=order_id).exists()
+
+    def asked_again():
+        try:
+            return authorize(order_id=order_id, key="k-slow")
+        except facade.ProviderKeyInUse:  # the provider is still at work on the first call
+            return None
+
+    with override_settings(PAYMENT_FAKE_SLOW_RATE=0.0):
+        answered = wait_until(asked_again, timeout=10, message="the provider to finish the first call")
+    assert answered.status == "AUTHORIZED"
+    assert fake.charge_get(Payment.objects.get(order_id=order_id).provider_reference)["status"] == "requires_capture"
+    assert fake.call_log("authorize", "k-slow")["started"] == 2  # the second call made nothing new
+
+
+@override_settings(PAYMENT_RETRY_ATTEMPTS=2)
+def test_failures_the_provider_answered_or_never_received_are_known_to_have_made_nothing():
+    """``provider_unavailable``: no answer came back; ``maybe_acted``: the provider may have acted."""
+    failed_for_now = authorize(token="tok_chargeDeclinedProcessingError")  # answered: failed, try again
+    fake.begin_outage(60)
+    try:
+        refused = authorize()  # the connection is refused
+    finally:
+        fake.end_outage()
+    breaker().open()
+    not_called = authorize()
+    breaker().close()
+    with override_settings(PAYMENT_FAKE_FAILURE_RATE=1.0):
+        server_error = authorize()  # a 5xx: the client cannot know whether it acted
+    outcomes = [failed_for_now, refused, not_called, server_error]
+    assert [(o.status, o.declined) for o in outcomes] == [("FAILED", False)] * 4
+    assert [(o.provider_unavailable, o.maybe_acted) for o in outcomes] == [
+        (False, False),
+        (True, False),
+        (True, False),
+        (True, True),
+    ]
+
+
 def test_same_key_for_a_different_request_raises():
     authorize(key="auth-2", amount="10.00")
     with pytest.raises(facade.IdempotencyKeyReused):

@@ -41,7 +41,10 @@ def payment_authorized(envelope: Envelope) -> None:
 @subscriber(payments.AUTHORIZATION_FAILED, consumer="orders.saga.payment_authorization_failed", context="orders")
 def payment_authorization_failed(envelope: Envelope) -> None:
     orchestrator.on_payment_authorization_failed(
-        order_id=_order_id(envelope), declined=envelope.data["declined"], detail=envelope.data.get("message", "")
+        order_id=_order_id(envelope),
+        declined=envelope.data["declined"],
+        may_be_authorized=envelope.data["mayBeAuthorized"],
+        detail=envelope.data.get("message", ""),
     )
 
 

@@ -312,13 +312,17 @@ def on_payment_authorized(*, order_id, amount: str | None = None) -> None:
 
 
 @_step_log_written_once
-def on_payment_authorization_failed(*, order_id, declined: bool, detail: str = "") -> None:
+def on_payment_authorization_failed(*, order_id, declined: bool, may_be_authorized: bool, detail: str = "") -> None:
+    """``may_be_authorized``: a call got no answer from the provider, so it may have authorized all
+    the same. The reversal then asks it again with the checkout's key, and needs the card
+    token for that: the token stays until the checkout ends (``order_cancel`` erases it)."""
     saga = _awaiting(order_id, SagaStatus.STARTED, SagaStep.AUTHORIZE_PAYMENT)
     if saga is None:
         return
     _log(saga, "DECLINED" if declined else "FAILED", detail)
-    order_services.order_payment_token_clear(order_id=order_id)
-    saga.data["paymentAttempted"] = False  # nothing was authorized: nothing to void
+    saga.data["paymentAttempted"] = may_be_authorized  # else nothing was authorized: nothing to void
+    if not may_be_authorized:
+        order_services.order_payment_token_clear(order_id=order_id)
     order = _order(saga)
     if _customer_cancelled(order):
         reason = Reason.CUSTOMER_REQUEST

@@ -11,7 +11,9 @@ from apps.payments.gateway.base import (
     PaymentGateway,
     PermanentGatewayError,
     ProviderKeyInUse,
+    ProviderNoAnswer,
     ProviderResult,
+    ProviderUnreachable,
     TransientGatewayError,
 )
 from apps.payments.gateway.resilience import guarded
@@ -24,7 +26,9 @@ __all__ = (
     "PaymentGateway",
     "PermanentGatewayError",
     "ProviderKeyInUse",
+    "ProviderNoAnswer",
     "ProviderResult",
+    "ProviderUnreachable",
     "TransientGatewayError",
     "get_gateway",
     "guarded",

@@ -34,7 +34,19 @@ class PaymentDeclined(GatewayError):
 
 
 class TransientGatewayError(GatewayError):
-    pass
+    """Worth trying again. This class itself is the provider's answer that the request failed and
+    nothing was done (a retryable card error: ``processing_error``); its two subclasses are no
+    answer at all."""
+
+
+class ProviderUnreachable(TransientGatewayError):
+    """The provider did not look at the request, so nothing was done: the connection was refused
+    or never made (connect timeout), or it turned the request away unread (429)."""
+
+
+class ProviderNoAnswer(TransientGatewayError):
+    """The request may have reached the provider and been acted on, and no answer came back (a
+    timeout, a connection cut after sending, a 5xx, whose outcome Stripe calls indeterminate)."""
 
 
 # The provider's refusal of an operation its record of the payment does not allow (Stripe's
@@ -55,7 +67,16 @@ class ProviderKeyInUse(GatewayError):
 
 
 class GatewayUnavailable(GatewayError):
-    """Transient errors outlasted the retries, or the circuit breaker is open."""
+    """Transient errors outlasted the retries, or the circuit breaker is open. ``maybe_acted``: some
+    attempt got no answer (``ProviderNoAnswer``), so the provider may have acted all the same (an
+    authorization made whose answer we lost). ``answered``: the last attempt's error was the
+    provider's own answer (plain ``TransientGatewayError``): it looked at the request and did
+    nothing. With Stripe, a key that got an answer answers the same again: it says what the key did."""
+
+    def __init__(self, message: str, *, maybe_acted: bool, answered: bool):
+        super().__init__(message)
+        self.maybe_acted = maybe_acted
+        self.answered = answered
 
 
 class PaymentGateway(Protocol):

@@ -4,8 +4,10 @@ Test tokens behave like Stripe's: ``tok_visa`` (and the other card brands) succe
 ``tok_chargeDeclined`` and ``tok_chargeDeclinedInsufficientFunds`` decline,
 ``tok_chargeDeclinedProcessingError`` fails transiently. Latency, a timeout, a random
 transient failure rate and a random share of calls slower than the timeout are configurable
-for drills (``bench/chaos.py``), and so is an outage (``begin_outage``: every call fails until it
-ends, long enough to open the circuit breaker). The "provider side" (charges, its own
+for drills (``bench/chaos.py``), and so is an outage (``begin_outage``: every call fails to
+connect until it ends, long enough to open the circuit breaker). A call slower than the timeout
+is still carried out, as a real provider carries on after the client stopped waiting: the caller
+gets a timeout, and the same key answers what was done. The "provider side" (charges, its own
 idempotency keys, the call log, the outage) is kept in a Django cache, i.e. Redis when
 configured, so a charge authorized by one process can be captured by another, as with a real
 provider: the ``payment_provider`` cache when ``PAYMENT_FAKE_REDIS_URL`` gives it a Redis of its
@@ -26,7 +28,9 @@ from apps.payments.gateway.base import (
     PaymentDeclined,
     PermanentGatewayError,
     ProviderKeyInUse,
+    ProviderNoAnswer,
     ProviderResult,
+    ProviderUnreachable,
     TransientGatewayError,
 )
 
@@ -95,7 +99,8 @@ class FakeGateway:
         checkout bench is then ours, not the stand-in's. With latency, the call is logged as
         started before the wait, so a process killed mid-call leaves a call that never ended,
         and a second call with the same key while the first still runs is refused as Stripe
-        refuses it (409): it would otherwise act a second time.
+        refuses it (409): it would otherwise act a second time. A call slower than the timeout keeps
+        its key in flight for the provider's whole time, not only until the caller gave up.
         """
         latency = self.latency
         if self.slow_rate and random.random() < self.slow_rate:  # fault injection, not crypto
@@ -108,7 +113,7 @@ class FakeGateway:
         try:
             return self._answer(operation, idempotency_key, work, reference, latency)
         finally:
-            if in_flight:
+            if in_flight and latency <= self.timeout:
                 store().delete(in_flight)
 
     def _answer(self, operation: str, idempotency_key: str, work, reference: str | None, latency: float):
@@ -120,7 +125,7 @@ class FakeGateway:
             _log_started(operation, idempotency_key)
             if s.get(_OUTAGE):
                 s.set(ended, (s.get(ended) or 0) + 1, _KEEP)
-                raise TransientGatewayError(f"{operation}: provider outage (drill)")
+                raise ProviderUnreachable(f"{operation}: provider outage (drill): connection refused")
             time.sleep(min(latency, self.timeout))
         seen = s.get_many([_OUTAGE, started, ended, answer_key] + ([charge_key] if charge_key else []))
         # The counts are read and written back, not incremented where they are: without latency two
@@ -128,11 +133,9 @@ class FakeGateway:
         writes = {ended: seen.get(ended, 0) + 1} | ({} if latency else {started: seen.get(started, 0) + 1})
         try:
             if seen.get(_OUTAGE):
-                raise TransientGatewayError(f"{operation}: provider outage (drill)")
-            if latency > self.timeout:
-                raise TransientGatewayError(f"{operation} timed out after {self.timeout}s")
+                raise ProviderUnreachable(f"{operation}: provider outage (drill): connection refused")
             if self.failure_rate and random.random() < self.failure_rate:  # fault injection, not crypto
-                raise TransientGatewayError(f"{operation}: injected provider failure")
+                raise ProviderNoAnswer(f"{operation}: injected provider failure (a 5xx: the client cannot know more)")
             answer = seen.get(answer_key)
             if answer is None:
                 try:
@@ -147,6 +150,8 @@ class FakeGateway:
                 writes[answer_key] = answer
         finally:
             s.set_many(writes, _KEEP)
+        if latency > self.timeout:  # done at the provider; the caller stopped waiting at its timeout
+            raise ProviderNoAnswer(f"{operation} timed out after {self.timeout}s")
         if "declined" in answer:
             raise PaymentDeclined(*answer["declined"])
         reference, status, amount = answer["result"]

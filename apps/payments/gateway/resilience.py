@@ -27,6 +27,8 @@ from apps.payments.gateway.base import (
     PaymentDeclined,
     PermanentGatewayError,
     ProviderKeyInUse,
+    ProviderNoAnswer,
+    ProviderUnreachable,
     TransientGatewayError,
 )
 from shop.observability import metrics, tracing
@@ -161,13 +163,31 @@ def _measured(fn):
 def guarded(fn, /, **kwargs):
     """Call ``fn(**kwargs)`` with retries inside the breaker; declines, permanent errors and a key
     the provider is still working on (``ProviderKeyInUse``: no answer yet, not retried here) pass
-    through. The breaker takes the last two as the provider answering."""
+    through. The breaker takes the last two as the provider answering.
+
+    ``GatewayUnavailable`` says whether any attempt got no answer (``maybe_acted``) and whether the
+    last one was answered. The breaker's error cannot tell: pybreaker also raises it from the
+    failed attempt that trips it."""
+    measured = _measured(fn)
+    maybe_acted = answered = False
+
+    def attempt(**kwargs):
+        nonlocal maybe_acted, answered
+        try:
+            return measured(**kwargs)
+        except TransientGatewayError as exc:
+            maybe_acted = maybe_acted or isinstance(exc, ProviderNoAnswer)
+            answered = not isinstance(exc, (ProviderNoAnswer, ProviderUnreachable))
+            raise
+
     try:
-        return breaker().call(_retrying(), _measured(fn), **kwargs)
+        return breaker().call(_retrying(), attempt, **kwargs)
     except pybreaker.CircuitBreakerError as exc:
-        raise GatewayUnavailable(f"payment provider unavailable (circuit open): {exc}") from exc
+        message = f"payment provider unavailable (circuit open): {exc}"
+        raise GatewayUnavailable(message, maybe_acted=maybe_acted, answered=answered) from exc
     except TransientGatewayError as exc:
-        raise GatewayUnavailable(f"payment provider unavailable after retries: {exc}") from exc
+        message = f"payment provider unavailable after retries: {exc}"
+        raise GatewayUnavailable(message, maybe_acted=maybe_acted, answered=answered) from exc
 
 
 @scrape_gauge(
