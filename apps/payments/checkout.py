@@ -107,7 +107,8 @@ def authorize_for_checkout(envelope: Envelope, asked: _Asked | None) -> None:
     if outcome.status == PaymentStatus.AUTHORIZED:
         _reply(events.AUTHORIZATION_SUCCEEDED, order_id, outcome, amount=f"{request.amount:.2f}")
     else:
-        _reply(events.AUTHORIZATION_FAILED, order_id, outcome, mayBeAuthorized=outcome.maybe_acted)
+        # No answer (this time): an earlier call with the key, or this one, may have authorized.
+        _reply(events.AUTHORIZATION_FAILED, order_id, outcome, mayBeAuthorized=outcome.provider_unavailable)
 
 
 @subscriber(PAYMENT_CAPTURE_REQUESTED, consumer="payments.checkout.capture", context=ALIAS)
@@ -125,9 +126,9 @@ def capture_for_checkout(envelope: Envelope) -> None:
 @subscriber(PAYMENT_REVERSAL_REQUESTED, consumer="payments.checkout.reverse", context=ALIAS)
 def reverse_for_checkout(envelope: Envelope) -> None:
     """Void an authorization, refund a capture, or do nothing if no money moved. An authorization
-    whose answer never came back is asked for first (``_authorization_settle``)."""
+    whose answer never came back is asked for first (``_unanswered_authorization_settle``)."""
     order_id = uuid.UUID(envelope.data["orderId"])
-    unsettled = _authorization_settle(order_id)
+    unsettled = _unanswered_authorization_settle(order_id)
     if unsettled is not None:
         return _not_reversed(order_id, unsettled)
     reversal = payments.payment_reverse(order_id=order_id, reason=envelope.data["reason"])
@@ -136,7 +137,7 @@ def reverse_for_checkout(envelope: Envelope) -> None:
     _reply(events.REVERSED, order_id, None, outcome=reversal.done)
 
 
-def _authorization_settle(order_id: uuid.UUID) -> payments.PaymentReversal | None:
+def _unanswered_authorization_settle(order_id: uuid.UUID) -> payments.PaymentReversal | None:
     """Learn what the checkout's authorization did before reversing, while the order still holds
     its card token (the saga keeps it until the checkout ends when the answer was lost).
 
@@ -147,19 +148,25 @@ def _authorization_settle(order_id: uuid.UUID) -> payments.PaymentReversal | Non
     answers what that request did (Stripe keeps a key's answer for 24 hours) or, if it never
     arrived, authorizes now; either way the authorization is recorded here, and voided next
     with the rest. An answer already recorded is replayed by the idempotency log without a call.
-    A failure the provider answered (``processing_error``) says what the key did, nothing: with
-    Stripe, a key answers the same again. Returns why the reversal must wait (no answer again,
-    or another copy of the command still at the provider), or None."""
+    A failure the provider answered (``processing_error``) says what the key did: nothing. Another
+    copy of the command holding our claim records and replies what it gets, and the saga voids that
+    late authorization. No answer again, or the key in use at the provider (409): the reversal
+    waits for the saga's next ask (``_not_reversed``), like a void during an outage. A key whose
+    every answer is a 5xx (Stripe replays a key's first response, 500s included) keeps the saga
+    asking until it is FAILED and staff reconcile it. Returns why the reversal must wait, or None."""
     request = orders.order_payment_request_get(order_id=order_id)
     if request is None or not request.token:
         return None  # the checkout ended (the token is erased then): what it made is recorded
-    outcome = payments.payment_authorize(
-        order_id=order_id,
-        amount=request.amount,
-        currency=request.currency,
-        token=request.token,
-        idempotency_key=payments.order_payment_key(order_id=order_id, action="authorize"),
-    )
+    try:
+        outcome = payments.payment_authorize(
+            order_id=order_id,
+            amount=request.amount,
+            currency=request.currency,
+            token=request.token,
+            idempotency_key=payments.order_payment_key(order_id=order_id, action="authorize"),
+        )
+    except payments.ProviderKeyInUse as exc:
+        return payments.PaymentReversal("NONE", False, str(exc), provider_unavailable=True)
     if outcome.provider_unavailable:
         return payments.PaymentReversal("NONE", False, outcome.message, provider_unavailable=True)
     return None

@@ -33,7 +33,6 @@ class PaymentResult:
     decline_code: str | None
     message: str
     provider_unavailable: bool = False  # no answer (after retries, or circuit open): retry later
-    maybe_acted: bool = False  # ...and it may have acted all the same (services.Outcome)
 
 
 @dataclass(frozen=True)

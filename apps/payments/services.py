@@ -67,12 +67,10 @@ class Outcome:
     declined: bool
     decline_code: str | None
     message: str
-    # No answer from the provider (after the retries, or with the circuit open); the same request
-    # may be made again later, with the same key.
+    # No answer from the provider (after the retries, or with the circuit open): the same request may
+    # be made again later, with the same key. Nothing is known of what it did: an authorization it made
+    # and we never heard of is asked for again with the key (``checkout._unanswered_authorization_settle``).
     provider_unavailable: bool = False
-    # ...and some attempt got no answer, so it may have acted: an authorization it made and we never
-    # heard of. Asked again with the same key, it answers what it did (``checkout._authorization_settle``).
-    maybe_acted: bool = False
 
     def to_json(self) -> str:
         return json.dumps({**vars(self), "payment_id": str(self.payment_id) if self.payment_id else None})
@@ -83,17 +81,11 @@ class Outcome:
         return cls(**{**raw, "payment_id": uuid.UUID(raw["payment_id"]) if raw["payment_id"] else None})
 
 
-def _unavailable(exc: GatewayUnavailable | ProviderKeyInUse, payment: Payment | None = None) -> Outcome:
-    """``ProviderKeyInUse``: our own earlier attempt is still at work there."""
-    maybe_acted = exc.maybe_acted if isinstance(exc, GatewayUnavailable) else True
-    logger.warning(
-        "payment_provider_unavailable",
-        error=str(exc),
-        maybe_acted=maybe_acted,
-        payment_id=str(payment.id) if payment else None,
+def _unavailable(exc: Exception, payment: Payment | None = None) -> Outcome:
+    logger.warning("payment_provider_unavailable", error=str(exc), payment_id=str(payment.id) if payment else None)
+    return Outcome(
+        payment.id if payment else None, FAILED, False, None, "Payment provider unavailable; retry later.", True
     )
-    message = "Payment provider unavailable; retry later."
-    return Outcome(payment.id if payment else None, FAILED, False, None, message, True, maybe_acted)
 
 
 def _current(payment: Payment, message: str) -> Outcome:
@@ -114,7 +106,7 @@ def _once(operation: str, key: str, request: dict, attempt: Callable[[Callable[[
     except idempotency.IdempotencyKeyReused:
         raise IdempotencyKeyReused(f"Idempotency key {key!r} was used for a different {operation}")
     except idempotency.IdempotencyKeyInUse:  # another copy of the command is at the provider now
-        return Outcome(None, FAILED, False, None, "The same request is still in progress; retry later.", True, True)
+        return Outcome(None, FAILED, False, None, "The same request is still in progress; retry later.")
     if owned.completed is not None:
         logger.info("payment_idempotent_replay", operation=operation, key=key)
         return Outcome.from_json(owned.completed.response_body)
@@ -190,15 +182,12 @@ class ProviderAnswer:
     """What the provider answered to an authorization, as a value: its result, or why there is
     none (``failure``): "declined"; "refused" for a permanent error; "failed" when its last answer
     was that the request failed with nothing done, worth another try (``processing_error``);
-    "unavailable" when no answer came, after the retries or with the circuit open.
-    ``maybe_acted``: an earlier attempt got no answer, so it may have authorized all the same
-    (``GatewayUnavailable``)."""
+    "unavailable" when no answer came, after the retries or with the circuit open."""
 
     result: ProviderResult | None = None
     failure: str = ""
     code: str = ""
     message: str = ""
-    maybe_acted: bool = False
 
 
 def payment_authorization_ask(
@@ -225,8 +214,7 @@ def payment_authorization_ask(
     except PermanentGatewayError as exc:
         return ProviderAnswer(failure="refused", code=exc.code, message=str(exc))
     except GatewayUnavailable as exc:
-        failure = "failed" if exc.answered else "unavailable"
-        return ProviderAnswer(failure=failure, message=str(exc), maybe_acted=exc.maybe_acted)
+        return ProviderAnswer(failure="failed" if exc.answered else "unavailable", message=str(exc))
 
 
 def payment_authorize(
@@ -250,10 +238,9 @@ def payment_authorize(
         payment = Payment(order_id=order_id, amount=amount, currency=currency, provider=get_gateway().name)
         said = answer if answer is not None else payment_authorization_ask(**asked)
         if said.failure == "unavailable":
-            return _unavailable(GatewayUnavailable(said.message, maybe_acted=said.maybe_acted, answered=False))
+            return _unavailable(GatewayUnavailable(said.message, answered=False))
         if said.failure == "failed":  # not recorded: the claim is released, and a retry may succeed
-            message = "The payment provider could not process the card; try again."
-            return Outcome(None, FAILED, False, None, message, False, said.maybe_acted)
+            return Outcome(None, FAILED, False, None, "The payment provider could not process the card; try again.")
         if said.failure:  # declined, or refused for good: final, recorded
             with transaction.atomic(using=ALIAS, savepoint=False):  # see _authorization_settle
                 payment.status, payment.decline_code, payment.failure_message = FAILED, said.code, said.message[:300]

@@ -15,6 +15,7 @@ from apps.orders import services as order_services
 from apps.orders.models import Order, OrderStatus
 from apps.orders.saga import orchestrator
 from apps.orders.saga.models import CheckoutSaga, SagaStatus
+from apps.payments.gateway import fake
 from apps.payments.models import Payment
 from shop.events import inbox, relay
 from tests.conftest import CONTEXT_DBS
@@ -149,8 +150,10 @@ def test_authorization_that_lands_after_compensation_is_voided(customer_api, pro
 
 
 def test_an_authorize_command_that_arrives_after_the_checkout_ended_charges_nothing(customer_api, products, settings):
-    """The command itself waits past the timeout: by the time payments runs it, cancelling the order
-    has erased the card token, so there is nothing to authorize (no hold on the card at all)."""
+    """The command itself waits past the timeout. The saga gives up and unwinds; not knowing what the
+    command did, the reversal asks the provider with the checkout's key (which authorizes: the
+    command never reached it) and voids that. By the time payments runs the command, cancelling the
+    order has erased the card token: it asks the provider nothing, and nothing stays on the card."""
     settings.SAGA_MAX_STEP_ATTEMPTS = 1
     order_id = place(customer_api, products)
     held = drain_holding("checkout.payment_authorization_requested")
@@ -159,9 +162,14 @@ def test_an_authorize_command_that_arrives_after_the_checkout_ended_charges_noth
     assert orchestrator.sagas_recover() == {"compensating": 1}
     drain()
     assert Order.objects.get(pk=order_id).status == OrderStatus.CANCELLED
+    asked = fake.call_log("authorize", f"order:{order_id}:authorize")
+    assert asked["started"] == 1  # the reversal's question
     deliver(held)
     drain()
-    assert not Payment.objects.filter(order_id=order_id).exists()
+    assert fake.call_log("authorize", f"order:{order_id}:authorize") == asked  # the late command asked nothing
+    [payment] = Payment.objects.filter(order_id=order_id)
+    assert payment.status == "VOIDED"
+    assert fake.charge_get(payment.provider_reference)["status"] == "canceled"
 
 
 def test_reservation_that_lands_after_compensation_is_released(customer_api, products, settings):

@@ -13,7 +13,6 @@ from apps.payments.gateway.base import (
     ProviderKeyInUse,
     ProviderNoAnswer,
     ProviderResult,
-    ProviderUnreachable,
     TransientGatewayError,
 )
 from apps.payments.gateway.resilience import guarded
@@ -28,7 +27,6 @@ __all__ = (
     "ProviderKeyInUse",
     "ProviderNoAnswer",
     "ProviderResult",
-    "ProviderUnreachable",
     "TransientGatewayError",
     "get_gateway",
     "guarded",

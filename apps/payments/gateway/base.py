@@ -35,18 +35,14 @@ class PaymentDeclined(GatewayError):
 
 class TransientGatewayError(GatewayError):
     """Worth trying again. This class itself is the provider's answer that the request failed and
-    nothing was done (a retryable card error: ``processing_error``); its two subclasses are no
+    nothing was done (a retryable card error: ``processing_error``); ``ProviderNoAnswer`` is no
     answer at all."""
 
 
-class ProviderUnreachable(TransientGatewayError):
-    """The provider did not look at the request, so nothing was done: the connection was refused
-    or never made (connect timeout), or it turned the request away unread (429)."""
-
-
 class ProviderNoAnswer(TransientGatewayError):
-    """The request may have reached the provider and been acted on, and no answer came back (a
-    timeout, a connection cut after sending, a 5xx, whose outcome Stripe calls indeterminate)."""
+    """No answer about the request: the connection was refused or cut, the client timed out, the
+    provider turned it away unread (429) or failed inside (5xx, an outcome Stripe calls
+    indeterminate). The request may never have arrived, or may have been acted on."""
 
 
 # The provider's refusal of an operation its record of the payment does not allow (Stripe's
@@ -67,15 +63,13 @@ class ProviderKeyInUse(GatewayError):
 
 
 class GatewayUnavailable(GatewayError):
-    """Transient errors outlasted the retries, or the circuit breaker is open. ``maybe_acted``: some
-    attempt got no answer (``ProviderNoAnswer``), so the provider may have acted all the same (an
-    authorization made whose answer we lost). ``answered``: the last attempt's error was the
-    provider's own answer (plain ``TransientGatewayError``): it looked at the request and did
-    nothing. With Stripe, a key that got an answer answers the same again: it says what the key did."""
+    """Transient errors outlasted the retries, or the circuit breaker is open. ``answered``: the last
+    attempt's error was the provider's own answer that it did nothing (a plain
+    ``TransientGatewayError``). Otherwise nothing is known: this call, or an earlier call with the
+    same key (another delivery, a worker killed mid-call), may have been acted on."""
 
-    def __init__(self, message: str, *, maybe_acted: bool, answered: bool):
+    def __init__(self, message: str, *, answered: bool):
         super().__init__(message)
-        self.maybe_acted = maybe_acted
         self.answered = answered
 
 

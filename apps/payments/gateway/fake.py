@@ -30,7 +30,6 @@ from apps.payments.gateway.base import (
     ProviderKeyInUse,
     ProviderNoAnswer,
     ProviderResult,
-    ProviderUnreachable,
     TransientGatewayError,
 )
 
@@ -125,7 +124,7 @@ class FakeGateway:
             _log_started(operation, idempotency_key)
             if s.get(_OUTAGE):
                 s.set(ended, (s.get(ended) or 0) + 1, _KEEP)
-                raise ProviderUnreachable(f"{operation}: provider outage (drill): connection refused")
+                raise ProviderNoAnswer(f"{operation}: provider outage (drill): connection refused")
             time.sleep(min(latency, self.timeout))
         seen = s.get_many([_OUTAGE, started, ended, answer_key] + ([charge_key] if charge_key else []))
         # The counts are read and written back, not incremented where they are: without latency two
@@ -133,9 +132,11 @@ class FakeGateway:
         writes = {ended: seen.get(ended, 0) + 1} | ({} if latency else {started: seen.get(started, 0) + 1})
         try:
             if seen.get(_OUTAGE):
-                raise ProviderUnreachable(f"{operation}: provider outage (drill): connection refused")
+                raise ProviderNoAnswer(f"{operation}: provider outage (drill): connection refused")
             if self.failure_rate and random.random() < self.failure_rate:  # fault injection, not crypto
-                raise ProviderNoAnswer(f"{operation}: injected provider failure (a 5xx: the client cannot know more)")
+                raise ProviderNoAnswer(
+                    f"{operation}: injected provider failure (a 5xx, before any work: nothing kept under the key)"
+                )
             answer = seen.get(answer_key)
             if answer is None:
                 try:

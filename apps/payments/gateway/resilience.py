@@ -4,8 +4,9 @@
   attempts. A decline is an answer, not a fault: never retried.
 * Circuit breaker (pybreaker) around the retried call: after ``PAYMENT_BREAKER_FAIL_MAX``
   consecutive failed calls it opens and calls fail fast; after ``PAYMENT_BREAKER_RESET_SECONDS``
-  one probe is let through (half-open) and a success closes it. Declines and permanent
-  errors prove the provider is answering, so they count as successes.
+  one probe is let through (half-open) and a success closes it. Declines, permanent errors, a
+  key in use and the provider's own "failed, try again" prove the provider is answering, so
+  they count as successes.
 * The breaker's state lives in Redis, so every web and worker process sees the same circuit.
   pybreaker holds a lock for the whole guarded call, so each thread gets its own breaker
   object over the shared storage: threads never queue behind one another's network calls.
@@ -28,7 +29,6 @@ from apps.payments.gateway.base import (
     PermanentGatewayError,
     ProviderKeyInUse,
     ProviderNoAnswer,
-    ProviderUnreachable,
     TransientGatewayError,
 )
 from shop.observability import metrics, tracing
@@ -95,6 +95,12 @@ def _storage() -> pybreaker.CircuitBreakerStorage:
     return _SharedStorage(pybreaker.STATE_CLOSED, _redis(settings.REDIS_URL), namespace=f"shop:{BREAKER_NAME}")
 
 
+def _answered(exc: BaseException) -> bool:
+    """The provider's own "failed, try again" (``processing_error``) is the provider answering: a
+    card that keeps failing must not open the circuit for every other customer."""
+    return isinstance(exc, TransientGatewayError) and not isinstance(exc, ProviderNoAnswer)
+
+
 def breaker() -> pybreaker.CircuitBreaker:
     config = (settings.REDIS_URL, settings.PAYMENT_BREAKER_FAIL_MAX, settings.PAYMENT_BREAKER_RESET_SECONDS)
     cached = getattr(_local, "breaker", None)
@@ -102,7 +108,7 @@ def breaker() -> pybreaker.CircuitBreaker:
         instance = pybreaker.CircuitBreaker(
             fail_max=settings.PAYMENT_BREAKER_FAIL_MAX,
             reset_timeout=settings.PAYMENT_BREAKER_RESET_SECONDS,
-            exclude=[PaymentDeclined, PermanentGatewayError, ProviderKeyInUse],
+            exclude=[PaymentDeclined, PermanentGatewayError, ProviderKeyInUse, _answered],
             listeners=[_Metrics()],
             state_storage=_storage(),
             name=BREAKER_NAME,
@@ -165,29 +171,26 @@ def guarded(fn, /, **kwargs):
     the provider is still working on (``ProviderKeyInUse``: no answer yet, not retried here) pass
     through. The breaker takes the last two as the provider answering.
 
-    ``GatewayUnavailable`` says whether any attempt got no answer (``maybe_acted``) and whether the
-    last one was answered. The breaker's error cannot tell: pybreaker also raises it from the
-    failed attempt that trips it."""
+    ``GatewayUnavailable.answered`` says whether the last attempt was the provider's answer. The
+    breaker's error cannot tell: pybreaker also raises it from the failed attempt that trips it."""
     measured = _measured(fn)
-    maybe_acted = answered = False
+    answered = False
 
     def attempt(**kwargs):
-        nonlocal maybe_acted, answered
+        nonlocal answered
         try:
             return measured(**kwargs)
         except TransientGatewayError as exc:
-            maybe_acted = maybe_acted or isinstance(exc, ProviderNoAnswer)
-            answered = not isinstance(exc, (ProviderNoAnswer, ProviderUnreachable))
+            answered = not isinstance(exc, ProviderNoAnswer)
             raise
 
     try:
         return breaker().call(_retrying(), attempt, **kwargs)
     except pybreaker.CircuitBreakerError as exc:
         message = f"payment provider unavailable (circuit open): {exc}"
-        raise GatewayUnavailable(message, maybe_acted=maybe_acted, answered=answered) from exc
+        raise GatewayUnavailable(message, answered=answered) from exc
     except TransientGatewayError as exc:
-        message = f"payment provider unavailable after retries: {exc}"
-        raise GatewayUnavailable(message, maybe_acted=maybe_acted, answered=answered) from exc
+        raise GatewayUnavailable(f"payment provider unavailable after retries: {exc}", answered=answered) from exc
 
 
 @scrape_gauge(

@@ -6,9 +6,7 @@ through, a hard timeout and no library-level retries (our retry policy owns that
 
 from decimal import Decimal
 
-import requests
 import stripe
-import urllib3
 
 from apps.payments.gateway.base import (
     PaymentDeclined,
@@ -16,7 +14,6 @@ from apps.payments.gateway.base import (
     ProviderKeyInUse,
     ProviderNoAnswer,
     ProviderResult,
-    ProviderUnreachable,
     TransientGatewayError,
 )
 
@@ -33,18 +30,6 @@ def major_units(amount: int | None, currency: str) -> Decimal | None:
     if amount is None:
         return None
     return Decimal(amount) if currency.upper() in ZERO_DECIMAL else (Decimal(amount) / 100).quantize(Decimal("0.01"))
-
-
-def _never_sent(exc: stripe.APIConnectionError) -> bool:
-    """Stripe's client keeps the HTTP library's exception as the cause. Failing to connect means
-    the request never left; a read timeout or a connection cut after sending means Stripe may
-    have acted on it."""
-    cause = exc.__cause__
-    if isinstance(cause, requests.exceptions.ConnectTimeout):
-        return True
-    if isinstance(cause, requests.exceptions.ConnectionError) and cause.args:
-        return isinstance(getattr(cause.args[0], "reason", None), urllib3.exceptions.NewConnectionError)
-    return False
 
 
 class StripeGateway:
@@ -67,10 +52,8 @@ class StripeGateway:
             if exc.code in RETRYABLE_CARD_CODES:
                 raise TransientGatewayError(f"{exc.code}: {exc.user_message}") from exc
             raise PaymentDeclined(code, exc.user_message or "Your card was declined.") from exc
-        except stripe.APIConnectionError as exc:
-            raise (ProviderUnreachable if _never_sent(exc) else ProviderNoAnswer)(str(exc)) from exc
-        except stripe.RateLimitError as exc:  # turned away unread: nothing done
-            raise ProviderUnreachable(str(exc)) from exc
+        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+            raise ProviderNoAnswer(str(exc)) from exc
         except stripe.StripeError as exc:
             # 409: another request with this idempotency key is still running at Stripe (a re-sent
             # command overtaking the first, whose provider call no claim of ours holds back any
