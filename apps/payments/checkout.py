@@ -166,10 +166,12 @@ def _unanswered_authorization_settle(order_id: uuid.UUID) -> payments.PaymentRev
             idempotency_key=payments.order_payment_key(order_id=order_id, action="authorize"),
         )
     except payments.ProviderKeyInUse as exc:
-        return payments.PaymentReversal("NONE", False, str(exc), provider_unavailable=True)
-    if outcome.provider_unavailable:
-        return payments.PaymentReversal("NONE", False, outcome.message, provider_unavailable=True)
-    return None
+        waiting = str(exc)
+    else:
+        if not outcome.provider_unavailable:
+            return None
+        waiting = outcome.message
+    return payments.PaymentReversal("NONE", False, waiting, provider_unavailable=True)
 
 
 def _not_reversed(order_id: uuid.UUID, reversal: payments.PaymentReversal) -> None:

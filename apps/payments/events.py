@@ -83,8 +83,8 @@ def authorization_succeeded_v1_to_v2(data: dict) -> dict:
     return data
 
 
-# v2 of the failure says whether the provider may have authorized all the same (no answer came
-# back from a call that reached it): the saga then has payments ask again and void what it made.
+# v2 of the failure says whether the provider may have authorized all the same (no answer came back,
+# so nothing is known of what the key did): the saga then has payments ask again and void what it made.
 register_event(
     AUTHORIZATION_FAILED,
     2,
@@ -93,8 +93,8 @@ register_event(
         "required": [*_REPLY["required"], "declined", "mayBeAuthorized"],
         "properties": {**_REPLY["properties"], "mayBeAuthorized": {"type": "boolean"}},
     },
-    description="Authorization failed: declined=true for a card decline; mayBeAuthorized=true when the "
-    "provider was reached but did not answer, so it may have authorized.",
+    description="Authorization failed: declined=true for a card decline; mayBeAuthorized=true when no "
+    "answer came back from the provider, so it may have authorized.",
 )
 
 

@@ -187,8 +187,7 @@ def guarded(fn, /, **kwargs):
     try:
         return breaker().call(_retrying(), attempt, **kwargs)
     except pybreaker.CircuitBreakerError as exc:
-        message = f"payment provider unavailable (circuit open): {exc}"
-        raise GatewayUnavailable(message, answered=answered) from exc
+        raise GatewayUnavailable(f"payment provider unavailable (circuit open): {exc}", answered=answered) from exc
     except TransientGatewayError as exc:
         raise GatewayUnavailable(f"payment provider unavailable after retries: {exc}", answered=answered) from exc
 
