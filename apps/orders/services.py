@@ -311,8 +311,10 @@ def order_confirm(
 
 
 def order_cancel(*, order_id: uuid.UUID, reason: str, note: str = "") -> Order:
-    """Saga command; cancelling a CANCELLED order is a no-op (the first reason stays)."""
-    order, _ = _transition(
+    """Saga command, the end of an unwound checkout; cancelling a CANCELLED order is a no-op (the
+    first reason stays). Either way the card token goes: a customer's cancel left it for the
+    saga's reversal (``order_cancel_request``)."""
+    order, previous = _transition(
         order_id=order_id,
         target=OrderStatus.CANCELLED,
         note=note or f"Cancelled: {reason}",
@@ -320,18 +322,25 @@ def order_cancel(*, order_id: uuid.UUID, reason: str, note: str = "") -> Order:
         changes={"cancellation_reason": reason, "payment_token": ""},
         event_data={"reason": reason},
     )
+    if previous is None and order.payment_token:
+        order.payment_token = ""
+        update_object(order, ["payment_token"], using=ALIAS)
     return order
 
 
 def order_cancel_request(*, order_id: uuid.UUID, reason: str = CUSTOMER_REQUEST) -> Order:
-    """API command: cancel now and ask the saga (``order.cancel_requested``) to compensate."""
+    """API command: cancel now and ask the saga (``order.cancel_requested``) to compensate.
+
+    The card token stays until the saga has unwound (``order_cancel`` erases it): an authorization
+    may be at the provider right now, and if its answer is lost, the reversal asks the provider
+    again with the checkout's key and arguments, the token among them, to learn what to void."""
     with transaction.atomic(using=ALIAS):
         order, previous = _transition(
             order_id=order_id,
             target=OrderStatus.CANCELLED,
             note=f"Cancelled: {reason}",
             idempotent=False,
-            changes={"cancellation_reason": reason, "payment_token": ""},
+            changes={"cancellation_reason": reason},
             event_data={"reason": reason},
         )
         _record(

@@ -5,6 +5,7 @@ import json
 import random
 import time
 import uuid
+from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
@@ -182,6 +183,40 @@ def test_an_authorization_stripe_finishes_after_our_client_gave_up_is_recorded_a
     assert_invariants({products[0].id: 5})
 
 
+@contextmanager
+def _an_authorization_whose_only_attempt_times_out(worker_factory, email: str):
+    """A real worker whose only attempt gives up after 0.5 s against Stripe (the stub) taking 3 s to
+    authorize. Yields (stub, client, order id, product) once the authorization request is at Stripe;
+    the void and anything after it answer in time."""
+    with stripe_stub_running() as (stripe, url):
+        stripe.slow_seconds = 3.0
+        worker_factory(
+            env={
+                "PAYMENT_GATEWAY": "stripe", "STRIPE_API_KEY": "sk_test_stub", "STRIPE_API_BASE": url,
+                "PAYMENT_TIMEOUT_SECONDS": 0.5, "PAYMENT_RETRY_ATTEMPTS": 1,
+            }
+        )  # fmt: skip
+        [product] = stocked_products(1, on_hand=5)
+        client = customer_client(email)
+        order_id = place(client, [product.id], quantity=2)
+        wait_until(lambda: stripe.requests, message="the authorization request")
+        stripe.slow_seconds = 0.0  # the authorization under way still takes its 3 s
+        yield stripe, client, order_id, product
+
+
+def _the_authorization_stripe_made_was_voided(stripe, order_id) -> None:
+    """Once Stripe has finished the slow authorization: it was cancelled at Stripe, and recorded VOIDED."""
+
+    def authorized():
+        return [body["id"] for status, body in stripe.answers.values() if body.get("status") == "requires_capture"]
+
+    [intent] = wait_until(authorized, message="Stripe to finish the authorization")
+    voids = [r for r in stripe.requests if r["path"] == f"/v1/payment_intents/{intent}/cancel"]
+    assert voids, "the authorization Stripe made is left on the card"
+    payment = Payment.objects.get(order_id=order_id)
+    assert (payment.status, payment.provider_reference) == ("VOIDED", intent)
+
+
 @pytest.mark.slow
 def test_an_authorization_made_after_our_only_attempt_timed_out_is_asked_for_and_voided_as_the_order_unwinds(
     worker_factory,
@@ -191,31 +226,31 @@ def test_an_authorization_made_after_our_only_attempt_timed_out_is_asked_for_and
     key (409 while Stripe still works, then its answer), records the authorization Stripe made and voids
     it. Before, the order was cancelled with that authorization left on the card: nothing recorded,
     nothing voided."""
-    with stripe_stub_running() as (stripe, url):
-        stripe.slow_seconds = 3.0
-        worker_factory(
-            env={
-                "PAYMENT_GATEWAY": "stripe", "STRIPE_API_KEY": "sk_test_stub", "STRIPE_API_BASE": url,
-                "PAYMENT_TIMEOUT_SECONDS": 0.5, "PAYMENT_RETRY_ATTEMPTS": 1,
-            }
-        )  # fmt: skip
-        products = stocked_products(1, on_hand=5)
-        client = customer_client("lost-answer@example.com")
-        order_id = place(client, [products[0].id], quantity=2)
-        wait_until(lambda: stripe.requests, message="the authorization request")
-        stripe.slow_seconds = 0.0  # the void answers in time; the authorization still takes its 3 s
+    with _an_authorization_whose_only_attempt_times_out(worker_factory, "lost-answer@example.com") as checkout:
+        stripe, client, order_id, product = checkout
         assert poll_status(client, order_id)["status"] == "CANCELLED"
         wait_quiescent()
+        _the_authorization_stripe_made_was_voided(stripe, order_id)
+    assert_invariants({product.id: 5})
 
-        def authorized():
-            return [body["id"] for status, body in stripe.answers.values() if body.get("status") == "requires_capture"]
 
-        [intent] = wait_until(authorized, message="Stripe to finish the authorization")
-        voids = [r for r in stripe.requests if r["path"] == f"/v1/payment_intents/{intent}/cancel"]
-        assert voids, "the authorization Stripe made is left on the card"
-    payment = Payment.objects.get(order_id=order_id)
-    assert (payment.status, payment.provider_reference) == ("VOIDED", intent)
-    assert_invariants({products[0].id: 5})
+@pytest.mark.slow
+def test_a_customer_who_cancels_while_an_unanswered_authorization_runs_leaves_no_authorization_on_the_card(
+    worker_factory,
+):
+    """The customer cancels while Stripe, slower than our only attempt's timeout, is authorizing. The
+    order is cancelled at once, but the card token stays until the checkout has unwound: the reversal
+    asks Stripe again with the checkout's key, records the authorization Stripe made and voids it.
+    Before, the cancel erased the token, the reversal could not ask, and the authorization stayed on
+    the card."""
+    with _an_authorization_whose_only_attempt_times_out(worker_factory, "cancel-during-auth@example.com") as checkout:
+        stripe, client, order_id, product = checkout
+        assert client.post(f"/api/v1/orders/{order_id}/cancel", format="json").status_code == 200
+        wait_quiescent()
+        _the_authorization_stripe_made_was_voided(stripe, order_id)
+    order = Order.objects.get(pk=order_id)
+    assert (order.status, order.cancellation_reason, order.payment_token) == ("CANCELLED", "CUSTOMER_REQUEST", "")
+    assert_invariants({product.id: 5})
 
 
 @pytest.mark.slow

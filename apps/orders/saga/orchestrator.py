@@ -300,7 +300,7 @@ def on_payment_authorized(*, order_id, amount: str | None = None) -> None:
         return
     _log(saga, "SUCCEEDED")
     order = locks.order_lock(order_id)  # locked now (after the saga): confirming it needs the lock
-    if _customer_cancelled(order):  # cancelling erased the card token
+    if _customer_cancelled(order):  # the authorization is voided as the checkout unwinds
         _compensate(saga, order, Reason.CUSTOMER_REQUEST)
         return
     if amount is not None and Decimal(amount) != order.total:
