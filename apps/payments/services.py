@@ -81,8 +81,8 @@ class Outcome:
         return cls(**{**raw, "payment_id": uuid.UUID(raw["payment_id"]) if raw["payment_id"] else None})
 
 
-def _unavailable(exc: Exception, payment: Payment | None = None) -> Outcome:
-    logger.warning("payment_provider_unavailable", error=str(exc), payment_id=str(payment.id) if payment else None)
+def _unavailable(why: str, payment: Payment | None = None) -> Outcome:
+    logger.warning("payment_provider_unavailable", error=why, payment_id=str(payment.id) if payment else None)
     return Outcome(
         payment.id if payment else None, FAILED, False, None, "Payment provider unavailable; retry later.", True
     )
@@ -139,7 +139,7 @@ def _call_provider(payment: Payment, fn, **kwargs) -> ProviderResult | Outcome:
     try:
         return guarded(fn, **kwargs)
     except (GatewayUnavailable, ProviderKeyInUse) as exc:
-        return _unavailable(exc, payment)
+        return _unavailable(str(exc), payment)
     except PermanentGatewayError as exc:
         logger.error("payment_provider_refused", payment_id=str(payment.id), code=exc.code, error=str(exc))
         return Outcome(payment.id, FAILED, True, exc.code, f"The payment provider refused: {exc}")
@@ -238,7 +238,7 @@ def payment_authorize(
         payment = Payment(order_id=order_id, amount=amount, currency=currency, provider=get_gateway().name)
         said = answer if answer is not None else payment_authorization_ask(**asked)
         if said.failure == "unavailable":
-            return _unavailable(GatewayUnavailable(said.message, answered=False))
+            return _unavailable(said.message)
         if said.failure == "failed":  # not recorded: the claim is released, and a retry may succeed
             return Outcome(None, FAILED, False, None, "The payment provider could not process the card; try again.")
         if said.failure:  # declined, or refused for good: final, recorded
