@@ -157,6 +157,10 @@ def _unanswered_authorization_settle(order_id: uuid.UUID) -> payments.PaymentRev
     request = orders.order_payment_request_get(order_id=order_id)
     if request is None or not request.token:
         return None  # the checkout ended (the token is erased then): what it made is recorded
+    if timezone.now() - request.created_at > PROVIDER_KEY_KEPT:
+        # The provider has forgotten the key: asked again, it would authorize anew, not say what
+        # the lost request did. An authorization that request made lapses at the provider.
+        return None
     try:
         outcome = payments.payment_authorize(
             order_id=order_id,

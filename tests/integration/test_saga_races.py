@@ -172,6 +172,61 @@ def test_an_authorize_command_that_arrives_after_the_checkout_ended_charges_noth
     assert fake.charge_get(payment.provider_reference)["status"] == "canceled"
 
 
+def test_a_step_that_times_out_after_the_customer_cancelled_unwinds_at_once_instead_of_asking_again(
+    customer_api, products
+):
+    """The authorization command is stuck when the customer cancels. At the step's deadline the saga
+    does not send the command again (the provider would authorize an order nobody wants): it unwinds,
+    and the reversal asks the provider once with the checkout's key and voids what that made."""
+    order_id = place(customer_api, products)
+    held = drain_holding("checkout.payment_authorization_requested")
+    order_services.order_cancel_request(order_id=order_id)
+    drain()
+    expire_saga_deadlines(order_id)
+    assert orchestrator.sagas_recover() == {"compensating": 1}
+    drain()
+    saga = CheckoutSaga.objects.get(order_id=order_id)
+    assert (saga.status, saga.step_attempts) == (SagaStatus.COMPENSATED, 1)
+    asked = fake.call_log("authorize", f"order:{order_id}:authorize")
+    assert asked["started"] == 1  # the reversal's question, not a second command
+    deliver(held)
+    drain()
+    assert fake.call_log("authorize", f"order:{order_id}:authorize") == asked
+    [payment] = Payment.objects.filter(order_id=order_id)
+    assert payment.status == "VOIDED"
+    assert fake.charge_get(payment.provider_reference)["status"] == "canceled"
+    assert Order.objects.get(pk=order_id).payment_token == ""
+
+
+def test_a_reversal_more_than_a_day_after_the_order_does_not_ask_the_provider_about_a_forgotten_key(
+    customer_api, products, settings
+):
+    """The provider keeps a key's answer for 24 hours. Later, asking again with the checkout's key
+    would authorize anew instead of telling what the lost request did: the reversal does not ask, and
+    unwinds what is recorded (nothing here)."""
+    settings.SAGA_MAX_STEP_ATTEMPTS = 1
+    order_id = place(customer_api, products)
+    drain_holding("checkout.payment_authorization_requested")
+    Order.objects.filter(pk=order_id).update(created_at=timezone.now() - timedelta(hours=25))
+    expire_saga_deadlines(order_id)
+    assert orchestrator.sagas_recover() == {"compensating": 1}
+    drain()
+    assert fake.call_log("authorize", f"order:{order_id}:authorize")["started"] == 0
+    assert not Payment.objects.filter(order_id=order_id).exists()
+    order = Order.objects.get(pk=order_id)
+    assert (order.status, order.payment_token) == (OrderStatus.CANCELLED, "")
+    assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPENSATED
+
+
+def test_a_cancelled_order_without_a_checkout_saga_keeps_no_card_token(customer_api, products):
+    order_id = place(customer_api, products)
+    drain_holding("checkout.stock_reservation_requested")
+    CheckoutSaga.objects.filter(order_id=order_id).delete()
+    order_services.order_cancel_request(order_id=order_id)
+    drain()
+    assert Order.objects.get(pk=order_id).payment_token == ""
+
+
 def test_reservation_that_lands_after_compensation_is_released(customer_api, products, settings):
     settings.SAGA_MAX_STEP_ATTEMPTS = 1
     order_id = place(customer_api, products)

@@ -396,7 +396,8 @@ def on_stock_commit_failed(*, order_id) -> None:
 def on_order_cancel_requested(*, order_id) -> None:
     """The customer cancelled. A finished checkout is unwound now; a running one at its next reply."""
     saga = locks.saga_lock(order_id)
-    if saga is None:
+    if saga is None:  # no checkout to unwind: the token it would have erased goes now
+        order_services.order_payment_token_clear(order_id=order_id)
         return
     if saga.status == SagaStatus.COMPLETED:
         _compensate(saga, _order(saga), Reason.CUSTOMER_REQUEST)
@@ -440,6 +441,14 @@ def _retry_or_give_up(saga: CheckoutSaga) -> str:
         _send_step_command(saga, order)
         _save(saga)
         return "re-asked"
+    if saga.status == SagaStatus.STARTED and _customer_cancelled(order):
+        # The customer cancelled: unwind now rather than ask again for a step nobody wants. The
+        # reversal asks the provider with the checkout's key about an authorization still out.
+        if saga.current_step == SagaStep.AUTHORIZE_PAYMENT:
+            saga.data["paymentAttempted"] = True
+        _log(saga, "TIMED_OUT")
+        _compensate(saga, order, Reason.CUSTOMER_REQUEST)
+        return "compensating"
     if saga.step_attempts < settings.SAGA_MAX_STEP_ATTEMPTS:
         saga.step_attempts += 1
         saga.deadline = timezone.now() + _step_timeout() * saga.step_attempts
