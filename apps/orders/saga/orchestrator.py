@@ -394,7 +394,8 @@ def on_stock_commit_failed(*, order_id) -> None:
 
 @_step_log_written_once
 def on_order_cancel_requested(*, order_id) -> None:
-    """The customer cancelled. A finished checkout is unwound now; a running one at its next reply."""
+    """The customer cancelled. A finished checkout is unwound now; a running one at its next reply,
+    or at its step's deadline (``_retry_or_give_up``)."""
     saga = locks.saga_lock(order_id)
     if saga is None:  # no checkout to unwind: the token it would have erased goes now
         order_services.order_payment_token_clear(order_id=order_id)
