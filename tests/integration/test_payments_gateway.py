@@ -242,6 +242,23 @@ def test_only_a_failure_the_provider_answered_is_known_to_have_made_nothing():
     assert [o.provider_unavailable for o in outcomes] == [False, True, True, True]
 
 
+def test_a_key_the_provider_answered_once_is_known_even_when_a_later_attempt_gets_no_answer(monkeypatch):
+    """Attempt one: the provider answers ``processing_error`` and keeps that answer under the key.
+    Attempt two: a 5xx. The provider replays a key's first answer, so the second attempt cannot have
+    authorized anything: the call is answered (nothing made), not "no answer". Before, only the last
+    attempt counted, and a card that fails to process kept a checkout's reversal asking until the
+    saga gave up (the short fault campaign's unsettled order)."""
+    draws = iter([0.9, 0.1])  # the fault injection's draws: no 5xx, then a 5xx
+    monkeypatch.setattr(fake.random, "random", lambda: next(draws))
+    key = str(uuid.uuid4())
+    with override_settings(PAYMENT_FAKE_FAILURE_RATE=0.5, PAYMENT_RETRY_ATTEMPTS=2, PAYMENT_RETRY_BASE_SECONDS=0):
+        outcome = authorize(token="tok_chargeDeclinedProcessingError", key=key)
+    assert (outcome.status, outcome.declined, outcome.provider_unavailable) == ("FAILED", False, False)
+    assert fake.call_log("authorize", key) == {"started": 2, "ended": 2}
+    again = authorize(token="tok_chargeDeclinedProcessingError", key=key)  # the key's answer, replayed
+    assert (again.status, again.provider_unavailable) == ("FAILED", False)
+
+
 def test_same_key_for_a_different_request_raises():
     authorize(key="auth-2", amount="10.00")
     with pytest.raises(facade.IdempotencyKeyReused):

@@ -2,7 +2,8 @@
 
 Test tokens behave like Stripe's: ``tok_visa`` (and the other card brands) succeed,
 ``tok_chargeDeclined`` and ``tok_chargeDeclinedInsufficientFunds`` decline,
-``tok_chargeDeclinedProcessingError`` fails transiently. Latency, a timeout, a random
+``tok_chargeDeclinedProcessingError`` fails transiently (``processing_error``: kept under the
+key and replayed, as Stripe keeps a card error). Latency, a timeout, a random
 transient failure rate and a random share of calls slower than the timeout are configurable
 for drills (``bench/chaos.py``), and so is an outage (``begin_outage``: every call fails to
 connect until it ends, long enough to open the circuit breaker). A call slower than the timeout
@@ -148,6 +149,8 @@ class FakeGateway:
                     answer = {"result": [result.reference, result.status, amount]}
                 except PaymentDeclined as declined:
                     answer = {"declined": [declined.code, declined.message]}
+                except TransientGatewayError as failed:  # a card error is kept under the key, as Stripe keeps it
+                    answer = {"failed": str(failed)}
                 writes[answer_key] = answer
         finally:
             s.set_many(writes, _KEEP)
@@ -155,6 +158,8 @@ class FakeGateway:
             raise ProviderNoAnswer(f"{operation} timed out after {self.timeout}s")
         if "declined" in answer:
             raise PaymentDeclined(*answer["declined"])
+        if "failed" in answer:
+            raise TransientGatewayError(answer["failed"])
         reference, status, amount = answer["result"]
         return ProviderResult(reference, status, None if amount is None else Decimal(amount))
 

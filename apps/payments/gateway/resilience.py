@@ -171,8 +171,11 @@ def guarded(fn, /, **kwargs):
     the provider is still working on (``ProviderKeyInUse``: no answer yet, not retried here) pass
     through. The breaker takes the last two as the provider answering.
 
-    ``GatewayUnavailable.answered`` says whether the last attempt was the provider's answer. The
-    breaker's error cannot tell: pybreaker also raises it from the failed attempt that trips it."""
+    ``GatewayUnavailable.answered`` says whether an attempt got the provider's answer. One is
+    enough: every attempt carries the same idempotency key, and the provider keeps the key's first
+    answer and replays it (Stripe: "including 500 errors"), so no later attempt can have made
+    anything else. The breaker's error cannot tell: pybreaker also raises it from the failed
+    attempt that trips it."""
     measured = _measured(fn)
     answered = False
 
@@ -181,7 +184,7 @@ def guarded(fn, /, **kwargs):
         try:
             return measured(**kwargs)
         except TransientGatewayError as exc:
-            answered = not isinstance(exc, ProviderNoAnswer)
+            answered = answered or not isinstance(exc, ProviderNoAnswer)
             raise
 
     try:
