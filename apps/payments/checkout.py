@@ -51,6 +51,11 @@ def _reply(event_type: str, order_id: uuid.UUID, result: payments.PaymentResult 
 PROVIDER_KEY_KEPT = timedelta(hours=24)
 
 
+def _provider_forgot_key(request: orders.PaymentRequest) -> bool:
+    """The checkout's key is older than the provider keeps its answer (keyed by the order's age)."""
+    return timezone.now() - request.created_at > PROVIDER_KEY_KEPT
+
+
 @dataclass(frozen=True)
 class _Asked:
     """The order's payment request and what the provider answered to it (None: ask after the claim)."""
@@ -71,7 +76,7 @@ def _authorization_ask(envelope: Envelope) -> _Asked | None:
     request = orders.order_payment_request_get(order_id=uuid.UUID(envelope.data["orderId"]))
     if request is None or not request.token:
         return None
-    if timezone.now() - request.created_at > PROVIDER_KEY_KEPT:
+    if _provider_forgot_key(request):
         return _Asked(request, None)
     answer = payments.payment_authorization_ask(
         order_id=request.order_id,
@@ -157,7 +162,7 @@ def _unanswered_authorization_settle(order_id: uuid.UUID) -> payments.PaymentRev
     request = orders.order_payment_request_get(order_id=order_id)
     if request is None or not request.token:
         return None  # the checkout ended (the token is erased then): what it made is recorded
-    if timezone.now() - request.created_at > PROVIDER_KEY_KEPT:
+    if _provider_forgot_key(request):
         # The provider has forgotten the key: asked again, it would authorize anew, not say what
         # the lost request did. An authorization that request made lapses at the provider.
         return None

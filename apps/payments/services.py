@@ -239,7 +239,7 @@ def payment_authorize(
         said = answer if answer is not None else payment_authorization_ask(**asked)
         if said.failure == "unavailable":
             return _unavailable(said.message)
-        if said.failure == "failed":  # not recorded: the claim is released, and a retry may succeed
+        if said.failure == "failed":  # not recorded: the claim is released (the provider replays this to the key)
             return Outcome(None, FAILED, False, None, "The payment provider could not process the card; try again.")
         if said.failure:  # declined, or refused for good: final, recorded
             with transaction.atomic(using=ALIAS, savepoint=False):  # see _authorization_settle
