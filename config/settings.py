@@ -356,11 +356,18 @@ PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=0.2
 PAYMENT_RETRY_MAX_SECONDS = env.float("PAYMENT_RETRY_MAX_SECONDS", default=2.0)
 PAYMENT_BREAKER_FAIL_MAX = env.int("PAYMENT_BREAKER_FAIL_MAX", default=5)
 PAYMENT_BREAKER_RESET_SECONDS = env.float("PAYMENT_BREAKER_RESET_SECONDS", default=30.0)
+# How long the provider may take to index a payment for its search (Stripe: "under 1 minute" in
+# normal operation, longer during an incident, which is when a kept 5xx happens): finding nothing
+# for an order means nothing was made only this long after we learned the key was spent.
+PAYMENT_PROVIDER_SEARCH_LAG_SECONDS = env.float("PAYMENT_PROVIDER_SEARCH_LAG_SECONDS", default=300.0)
 # FakeGateway fault drills: added latency per call, probability of a transient failure, and
 # probability of a call that hangs past PAYMENT_TIMEOUT_SECONDS (answered as a timeout).
 PAYMENT_FAKE_LATENCY_MS = env.int("PAYMENT_FAKE_LATENCY_MS", default=0)
 PAYMENT_FAKE_FAILURE_RATE = env.float("PAYMENT_FAKE_FAILURE_RATE", default=0.0)
 PAYMENT_FAKE_SLOW_RATE = env.float("PAYMENT_FAKE_SLOW_RATE", default=0.0)
+# Probability that an authorization fails inside the fake provider with a 5xx it keeps under the
+# key and replays (as Stripe keeps a 500), half of them after it authorized.
+PAYMENT_FAKE_KEPT_FAILURE_RATE = env.float("PAYMENT_FAKE_KEPT_FAILURE_RATE", default=0.0)
 
 # --- Celery: broker, task behaviour, periodic tasks -------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")

@@ -156,16 +156,18 @@ def _unanswered_authorization_settle(order_id: uuid.UUID) -> payments.PaymentRev
     A failure the provider answered (``processing_error``) says what the key did: nothing. Another
     copy of the command holding our claim records and replies what it gets, and the saga voids that
     late authorization. No answer again, or the key in use at the provider (409): the reversal
-    waits for the saga's next ask (``_not_reversed``), like a void during an outage. A key whose
-    every answer is a 5xx (Stripe replays a key's first response, 500s included) keeps the saga
-    asking until it is FAILED and staff reconcile it. Returns why the reversal must wait, or None."""
+    waits for the saga's next ask (``_not_reversed``), like a void during an outage. A key that
+    can no longer tell, because the provider replays a 5xx to it (Stripe keeps a key's first
+    response, 500s included) or has forgotten it (24 hours), is not asked: the provider's search
+    for the order's authorizations is (``_lost_authorization_find``). Returns why the reversal
+    must wait, or None."""
     request = orders.order_payment_request_get(order_id=order_id)
     if request is None or not request.token:
         return None  # the checkout ended (the token is erased then): what it made is recorded
     if _provider_forgot_key(request):
-        # The provider has forgotten the key: asked again, it would authorize anew, not say what
-        # the lost request did. An authorization that request made lapses at the provider.
-        return None
+        # Asked again, a provider that has forgotten the key would authorize anew, not say what the
+        # lost request did.
+        return _lost_authorization_find(request)
     try:
         outcome = payments.payment_authorize(
             order_id=order_id,
@@ -177,10 +179,24 @@ def _unanswered_authorization_settle(order_id: uuid.UUID) -> payments.PaymentRev
     except payments.ProviderKeyInUse as exc:
         waiting = str(exc)
     else:
+        if outcome.decline_code == payments.KEY_SPENT:
+            return _lost_authorization_find(request)
         if not outcome.provider_unavailable:
             return None
         waiting = outcome.message
     return payments.PaymentReversal("NONE", False, waiting, provider_unavailable=True)
+
+
+def _lost_authorization_find(request: orders.PaymentRequest) -> payments.PaymentReversal | None:
+    """The provider's search for the order's authorizations, each one found recorded for the reversal
+    to void. Why the reversal must wait (no answer, or nothing found while the provider may still be
+    indexing what the key's request made), or None."""
+    found = payments.payment_authorization_find(
+        order_id=request.order_id, amount=request.amount, currency=request.currency
+    )
+    if found.provider_unavailable:
+        return payments.PaymentReversal("NONE", False, found.message, provider_unavailable=True)
+    return None
 
 
 def _not_reversed(order_id: uuid.UUID, reversal: payments.PaymentReversal) -> None:

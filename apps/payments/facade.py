@@ -23,6 +23,7 @@ from apps.payments.errors import (  # noqa: F401 - part of the facade
 )
 from apps.payments.gateway import UNEXPECTED_STATE, ProviderKeyInUse  # noqa: F401 - part of the facade
 from apps.payments.models import Payment, PaymentStatus
+from apps.payments.services import KEY_SPENT  # noqa: F401 - part of the facade
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,12 @@ def payment_authorize(
             answer=answer,
         )
     )
+
+
+def payment_authorization_find(*, order_id: uuid.UUID, amount: Decimal, currency: str) -> PaymentResult:
+    """The order's authorizations at the provider that we never recorded, found by its search and
+    recorded AUTHORIZED (for the reversal to void); ``provider_unavailable``: no answer yet."""
+    return _result(services.payment_authorization_find(order_id=order_id, amount=amount, currency=currency))
 
 
 def payment_capture(*, order_id: uuid.UUID, idempotency_key: str) -> PaymentResult:

@@ -31,6 +31,7 @@ from decimal import Decimal
 import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from apps.payments import events
 from apps.payments.errors import (
@@ -45,6 +46,7 @@ from apps.payments.gateway import (
     PaymentDeclined,
     PermanentGatewayError,
     ProviderKeyInUse,
+    ProviderKeySpent,
     ProviderResult,
     get_gateway,
     guarded,
@@ -58,6 +60,10 @@ ALIAS = "payments"
 logger = structlog.get_logger("apps.payments")
 FAILED = PaymentStatus.FAILED
 _SETTLED = (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
+# The decline code of a FAILED payment whose authorization key the provider answers with a kept 5xx
+# (``ProviderKeySpent``): no answer, ever, from that key; ``payment_authorization_find`` asks the
+# provider's search instead. The row's ``created_at`` is when we learned the key was spent.
+KEY_SPENT = "provider_key_spent"
 
 
 @dataclass(frozen=True)
@@ -182,7 +188,8 @@ class ProviderAnswer:
     """What the provider answered to an authorization, as a value: its result, or why there is
     none (``failure``): "declined"; "refused" for a permanent error; "failed" when its last answer
     was that the request failed with nothing done, worth another try (``processing_error``);
-    "unavailable" when no answer came, after the retries or with the circuit open."""
+    "unavailable" when no answer came, after the retries or with the circuit open; "spent" when
+    the provider replays a 5xx to the key (``ProviderKeySpent``): no answer will ever come."""
 
     result: ProviderResult | None = None
     failure: str = ""
@@ -215,6 +222,8 @@ def payment_authorization_ask(
         return ProviderAnswer(failure="refused", code=exc.code, message=str(exc))
     except GatewayUnavailable as exc:
         return ProviderAnswer(failure="failed" if exc.answered else "unavailable", message=str(exc))
+    except ProviderKeySpent as exc:
+        return ProviderAnswer(failure="spent", message=str(exc))
 
 
 def payment_authorize(
@@ -241,6 +250,15 @@ def payment_authorize(
             return _unavailable(said.message)
         if said.failure == "failed":  # not recorded: the claim is released (the provider replays this to the key)
             return Outcome(None, FAILED, False, None, "The payment provider could not process the card; try again.")
+        if said.failure == "spent":  # final for the key, so recorded: a repeat asks the provider nothing
+            logger.warning("payment_provider_key_spent", order_id=str(order_id), error=said.message)
+            with transaction.atomic(using=ALIAS, savepoint=False):
+                payment.status, payment.decline_code, payment.failure_message = FAILED, KEY_SPENT, said.message[:300]
+                insert_objects([payment], using=ALIAS)
+                message = "The payment provider failed on this request; whatever it made is found by its search."
+                outcome = Outcome(payment.id, FAILED, False, KEY_SPENT, message, provider_unavailable=True)
+                remember(outcome)
+            return outcome
         if said.failure:  # declined, or refused for good: final, recorded
             with transaction.atomic(using=ALIAS, savepoint=False):  # see _authorization_settle
                 payment.status, payment.decline_code, payment.failure_message = FAILED, said.code, said.message[:300]
@@ -259,6 +277,51 @@ def payment_authorize(
         return outcome
 
     return _once("authorize", idempotency_key, request, attempt)
+
+
+def payment_authorization_find(*, order_id: uuid.UUID, amount: Decimal, currency: str) -> Outcome:
+    """Record every authorization the provider holds for the order that we never recorded, found by
+    its search on the order id (``find_authorizations``), as AUTHORIZED: the reversal then voids it.
+    For an authorization whose key can no longer tell what it did: a key the provider answers
+    with a kept 5xx (``KEY_SPENT``), or one older than the provider keeps (24 hours).
+
+    ``provider_unavailable`` while there is no answer: the search failed, or it found nothing
+    while what the key's request made may not be indexed yet (less than
+    ``PAYMENT_PROVIDER_SEARCH_LAG_SECONDS`` since we learned the key was spent; with no such
+    record the key was forgotten, a day after the checkout, and everything is indexed). One search
+    per order at a time (the idempotency log's claim); a repeat after one was recorded replays.
+    """
+
+    def attempt(remember):
+        try:
+            found = guarded(get_gateway().find_authorizations, order_id=str(order_id))
+        except (GatewayUnavailable, ProviderKeySpent) as exc:
+            return _unavailable(str(exc))
+        payments = list(Payment.objects.using(ALIAS).filter(order_id=order_id))
+        recorded = {payment.provider_reference for payment in payments}
+        lost = [result for result in found if result.status == "requires_capture" and result.reference not in recorded]
+        if not lost:
+            spent = [payment.created_at for payment in payments if payment.decline_code == KEY_SPENT]
+            lag = timedelta(seconds=settings.PAYMENT_PROVIDER_SEARCH_LAG_SECONDS)
+            if spent and timezone.now() - min(spent) < lag:
+                message = "Nothing found yet; the provider may not have indexed it."
+                return Outcome(None, FAILED, False, None, message, provider_unavailable=True)
+            return Outcome(None, FAILED, False, None, "The provider holds no authorization for this order.")
+        with transaction.atomic(using=ALIAS):
+            for result in lost:
+                held = _money(amount if result.amount is None else result.amount)
+                payment = Payment(
+                    order_id=order_id, amount=held, currency=currency.upper(), provider=get_gateway().name,
+                    status=PaymentStatus.AUTHORIZED, provider_reference=result.reference,
+                )  # fmt: skip
+                insert_objects([payment], using=ALIAS)
+                _record(payment, PaymentEvent.Type.AUTHORIZED, held, result, found="provider search")
+                logger.warning("payment_authorization_found", order_id=str(order_id), reference=result.reference)
+            outcome = _current(payment, f"Found {len(lost)} authorization(s) at the provider.")
+            remember(outcome)
+        return outcome
+
+    return _once("find", f"order:{order_id}:find", {"order_id": order_id}, attempt)
 
 
 def _latest_for_order(order_id: uuid.UUID, *, lock: bool = False) -> Payment | None:

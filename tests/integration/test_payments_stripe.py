@@ -168,3 +168,65 @@ def test_a_timeout_and_a_refused_connection_are_no_answer_and_a_processing_error
             get_gateway().authorize(amount=Decimal("1.00"), currency="USD", token="tok_visa", idempotency_key="k-y",
                                     metadata={})  # fmt: skip
     assert refused.provider_unavailable
+
+
+def _creates(stub) -> list[dict]:
+    return [r for r in stub.requests if r["path"] == "/v1/payment_intents"]
+
+
+def test_a_500_stripe_replays_to_the_key_is_not_retried_does_not_trip_the_breaker_and_is_recorded_once(stripe_stub):
+    """Stripe keeps a 500's response under the idempotency key and replays it to every later request
+    with the key (``Idempotent-Replayed: true``). The first attempt's 500 is retried once; the replay
+    ends the call: asking again can never tell what the first request did, and the provider is
+    answering, so the breaker counts nothing. The key's outcome is recorded, so a repeat of the
+    command asks Stripe nothing. Before, every attempt of every re-sent command asked again, and each
+    replayed 500 counted towards opening the circuit for every customer."""
+    stripe_stub.failures_inside = 1
+    order_id = uuid.uuid4()
+    with override_settings(PAYMENT_RETRY_ATTEMPTS=4, PAYMENT_BREAKER_FAIL_MAX=2):
+        outcome = _authorize(order_id, key="auth-500")
+        assert breaker().current_state == "closed"
+        assert breaker()._state_storage.counter == 0
+    assert (outcome.status, outcome.provider_unavailable, outcome.decline_code) == ("FAILED", True, facade.KEY_SPENT)
+    assert [r["key"] for r in _creates(stripe_stub)] == ["auth-500", "auth-500"]  # the 500, then its replay
+
+    again = _authorize(order_id, key="auth-500")
+    assert (again.status, again.provider_unavailable, again.decline_code) == ("FAILED", True, facade.KEY_SPENT)
+    assert len(_creates(stripe_stub)) == 2
+
+
+def test_an_authorization_stripe_made_behind_a_kept_500_is_found_by_its_search_recorded_and_voided(stripe_stub):
+    stripe_stub.failures_inside = 1  # Stripe made the PaymentIntent, then failed inside: a 500, kept
+    order_id = uuid.uuid4()
+    assert _authorize(order_id, key="auth-made").decline_code == facade.KEY_SPENT
+    [intent] = stripe_stub.intents.values()
+    assert intent["metadata"] == {"order_id": str(order_id)}
+
+    found = facade.payment_authorization_find(order_id=order_id, amount=Decimal("12.34"), currency="USD")
+    assert (found.status, found.provider_unavailable) == ("AUTHORIZED", False)
+    [search] = [r for r in stripe_stub.requests if r["path"] == "/v1/payment_intents/search"]
+    assert search["form"]["query"] == [f"metadata['order_id']:'{order_id}'"]
+    payment = Payment.objects.get(order_id=order_id, status="AUTHORIZED")
+    assert (payment.provider_reference, payment.amount) == (intent["id"], Decimal("12.34"))
+    assert payment.events.get().type == "AUTHORIZED"
+
+    again = facade.payment_authorization_find(order_id=order_id, amount=Decimal("12.34"), currency="USD")
+    assert again.status == "AUTHORIZED" and Payment.objects.filter(status="AUTHORIZED").count() == 1
+    assert facade.payment_reverse(order_id=order_id, reason="x").done == "VOIDED"
+    assert stripe_stub.intents[intent["id"]]["status"] == "canceled"
+
+
+def test_a_search_that_finds_nothing_is_no_answer_until_stripe_has_had_time_to_index(stripe_stub):
+    """Stripe's search finds a payment about a minute after it was made (longer in an incident):
+    finding nothing at once does not prove the failed request made nothing."""
+    stripe_stub.failures_inside = 1
+    stripe_stub.failure_after_work = False  # Stripe failed before making anything
+    order_id = uuid.uuid4()
+    assert _authorize(order_id, key="auth-none").decline_code == facade.KEY_SPENT
+
+    early = facade.payment_authorization_find(order_id=order_id, amount=Decimal("12.34"), currency="USD")
+    assert early.provider_unavailable
+    with override_settings(PAYMENT_PROVIDER_SEARCH_LAG_SECONDS=0):
+        late = facade.payment_authorization_find(order_id=order_id, amount=Decimal("12.34"), currency="USD")
+    assert (late.status, late.provider_unavailable) == ("FAILED", False)
+    assert not Payment.objects.filter(order_id=order_id, status="AUTHORIZED").exists()

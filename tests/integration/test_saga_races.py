@@ -320,3 +320,77 @@ def test_confirmed_order_whose_expired_units_were_sold_is_refunded_and_cancelled
     assert Payment.objects.get(order_id=order_id).status == "REFUNDED"
     assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPENSATED
     assert on_hand_reserved(products[0]) == (5, 4)
+
+
+def _the_fake_provider_fails_inside_every_authorization(settings, monkeypatch, *, after_making_it: bool):
+    """Every authorization fails inside the fake provider with a 5xx it keeps under the key and
+    replays; ``after_making_it``: the authorization was made first (the draws of its fault injection)."""
+    settings.PAYMENT_FAKE_KEPT_FAILURE_RATE = 0.95  # every draw below falls below it
+    settings.PAYMENT_RETRY_BASE_SECONDS = settings.PAYMENT_RETRY_MAX_SECONDS = 0.001
+    monkeypatch.setattr(fake.random, "random", lambda: 0.0 if after_making_it else 0.9)
+
+
+def test_an_authorization_behind_a_kept_500_is_found_by_the_providers_search_and_voided_as_the_checkout_unwinds(
+    customer_api, products, settings, monkeypatch
+):
+    """The provider authorized, then failed inside with a 500 it replays to the checkout's key: no
+    answer will ever come from that key. The checkout unwinds, and the reversal asks the provider's
+    search for the order's authorizations instead, records the one it made and voids it. Before,
+    the reversal asked the key again at every deadline, the saga ended FAILED for staff, and the
+    authorization stayed on the card."""
+    _the_fake_provider_fails_inside_every_authorization(settings, monkeypatch, after_making_it=True)
+    order_id = place(customer_api, products)
+    drain()
+    assert fake.call_log("authorize", f"order:{order_id}:authorize")["started"] == 2  # the 500, then a replay
+    order = Order.objects.get(pk=order_id)
+    assert (order.status, order.cancellation_reason) == (OrderStatus.CANCELLED, "PAYMENT_FAILED")
+    assert order.payment_token == ""
+    assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPENSATED
+    spent, found = Payment.objects.filter(order_id=order_id).order_by("created_at")
+    assert (spent.status, spent.decline_code) == ("FAILED", "provider_key_spent")
+    assert found.status == "VOIDED"
+    assert fake.charge_get(found.provider_reference)["status"] == "canceled"
+    for product in products:
+        assert on_hand_reserved(product) == (5, 0)
+
+
+def test_a_reversal_whose_search_finds_nothing_waits_until_the_provider_has_indexed_then_unwinds(
+    customer_api, products, settings, monkeypatch
+):
+    _the_fake_provider_fails_inside_every_authorization(settings, monkeypatch, after_making_it=False)
+    order_id = place(customer_api, products)
+    drain()
+    saga = CheckoutSaga.objects.get(order_id=order_id)
+    assert (saga.status, saga.current_step) == (SagaStatus.COMPENSATING, "REVERSE_PAYMENT")  # nothing found yet
+    settings.PAYMENT_PROVIDER_SEARCH_LAG_SECONDS = 0
+    expire_saga_deadlines(order_id)
+    assert orchestrator.sagas_recover() == {"retried": 1}
+    drain()
+    assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPENSATED
+    assert not Payment.objects.filter(order_id=order_id).exclude(status="FAILED").exists()
+    assert Order.objects.get(pk=order_id).status == OrderStatus.CANCELLED
+
+
+def test_a_reversal_more_than_a_day_after_the_order_voids_an_authorization_the_providers_search_finds(
+    customer_api, products, settings
+):
+    """The lost authorization request did reach the provider, which authorized; its answer never came
+    back, and the checkout is unwound more than a day later, when the provider has forgotten the key.
+    The reversal asks the provider's search, not the key, and voids what it finds. Before, that
+    authorization was left to lapse on the card."""
+    settings.SAGA_MAX_STEP_ATTEMPTS = 1
+    order_id = place(customer_api, products)
+    drain_holding("checkout.payment_authorization_requested")
+    made = fake.FakeGateway().authorize(
+        amount=Decimal("20.00"), currency="USD", token="tok_visa", idempotency_key="the lost request",
+        metadata={"order_id": str(order_id)},
+    )  # fmt: skip
+    Order.objects.filter(pk=order_id).update(created_at=timezone.now() - timedelta(hours=25))
+    expire_saga_deadlines(order_id)
+    assert orchestrator.sagas_recover() == {"compensating": 1}
+    drain()
+    assert fake.call_log("authorize", f"order:{order_id}:authorize")["started"] == 0
+    [payment] = Payment.objects.filter(order_id=order_id)
+    assert (payment.status, payment.provider_reference) == ("VOIDED", made.reference)
+    assert fake.charge_get(made.reference)["status"] == "canceled"
+    assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPENSATED

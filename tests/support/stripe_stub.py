@@ -5,16 +5,22 @@ process and for a worker subprocess pointed at it (``STRIPE_API_BASE``).
 timeout. ``requests`` lists what arrived (path, idempotency key, form), counted on arrival. As
 Stripe does, a request whose idempotency key another request is still using is refused with 409,
 and a key whose request ended answers that request's response again, at once (also when the
-client that sent it gave up waiting).
+client that sent it gave up waiting), marked ``Idempotent-Replayed: true``.
+
+``failures_inside`` makes the next authorizations fail inside Stripe with a 500 that is kept under
+their keys and replayed, as Stripe keeps a 500's response; ``failure_after_work`` says whether the
+PaymentIntent was made all the same. ``GET /v1/payment_intents/search`` finds intents by
+``metadata['order_id']``, as Stripe's search does once it has indexed them.
 """
 
 import contextlib
 import json
+import re
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 CARD_ERRORS = {
     "tok_chargeDeclined": {"code": "card_declined", "decline_code": "generic_decline"},
@@ -27,15 +33,20 @@ class StubStripe(BaseHTTPRequestHandler):
     requests: list[dict] = []
     in_flight: set[str] = set()
     answers: dict[str, tuple[int, dict]] = {}
+    intents: dict[str, dict] = {}  # Stripe's own records, by id: what its search finds
     slow_seconds = 0.0
     received_cents: int | None = None  # the capture's amount_received; None: what was asked
+    failures_inside = 0
+    failure_after_work = True
 
     def log_message(self, *args):
         pass
 
-    def _reply(self, status: int, body: dict) -> None:
+    def _reply(self, status: int, body: dict, *, replayed: bool = False) -> None:
         raw = json.dumps(body).encode()
         self.send_response(status)
+        if replayed:
+            self.send_header("Idempotent-Replayed", "true")
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(raw)))
         self.end_headers()
@@ -51,7 +62,7 @@ class StubStripe(BaseHTTPRequestHandler):
         self.requests.append({"path": self.path, "key": sent, "form": form})
         if key in self.answers:
             self.in_flight.discard(key)
-            return self._reply(*self.answers[key])
+            return self._reply(*self.answers[key], replayed=True)
         if refused:
             message = "There is currently another in-progress request using this Idempotent Key."
             return self._reply(409, {"error": {"type": "idempotency_error", "message": message}})
@@ -60,6 +71,21 @@ class StubStripe(BaseHTTPRequestHandler):
         finally:
             self.in_flight.discard(key)
         self._reply(*answer)
+
+    def do_GET(self):
+        url = urlsplit(self.path)
+        self.requests.append({"path": url.path, "key": None, "form": parse_qs(url.query)})
+        if url.path != "/v1/payment_intents/search":
+            return self._reply(404, {"error": {"type": "invalid_request_error", "message": "No such route"}})
+        [query] = parse_qs(url.query)["query"]
+        order_id = re.fullmatch(r"metadata\['order_id'\]:'([^']*)'", query).group(1)
+        found = [intent for intent in self.intents.values() if intent["metadata"].get("order_id") == order_id]
+        self._reply(200, {"object": "search_result", "url": url.path, "has_more": False, "data": found})
+
+    def _intent(self, intent_id: str, **changes) -> dict:
+        intent = self.intents.setdefault(intent_id, {"id": intent_id, "object": "payment_intent", "metadata": {}})
+        intent.update(changes)
+        return dict(intent)
 
     def _answer(self, form: dict) -> tuple[int, dict]:
         if self.slow_seconds:
@@ -70,14 +96,23 @@ class StubStripe(BaseHTTPRequestHandler):
             if token in CARD_ERRORS:
                 error = {"type": "card_error", "message": "Your card was declined.", **CARD_ERRORS[token]}
                 return (402, {"error": error})
-            return (200, {"id": f"pi_{uuid.uuid4().hex[:8]}", "object": "payment_intent",
-                          "status": "requires_capture", "amount": int(form["amount"])})  # fmt: skip
+            failing = self.failures_inside > 0
+            if failing:
+                type(self).failures_inside -= 1
+            if not failing or self.failure_after_work:
+                intent_id = f"pi_{uuid.uuid4().hex[:8]}"
+                metadata = {name[9:-1]: value for name, value in form.items() if name.startswith("metadata[")}
+                self.intents[intent_id] = {"id": intent_id, "object": "payment_intent", "status": "requires_capture",
+                                           "amount": int(form["amount"]), "currency": form["currency"],
+                                           "metadata": metadata}  # fmt: skip
+            if failing:
+                return (500, {"error": {"type": "api_error", "message": "An unknown error occurred"}})
+            return (200, dict(self.intents[intent_id]))
         if parts[:2] == ["v1", "payment_intents"] and parts[3] == "capture":
             received = self.received_cents if self.received_cents is not None else int(form["amount_to_capture"])
-            return (200, {"id": parts[2], "object": "payment_intent", "status": "succeeded",
-                          "amount_received": received})  # fmt: skip
+            return (200, self._intent(parts[2], status="succeeded", amount_received=received))
         if parts[:2] == ["v1", "payment_intents"] and parts[3] == "cancel":
-            return (200, {"id": parts[2], "object": "payment_intent", "status": "canceled"})
+            return (200, self._intent(parts[2], status="canceled"))
         if parts == ["v1", "refunds"]:
             return (200, {"id": f"re_{uuid.uuid4().hex[:8]}", "object": "refund", "status": "succeeded"})
         return (404, {"error": {"type": "invalid_request_error", "message": "No such route"}})
@@ -89,8 +124,11 @@ def stripe_stub_running():
     StubStripe.requests = []
     StubStripe.in_flight = set()
     StubStripe.answers = {}
+    StubStripe.intents = {}
     StubStripe.slow_seconds = 0.0
     StubStripe.received_cents = None
+    StubStripe.failures_inside = 0
+    StubStripe.failure_after_work = True
     server = ThreadingHTTPServer(("127.0.0.1", 0), StubStripe)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -11,6 +11,7 @@ from apps.payments.gateway.base import (
     PaymentGateway,
     PermanentGatewayError,
     ProviderKeyInUse,
+    ProviderKeySpent,
     ProviderNoAnswer,
     ProviderResult,
     TransientGatewayError,
@@ -25,6 +26,7 @@ __all__ = (
     "PaymentGateway",
     "PermanentGatewayError",
     "ProviderKeyInUse",
+    "ProviderKeySpent",
     "ProviderNoAnswer",
     "ProviderResult",
     "TransientGatewayError",
@@ -40,7 +42,8 @@ def get_gateway() -> PaymentGateway:
     kind = settings.PAYMENT_GATEWAY
     if kind == "fake":
         config = (kind, settings.PAYMENT_FAKE_LATENCY_MS, settings.PAYMENT_FAKE_FAILURE_RATE,
-                  settings.PAYMENT_FAKE_SLOW_RATE, settings.PAYMENT_TIMEOUT_SECONDS)  # fmt: skip
+                  settings.PAYMENT_FAKE_SLOW_RATE, settings.PAYMENT_FAKE_KEPT_FAILURE_RATE,
+                  settings.PAYMENT_TIMEOUT_SECONDS)  # fmt: skip
     elif kind == "stripe":
         config = (kind, settings.STRIPE_API_KEY, settings.STRIPE_API_BASE, settings.PAYMENT_TIMEOUT_SECONDS)
     else:
@@ -58,6 +61,7 @@ def _build(kind: str) -> PaymentGateway:
             latency_ms=settings.PAYMENT_FAKE_LATENCY_MS,
             failure_rate=settings.PAYMENT_FAKE_FAILURE_RATE,
             slow_rate=settings.PAYMENT_FAKE_SLOW_RATE,
+            kept_failure_rate=settings.PAYMENT_FAKE_KEPT_FAILURE_RATE,
             timeout=settings.PAYMENT_TIMEOUT_SECONDS,
         )
     from apps.payments.gateway.stripe_adapter import StripeGateway

@@ -45,6 +45,15 @@ class ProviderNoAnswer(TransientGatewayError):
     indeterminate). The request may never have arrived, or may have been acted on."""
 
 
+class ProviderKeySpent(ProviderNoAnswer):
+    """The provider answers this idempotency key with its first request's 5xx, replayed: that
+    request failed inside the provider, which keeps the response and gives it to every later
+    request with the key (Stripe: "including 500 errors", each replay marked
+    ``Idempotent-Replayed: true``). Asking again with the key can never tell what that request
+    did; only the provider's records of the order can (``find_authorizations``). The provider is
+    answering, so this neither counts against the circuit breaker nor is retried."""
+
+
 # The provider's refusal of an operation its record of the payment does not allow (Stripe's
 # code: voiding a PaymentIntent that was captured, capturing one that was cancelled).
 UNEXPECTED_STATE = "payment_intent_unexpected_state"
@@ -85,3 +94,8 @@ class PaymentGateway(Protocol):
     def void(self, *, reference: str, idempotency_key: str) -> ProviderResult: ...
 
     def refund(self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str) -> ProviderResult: ...
+
+    def find_authorizations(self, *, order_id: str) -> list[ProviderResult]:
+        """The provider's payments made for an order (``metadata.order_id``), whichever key made them:
+        its search, which it indexes shortly after the fact (Stripe: "under 1 minute" normally)."""
+        ...

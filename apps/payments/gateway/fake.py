@@ -4,8 +4,10 @@ Test tokens behave like Stripe's: ``tok_visa`` (and the other card brands) succe
 ``tok_chargeDeclined`` and ``tok_chargeDeclinedInsufficientFunds`` decline,
 ``tok_chargeDeclinedProcessingError`` fails transiently (``processing_error``: kept under the
 key and replayed, as Stripe keeps a card error). Latency, a timeout, a random
-transient failure rate and a random share of calls slower than the timeout are configurable
-for drills (``bench/chaos.py``), and so is an outage (``begin_outage``: every call fails to
+transient failure rate, a random share of calls slower than the timeout and a random share of
+authorizations that fail inside the provider (a 5xx kept under the key and replayed to every
+later call with it, as Stripe keeps a 500; half of them after the authorization was made) are
+configurable for drills (``bench/chaos.py``), and so is an outage (``begin_outage``: every call fails to
 connect until it ends, long enough to open the circuit breaker). A call slower than the timeout
 is still carried out, as a real provider carries on after the client stopped waiting: the caller
 gets a timeout, and the same key answers what was done. The "provider side" (charges, its own
@@ -29,6 +31,7 @@ from apps.payments.gateway.base import (
     PaymentDeclined,
     PermanentGatewayError,
     ProviderKeyInUse,
+    ProviderKeySpent,
     ProviderNoAnswer,
     ProviderResult,
     TransientGatewayError,
@@ -64,6 +67,11 @@ def _charge_key(reference: str) -> str:
     return f"fakegw:charge:{reference}"
 
 
+def _order_key(order_id: str) -> str:
+    """The provider's index of an order's authorizations (its search on ``metadata.order_id``)."""
+    return f"fakegw:order:{order_id}"
+
+
 def _log_key(operation: str, idempotency_key: str, event: str) -> str:
     return f"fakegw:log:{operation}:{idempotency_key}:{event}"
 
@@ -83,14 +91,25 @@ def call_log(operation: str, idempotency_key: str) -> dict[str, int]:
 class FakeGateway:
     name = "fake"
 
-    def __init__(self, *, latency_ms: int = 0, failure_rate: float = 0.0, slow_rate: float = 0.0, timeout: float = 5.0):
+    def __init__(
+        self,
+        *,
+        latency_ms: int = 0,
+        failure_rate: float = 0.0,
+        slow_rate: float = 0.0,
+        kept_failure_rate: float = 0.0,
+        timeout: float = 5.0,
+    ):
         self.latency = latency_ms / 1000
         self.failure_rate = failure_rate
         self.slow_rate = slow_rate
+        self.kept_failure_rate = kept_failure_rate
         self.timeout = timeout
         self.calls: Counter[str] = Counter()  # per-process call counts, for drills and tests
 
-    def _call(self, operation: str, idempotency_key: str, work, *, reference: str | None = None) -> ProviderResult:
+    def _call(
+        self, operation: str, idempotency_key: str, work, *, reference: str | None = None, order_id: str | None = None
+    ) -> ProviderResult:
         """One call as the provider sees it: its idempotency (the same key answers the first result
         or decline), the charge it acts on, and the call log.
 
@@ -111,23 +130,25 @@ class FakeGateway:
             raise ProviderKeyInUse(f"{operation}: a request with this idempotency key is in progress (409)")
         self.calls[operation] += 1
         try:
-            return self._answer(operation, idempotency_key, work, reference, latency)
+            return self._answer(operation, idempotency_key, work, reference, order_id, latency)
         finally:
             if in_flight and latency <= self.timeout:
                 store().delete(in_flight)
 
-    def _answer(self, operation: str, idempotency_key: str, work, reference: str | None, latency: float):
+    def _answer(self, operation, idempotency_key, work, reference: str | None, order_id: str | None, latency: float):
+        """``order_id``: an authorization's, which the provider indexes the charge under."""
         s = store()
         started, ended = (_log_key(operation, idempotency_key, event) for event in ("started", "ended"))
         answer_key = f"fakegw:key:{idempotency_key}"
         charge_key = _charge_key(reference) if reference else None
+        index_key = _order_key(order_id) if order_id else None
         if latency:
             _log_started(operation, idempotency_key)
             if s.get(_OUTAGE):
                 s.set(ended, (s.get(ended) or 0) + 1, _KEEP)
                 raise ProviderNoAnswer(f"{operation}: provider outage (drill): connection refused")
             time.sleep(min(latency, self.timeout))
-        seen = s.get_many([_OUTAGE, started, ended, answer_key] + ([charge_key] if charge_key else []))
+        seen = s.get_many([_OUTAGE, started, ended, answer_key] + [key for key in (charge_key, index_key) if key])
         # The counts are read and written back, not incremented where they are: without latency two
         # calls with one key at the same moment could count once (with latency the second is refused).
         writes = {ended: seen.get(ended, 0) + 1} | ({} if latency else {started: seen.get(started, 0) + 1})
@@ -139,19 +160,17 @@ class FakeGateway:
                     f"{operation}: injected provider failure (a 5xx, before any work: nothing kept under the key)"
                 )
             answer = seen.get(answer_key)
+            if answer is not None and "spent" in answer:  # a replay of the key's kept 5xx
+                raise ProviderKeySpent(f"{operation}: {answer['spent']} (replayed to the key)")
             if answer is None:
-                try:
-                    charge = _charge_from(seen.get(charge_key), reference) if charge_key else None
-                    result, charge = work(charge)
-                    money = {field: str(charge[field]) for field in _MONEY}
-                    writes[charge_key or _charge_key(result.reference)] = charge | money
-                    amount = None if result.amount is None else str(result.amount)
-                    answer = {"result": [result.reference, result.status, amount]}
-                except PaymentDeclined as declined:
-                    answer = {"declined": [declined.code, declined.message]}
-                except TransientGatewayError as failed:  # a card error is kept under the key, as Stripe keeps it
-                    answer = {"failed": str(failed)}
+                fails_inside = bool(index_key and self.kept_failure_rate) and random.random() < self.kept_failure_rate
+                if not fails_inside or random.random() < 0.5:  # half the failures inside come after the work
+                    answer = _worked(work, seen, writes, reference, charge_key, index_key)
+                if fails_inside:  # kept, and replayed to every later call with the key
+                    answer = {"spent": "injected provider failure inside the request (a 500)"}
                 writes[answer_key] = answer
+                if fails_inside:  # the first response is a plain 500; a replay says so (ProviderKeySpent)
+                    raise ProviderNoAnswer(f"{operation}: {answer['spent']}")
         finally:
             s.set_many(writes, _KEEP)
         if latency > self.timeout:  # done at the provider; the caller stopped waiting at its timeout
@@ -174,7 +193,7 @@ class FakeGateway:
             charge = {"amount": amount, "captured": Decimal(0), "refunded": Decimal(0), "status": "requires_capture"}
             return ProviderResult(reference=f"fake_pi_{uuid.uuid4().hex}", status="requires_capture"), charge
 
-        return self._call("authorize", idempotency_key, work)
+        return self._call("authorize", idempotency_key, work, order_id=metadata.get("order_id"))
 
     def capture(self, *, reference, amount, currency, idempotency_key) -> ProviderResult:
         def work(charge):
@@ -202,6 +221,41 @@ class FakeGateway:
             return ProviderResult(reference=f"fake_re_{uuid.uuid4().hex}", status="succeeded"), charge
 
         return self._call("refund", idempotency_key, work, reference=reference)
+
+    def find_authorizations(self, *, order_id) -> list[ProviderResult]:
+        """The provider's search: a request of its own (latency, outage, injected 5xx), no key.
+        It indexes at once; Stripe's lag is the caller's to allow for."""
+        s = store()
+        if self.latency:
+            time.sleep(min(self.latency, self.timeout))
+        if s.get(_OUTAGE):
+            raise ProviderNoAnswer("search: provider outage (drill): connection refused")
+        if self.failure_rate and random.random() < self.failure_rate:  # fault injection, not crypto
+            raise ProviderNoAnswer("search: injected provider failure (a 5xx)")
+        references = s.get(_order_key(order_id)) or []
+        charges = s.get_many([_charge_key(reference) for reference in references])
+        return [
+            ProviderResult(reference, charge["status"], Decimal(charge["amount"]))
+            for reference in references
+            if (charge := charges.get(_charge_key(reference))) is not None
+        ]
+
+
+def _worked(work, seen: dict, writes: dict, reference, charge_key, index_key) -> dict:
+    """Do the call's work on the charge; its writes join ``writes``. The answer to keep under the key."""
+    try:
+        charge = _charge_from(seen.get(charge_key), reference) if charge_key else None
+        result, charge = work(charge)
+    except PaymentDeclined as declined:
+        return {"declined": [declined.code, declined.message]}
+    except TransientGatewayError as failed:  # a card error is kept under the key, as Stripe keeps it
+        return {"failed": str(failed)}
+    money = {field: str(charge[field]) for field in _MONEY}
+    writes[charge_key or _charge_key(result.reference)] = charge | money
+    if index_key:
+        writes[index_key] = [*seen.get(index_key, []), result.reference]
+    amount = None if result.amount is None else str(result.amount)
+    return {"result": [result.reference, result.status, amount]}
 
 
 def charge_get(reference: str) -> dict:

@@ -5,8 +5,8 @@
 * Circuit breaker (pybreaker) around the retried call: after ``PAYMENT_BREAKER_FAIL_MAX``
   consecutive failed calls it opens and calls fail fast; after ``PAYMENT_BREAKER_RESET_SECONDS``
   one probe is let through (half-open) and a success closes it. Declines, permanent errors, a
-  key in use and the provider's own "failed, try again" prove the provider is answering, so
-  they count as successes.
+  key in use, a key spent on a kept 5xx and the provider's own "failed, try again" prove the
+  provider is answering, so they count as successes.
 * The breaker's state lives in Redis, so every web and worker process sees the same circuit.
   pybreaker holds a lock for the whole guarded call, so each thread gets its own breaker
   object over the shared storage: threads never queue behind one another's network calls.
@@ -28,6 +28,7 @@ from apps.payments.gateway.base import (
     PaymentDeclined,
     PermanentGatewayError,
     ProviderKeyInUse,
+    ProviderKeySpent,
     ProviderNoAnswer,
     TransientGatewayError,
 )
@@ -108,7 +109,7 @@ def breaker() -> pybreaker.CircuitBreaker:
         instance = pybreaker.CircuitBreaker(
             fail_max=settings.PAYMENT_BREAKER_FAIL_MAX,
             reset_timeout=settings.PAYMENT_BREAKER_RESET_SECONDS,
-            exclude=[PaymentDeclined, PermanentGatewayError, ProviderKeyInUse, _answered],
+            exclude=[PaymentDeclined, PermanentGatewayError, ProviderKeyInUse, ProviderKeySpent, _answered],
             listeners=[_Metrics()],
             state_storage=_storage(),
             name=BREAKER_NAME,
@@ -128,7 +129,9 @@ def _log_retry(state: tenacity.RetryCallState) -> None:
 
 def _retrying() -> tenacity.Retrying:
     return tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(TransientGatewayError),
+        # A spent key replays the same 5xx to every attempt: asking again with it tells nothing.
+        retry=tenacity.retry_if_exception_type(TransientGatewayError)
+        & tenacity.retry_if_not_exception_type(ProviderKeySpent),
         stop=tenacity.stop_after_attempt(settings.PAYMENT_RETRY_ATTEMPTS),
         wait=tenacity.wait_random_exponential(
             multiplier=settings.PAYMENT_RETRY_BASE_SECONDS, max=settings.PAYMENT_RETRY_MAX_SECONDS
@@ -167,9 +170,10 @@ def _measured(fn):
 
 
 def guarded(fn, /, **kwargs):
-    """Call ``fn(**kwargs)`` with retries inside the breaker; declines, permanent errors and a key
-    the provider is still working on (``ProviderKeyInUse``: no answer yet, not retried here) pass
-    through. The breaker takes the last two as the provider answering.
+    """Call ``fn(**kwargs)`` with retries inside the breaker; declines, permanent errors, a key
+    the provider is still working on (``ProviderKeyInUse``: no answer yet, not retried here) and a
+    key it answers with a kept 5xx (``ProviderKeySpent``: never an answer) pass through. The
+    breaker takes the last three as the provider answering.
 
     ``GatewayUnavailable.answered`` says whether an attempt got the provider's answer. One is
     enough: every attempt carries the same idempotency key, and the provider keeps the key's first
@@ -191,6 +195,8 @@ def guarded(fn, /, **kwargs):
         return breaker().call(_retrying(), attempt, **kwargs)
     except pybreaker.CircuitBreakerError as exc:
         raise GatewayUnavailable(f"payment provider unavailable (circuit open): {exc}", answered=answered) from exc
+    except ProviderKeySpent:
+        raise
     except TransientGatewayError as exc:
         raise GatewayUnavailable(f"payment provider unavailable after retries: {exc}", answered=answered) from exc
 

@@ -12,6 +12,7 @@ from apps.payments.gateway.base import (
     PaymentDeclined,
     PermanentGatewayError,
     ProviderKeyInUse,
+    ProviderKeySpent,
     ProviderNoAnswer,
     ProviderResult,
     TransientGatewayError,
@@ -30,6 +31,11 @@ def major_units(amount: int | None, currency: str) -> Decimal | None:
     if amount is None:
         return None
     return Decimal(amount) if currency.upper() in ZERO_DECIMAL else (Decimal(amount) / 100).quantize(Decimal("0.01"))
+
+
+def _replayed(exc: stripe.StripeError) -> bool:
+    """Stripe marks a response it replays to an idempotency key (``Idempotent-Replayed: true``)."""
+    return any(name.lower() == "idempotent-replayed" and value == "true" for name, value in exc.headers.items())
 
 
 class StripeGateway:
@@ -62,6 +68,8 @@ class StripeGateway:
             if exc.http_status == 409:
                 raise ProviderKeyInUse(str(exc)) from exc
             if exc.http_status is None or exc.http_status >= 500:
+                if _replayed(exc):  # the key's first request failed inside Stripe: it will say nothing else
+                    raise ProviderKeySpent(str(exc)) from exc
                 raise ProviderNoAnswer(str(exc)) from exc
             raise PermanentGatewayError(str(exc), code=exc.code or "invalid_request") from exc
 
@@ -107,3 +115,14 @@ class StripeGateway:
         return ProviderResult(
             reference=refund.id, status=refund.status, amount=major_units(getattr(refund, "amount", None), currency)
         )
+
+    def find_authorizations(self, *, order_id) -> list[ProviderResult]:
+        # Search, not list: only search filters on metadata. The order id is a UUID, so it needs no
+        # quoting inside the query's string literal.
+        found = self._call(
+            self.client.v1.payment_intents.search, params={"query": f"metadata['order_id']:'{order_id}'", "limit": 10}
+        )
+        return [
+            ProviderResult(intent.id, intent.status, amount=major_units(intent.amount, intent.currency))
+            for intent in found.data
+        ]
