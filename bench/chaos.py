@@ -10,8 +10,9 @@ misbehaving provider, then proof from the databases that nothing was lost, overs
    databases are never touched.
 2. Production processes as the Makefile runs them: gunicorn, two Celery workers (as if on two
    hosts), beat (one schedule file for its whole life, as ``make beat``); the fake gateway with
-   ``PAYMENT_FAKE_FAILURE_RATE`` 0.3 and ``PAYMENT_FAKE_SLOW_RATE`` 0.05 (calls slower than
-   ``PAYMENT_TIMEOUT_SECONDS``).
+   ``PAYMENT_FAKE_FAILURE_RATE`` 0.3, ``PAYMENT_FAKE_SLOW_RATE`` 0.05 (calls slower than
+   ``PAYMENT_TIMEOUT_SECONDS``) and ``PAYMENT_FAKE_KEPT_FAILURE_RATE`` 0.02 (authorizations that
+   fail inside the provider with a 5xx it replays to the key: found by its search instead).
 3. Open-loop load (``bench/_load.py``) at ``--rate`` POST/s (default: ``--load-share`` 70 % of the
    capacity ``make bench`` measured, the saturation "Orders CONFIRMED per second" read from
    BENCHMARKS.md's checkout section at run time, or ``--capacity``) until ``--orders`` were offered. Mix:
@@ -717,7 +718,7 @@ def check(initial_stock: dict, results, customers: Customers, faults: Faults, mo
     from apps.inventory.models import Reservation, StockItem
     from apps.orders.models import Order, OrderItem, OrderStatusHistory
     from apps.orders.saga.models import CheckoutSaga, SagaStepLog
-    from apps.payments.models import Payment
+    from apps.payments.models import Payment, PaymentEvent
     from shop.events.store import dead_letter_model
 
     checks: list[tuple[str, bool, str]] = []
@@ -779,9 +780,12 @@ def check(initial_stock: dict, results, customers: Customers, faults: Faults, mo
     # An authorization nobody captured or voided holds the customer's money until the provider lets
     # it lapse: one whose answer we lost (every attempt timed out while the provider worked on).
     standing = [ref for ref, charge in ledger.items() if charge["status"] == "requires_capture"]
+    spent = Payment.objects.filter(decline_code="provider_key_spent").count()
+    found = PaymentEvent.objects.filter(data__found="provider search").count()
     checks.append(("provider ledger: no authorization left on a card (each captured or voided)", not standing,
                    f"{len(standing)} standing, {sum(ref not in order_of_ref for ref in standing)} of them "
-                   f"unknown to us"))  # fmt: skip
+                   f"unknown to us; {spent} authorization keys spent on a replayed 5xx, {found} payment changes "
+                   "found by the provider's search"))  # fmt: skip
 
     sold = defaultdict(int)
     paid_ids = [oid for oid, o in orders.items() if o["status"] in PAID]
@@ -902,7 +906,8 @@ def report(args, summary: dict, log: Log, meta: dict) -> str:
         f"(DB_POOL_MAX_SIZE and EVENTS_WAITING_THREADS {args.db_pool_max}; at most {meta['sessions']} PostgreSQL "
         "sessions on the campaign's databases), "
         "gunicorn × 2, beat; one Redis for the cache (DB 0) and the broker (DB 1), the fake provider's in another; "
-        "fake gateway with 30 % transient failures and 5 % calls slower than the payment timeout.",
+        "fake gateway with 30 % transient failures, 5 % calls slower than the payment timeout and 2 % of "
+        "authorizations failing inside with a 5xx it replays to the key.",
         f"- Settle: {meta['settle']:.1f} s after the load and faults ended (bound {meta['bound']:.0f} s: every "
         f"attempt of a step and of its undo, one undo re-ask, two sweeps and two redeliveries)"
         f"{'' if meta['settled'] else ' — NOT SETTLED'}.",
@@ -979,6 +984,7 @@ def main(argv=None) -> int:
         "PAYMENT_GATEWAY": "fake",
         "PAYMENT_FAKE_FAILURE_RATE": "0.3",
         "PAYMENT_FAKE_SLOW_RATE": "0.05",
+        "PAYMENT_FAKE_KEPT_FAILURE_RATE": "0.02",
         "PAYMENT_FAKE_REDIS_URL": f"redis://127.0.0.1:{provider_port}/0",
     }
     # Every process keeps a pool per context database (and each payments thread a connection):

@@ -191,11 +191,11 @@ def _lost_authorization_find(request: orders.PaymentRequest) -> payments.Payment
     """The provider's search for the order's authorizations, each one found recorded for the reversal
     to void. Why the reversal must wait (no answer, or nothing found while the provider may still be
     indexing what the key's request made), or None."""
-    found = payments.payment_authorization_find(
+    waiting = payments.payment_provider_reconcile(
         order_id=request.order_id, amount=request.amount, currency=request.currency
     )
-    if found.provider_unavailable:
-        return payments.PaymentReversal("NONE", False, found.message, provider_unavailable=True)
+    if waiting is not None:
+        return payments.PaymentReversal("NONE", False, waiting, provider_unavailable=True)
     return None
 
 

@@ -110,10 +110,10 @@ def payment_authorize(
     )
 
 
-def payment_authorization_find(*, order_id: uuid.UUID, amount: Decimal, currency: str) -> PaymentResult:
-    """The order's authorizations at the provider that we never recorded, found by its search and
-    recorded AUTHORIZED (for the reversal to void); ``provider_unavailable``: no answer yet."""
-    return _result(services.payment_authorization_find(order_id=order_id, amount=amount, currency=currency))
+def payment_provider_reconcile(*, order_id: uuid.UUID, amount: Decimal, currency: str) -> str | None:
+    """Our record of the order's payments brought in line with the provider's search (an authorization
+    we never recorded, a capture or void whose answer we never had); why to wait, or None when done."""
+    return services.payment_provider_reconcile(order_id=order_id, amount=amount, currency=currency)
 
 
 def payment_capture(*, order_id: uuid.UUID, idempotency_key: str) -> PaymentResult:
@@ -153,7 +153,8 @@ def payment_reverse(*, order_id: uuid.UUID, reason: str) -> PaymentReversal:
     the retried capture fail before reaching the provider, so the saga asked for a void of money
     already taken. The capture is asked for again with the checkout's own key, which the
     provider answers from its record without charging twice; the payment is then CAPTURED here
-    too, and refunded."""
+    too, and refunded. If the provider replays a 5xx to that key, its search says what the
+    payment is (``payment_provider_reconcile``)."""
     reversal = PaymentReversal(done="NONE", confirmed=True, message="")
     for payment in selectors.payments_for_order(order_id=order_id):
         status = payment.status
@@ -161,7 +162,7 @@ def payment_reverse(*, order_id: uuid.UUID, reason: str) -> PaymentReversal:
             void_key = order_payment_key(order_id=order_id, action="void")
             outcome = services.payment_void(order_id=order_id, idempotency_key=void_key)
             if outcome.decline_code == UNEXPECTED_STATE:
-                outcome = services.payment_capture(
+                outcome = services.payment_capture_known(
                     order_id=order_id, idempotency_key=order_payment_key(order_id=order_id, action="capture")
                 )
                 status = outcome.status

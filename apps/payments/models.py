@@ -34,6 +34,15 @@ class Payment(models.Model):
 
     class Meta:
         ordering = ("-created_at",)
+        constraints = [
+            # One row per payment of the provider's: a payment found by its search
+            # (services.payment_provider_reconcile) is never recorded twice.
+            models.UniqueConstraint(
+                fields=["provider", "provider_reference"],
+                condition=~models.Q(provider_reference=""),
+                name="payments_one_row_per_provider_payment",
+            )
+        ]
 
     def __str__(self):
         return f"Payment {self.id} {self.amount} {self.currency} ({self.status})"

@@ -61,7 +61,7 @@ logger = structlog.get_logger("apps.payments")
 FAILED = PaymentStatus.FAILED
 _SETTLED = (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
 # The decline code of a FAILED payment whose authorization key the provider answers with a kept 5xx
-# (``ProviderKeySpent``): no answer, ever, from that key; ``payment_authorization_find`` asks the
+# (``ProviderKeySpent``): no answer, ever, from that key; ``payment_provider_reconcile`` asks the
 # provider's search instead. The row's ``created_at`` is when we learned the key was spent.
 KEY_SPENT = "provider_key_spent"
 
@@ -87,10 +87,11 @@ class Outcome:
         return cls(**{**raw, "payment_id": uuid.UUID(raw["payment_id"]) if raw["payment_id"] else None})
 
 
-def _unavailable(why: str, payment: Payment | None = None) -> Outcome:
+def _unavailable(why: str, payment: Payment | None = None, *, code: str | None = None) -> Outcome:
+    """No answer; ``code`` KEY_SPENT when none will ever come from the call's key."""
     logger.warning("payment_provider_unavailable", error=why, payment_id=str(payment.id) if payment else None)
     return Outcome(
-        payment.id if payment else None, FAILED, False, None, "Payment provider unavailable; retry later.", True
+        payment.id if payment else None, FAILED, False, code, "Payment provider unavailable; retry later.", True
     )
 
 
@@ -141,11 +142,14 @@ def _once(operation: str, key: str, request: dict, attempt: Callable[[Callable[[
 def _call_provider(payment: Payment, fn, **kwargs) -> ProviderResult | Outcome:
     """The provider's result, or the Outcome to return when there is none. Our claim holds the key,
     so a key in use at the provider is our own earlier attempt, cut off by our timeout and still
-    running there: no answer yet, as when the provider is unavailable (retry with the key later)."""
+    running there: no answer yet, as when the provider is unavailable (retry with the key later).
+    A spent key (a kept 5xx) is no answer either, ever: ``payment_provider_reconcile`` can tell."""
     try:
         return guarded(fn, **kwargs)
     except (GatewayUnavailable, ProviderKeyInUse) as exc:
         return _unavailable(str(exc), payment)
+    except ProviderKeySpent as exc:
+        return _unavailable(str(exc), payment, code=KEY_SPENT)
     except PermanentGatewayError as exc:
         logger.error("payment_provider_refused", payment_id=str(payment.id), code=exc.code, error=str(exc))
         return Outcome(payment.id, FAILED, True, exc.code, f"The payment provider refused: {exc}")
@@ -279,49 +283,62 @@ def payment_authorize(
     return _once("authorize", idempotency_key, request, attempt)
 
 
-def payment_authorization_find(*, order_id: uuid.UUID, amount: Decimal, currency: str) -> Outcome:
-    """Record every authorization the provider holds for the order that we never recorded, found by
-    its search on the order id (``find_authorizations``), as AUTHORIZED: the reversal then voids it.
-    For an authorization whose key can no longer tell what it did: a key the provider answers
-    with a kept 5xx (``KEY_SPENT``), or one older than the provider keeps (24 hours).
+def payment_provider_reconcile(*, order_id: uuid.UUID, amount: Decimal, currency: str) -> str | None:
+    """Bring our record of the order's payments in line with the provider's own, found by its search
+    on the order id (``find_authorizations``): for calls whose keys can no longer tell what they did,
+    a key the provider answers with a kept 5xx (``KEY_SPENT``) or one older than it keeps (24 hours).
 
-    ``provider_unavailable`` while there is no answer: the search failed, or it found nothing
-    while what the key's request made may not be indexed yet (less than
-    ``PAYMENT_PROVIDER_SEARCH_LAG_SECONDS`` since we learned the key was spent; with no such
-    record the key was forgotten, a day after the checkout, and everything is indexed). One search
-    per order at a time (the idempotency log's claim); a repeat after one was recorded replays.
+    * A payment the provider holds that we never recorded (``requires_capture``) is recorded
+      AUTHORIZED (at the provider's amount; ``amount`` if it gave none), for the reversal to void.
+    * An AUTHORIZED payment the provider captured is recorded CAPTURED at the amount it received,
+      for the reversal to refund; one it cancelled is recorded VOIDED.
+
+    Returns why the caller must wait, or None once the records agree: no answer from the search, or
+    no payment of the order found while what a spent key's request made may not be indexed yet (less than
+    ``PAYMENT_PROVIDER_SEARCH_LAG_SECONDS`` since we learned the key was spent; with no such record
+    the key was forgotten, a day after the checkout, and everything is indexed). The order's payments
+    are locked while they are compared, and the database holds one payment per provider payment.
     """
-
-    def attempt(remember):
-        try:
-            found = guarded(get_gateway().find_authorizations, order_id=str(order_id))
-        except (GatewayUnavailable, ProviderKeySpent) as exc:
-            return _unavailable(str(exc))
-        payments = list(Payment.objects.using(ALIAS).filter(order_id=order_id))
-        recorded = {payment.provider_reference for payment in payments}
-        lost = [result for result in found if result.status == "requires_capture" and result.reference not in recorded]
-        if not lost:
+    try:
+        found = guarded(get_gateway().find_authorizations, order_id=str(order_id))
+    except (GatewayUnavailable, ProviderKeySpent) as exc:
+        return _unavailable(str(exc)).message
+    with transaction.atomic(using=ALIAS):
+        payments = select_objects(Payment, using=ALIAS, lock=True, order_by=("created_at",), order_id=order_id)
+        recorded = {payment.provider_reference: payment for payment in payments if payment.provider_reference}
+        for result in found:
+            _reconciled(recorded.get(result.reference), result, order_id, amount, currency)
+        if not found:
             spent = [payment.created_at for payment in payments if payment.decline_code == KEY_SPENT]
             lag = timedelta(seconds=settings.PAYMENT_PROVIDER_SEARCH_LAG_SECONDS)
             if spent and timezone.now() - min(spent) < lag:
-                message = "Nothing found yet; the provider may not have indexed it."
-                return Outcome(None, FAILED, False, None, message, provider_unavailable=True)
-            return Outcome(None, FAILED, False, None, "The provider holds no authorization for this order.")
-        with transaction.atomic(using=ALIAS):
-            for result in lost:
-                held = _money(amount if result.amount is None else result.amount)
-                payment = Payment(
-                    order_id=order_id, amount=held, currency=currency.upper(), provider=get_gateway().name,
-                    status=PaymentStatus.AUTHORIZED, provider_reference=result.reference,
-                )  # fmt: skip
-                insert_objects([payment], using=ALIAS)
-                _record(payment, PaymentEvent.Type.AUTHORIZED, held, result, found="provider search")
-                logger.warning("payment_authorization_found", order_id=str(order_id), reference=result.reference)
-            outcome = _current(payment, f"Found {len(lost)} authorization(s) at the provider.")
-            remember(outcome)
-        return outcome
+                return "Nothing found yet; the provider may not have indexed it."
+    return None
 
-    return _once("find", f"order:{order_id}:find", {"order_id": order_id}, attempt)
+
+def _reconciled(payment: Payment | None, result: ProviderResult, order_id, amount, currency) -> None:
+    """Record what the provider's search says of one of its payments, where our record differs."""
+    if payment is None and result.status == "requires_capture":
+        held = _money(amount if result.amount is None else result.amount)
+        payment = Payment(
+            order_id=order_id, amount=held, currency=currency.upper(), provider=get_gateway().name,
+            status=PaymentStatus.AUTHORIZED, provider_reference=result.reference,
+        )  # fmt: skip
+        insert_objects([payment], using=ALIAS)
+        _record(payment, PaymentEvent.Type.AUTHORIZED, held, result, found="provider search")
+    elif payment is not None and payment.status == PaymentStatus.AUTHORIZED and result.status == "succeeded":
+        payment.status = PaymentStatus.CAPTURED
+        payment.captured_amount = payment.amount if result.amount is None else _money(result.amount)
+        update_object(payment, ["status", "captured_amount", "updated_at"], using=ALIAS)
+        _record(payment, PaymentEvent.Type.CAPTURED, payment.captured_amount, result, found="provider search")
+    elif payment is not None and payment.status == PaymentStatus.AUTHORIZED and result.status == "canceled":
+        payment.status = PaymentStatus.VOIDED
+        update_object(payment, ["status", "updated_at"], using=ALIAS)
+        _record(payment, PaymentEvent.Type.VOIDED, payment.amount, result, found="provider search")
+    else:
+        return
+    logger.warning("payment_reconciled_from_provider", order_id=str(order_id), reference=result.reference,
+                   status=payment.status)  # fmt: skip
 
 
 def _latest_for_order(order_id: uuid.UUID, *, lock: bool = False) -> Payment | None:
@@ -398,6 +415,20 @@ def payment_capture(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
         order_id=order_id, idempotency_key=idempotency_key, operation="capture", done=_SETTLED,
         already="Payment already captured.", settle=capture,
     )  # fmt: skip
+
+
+def payment_capture_known(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
+    """What became of the order's capture, for a reversal the provider refused to void: the capture
+    asked again with its key (the provider answers from its record, without charging twice), or,
+    if the provider replays a 5xx to that key, its search (``payment_provider_reconcile``)."""
+    outcome = payment_capture(order_id=order_id, idempotency_key=idempotency_key)
+    if outcome.decline_code != KEY_SPENT:
+        return outcome
+    payment = _latest_for_order(order_id)
+    waiting = payment_provider_reconcile(order_id=order_id, amount=payment.amount, currency=payment.currency)
+    if waiting is not None:
+        return _unavailable(waiting, payment, code=KEY_SPENT)
+    return _current(_latest_for_order(order_id), "Payment state as the provider's record says.")
 
 
 def payment_void(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:

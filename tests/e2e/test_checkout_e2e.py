@@ -148,6 +148,13 @@ def test_a_cancel_after_confirmation_refunds_the_capture_and_restocks(celery_wor
     assert_invariants({products[0].id: 3})
 
 
+def _worker_on_stripe(worker_factory, url: str, **env):
+    """A real worker whose gateway is Stripe, the local stub at ``url`` (``env``: its payment settings)."""
+    return worker_factory(
+        env={"PAYMENT_GATEWAY": "stripe", "STRIPE_API_KEY": "sk_test_stub", "STRIPE_API_BASE": url, **env}
+    )
+
+
 @pytest.mark.slow
 def test_an_authorization_stripe_finishes_after_our_client_gave_up_is_recorded_and_the_order_confirms(
     worker_factory,
@@ -158,12 +165,9 @@ def test_an_authorization_stripe_finishes_after_our_client_gave_up_is_recorded_a
     Before, the checkout gave up, cancelled the order and left that authorization on the card."""
     with stripe_stub_running() as (stripe, url):
         stripe.slow_seconds = 3.0
-        worker_factory(
-            env={
-                "PAYMENT_GATEWAY": "stripe", "STRIPE_API_KEY": "sk_test_stub", "STRIPE_API_BASE": url,
-                "PAYMENT_TIMEOUT_SECONDS": 0.5, "PAYMENT_RETRY_ATTEMPTS": 2, "PAYMENT_RETRY_BASE_SECONDS": 0.01,
-            }
-        )  # fmt: skip
+        _worker_on_stripe(
+            worker_factory, url, PAYMENT_TIMEOUT_SECONDS=0.5, PAYMENT_RETRY_ATTEMPTS=2, PAYMENT_RETRY_BASE_SECONDS=0.01
+        )
         products = stocked_products(1, on_hand=5)
         client = customer_client("timeouts@example.com")
         order_id = place(client, [products[0].id], quantity=2)
@@ -190,12 +194,7 @@ def _an_authorization_whose_only_attempt_times_out(worker_factory, email: str):
     the void and anything after it answer in time."""
     with stripe_stub_running() as (stripe, url):
         stripe.slow_seconds = 3.0
-        worker_factory(
-            env={
-                "PAYMENT_GATEWAY": "stripe", "STRIPE_API_KEY": "sk_test_stub", "STRIPE_API_BASE": url,
-                "PAYMENT_TIMEOUT_SECONDS": 0.5, "PAYMENT_RETRY_ATTEMPTS": 1,
-            }
-        )  # fmt: skip
+        _worker_on_stripe(worker_factory, url, PAYMENT_TIMEOUT_SECONDS=0.5, PAYMENT_RETRY_ATTEMPTS=1)
         [product] = stocked_products(1, on_hand=5)
         client = customer_client(email)
         order_id = place(client, [product.id], quantity=2)
@@ -250,6 +249,31 @@ def test_a_customer_who_cancels_while_an_unanswered_authorization_runs_leaves_no
         _the_authorization_stripe_made_was_voided(stripe, order_id)
     order = Order.objects.get(pk=order_id)
     assert (order.status, order.cancellation_reason, order.payment_token) == ("CANCELLED", "CUSTOMER_REQUEST", "")
+    assert_invariants({product.id: 5})
+
+
+@pytest.mark.slow
+def test_an_authorization_stripe_made_behind_a_500_it_replays_to_the_key_is_found_by_search_and_voided(
+    worker_factory,
+):
+    """Stripe makes the PaymentIntent, then fails inside with a 500 that it keeps under the checkout's
+    key and replays to every later request with it. The checkout fails and unwinds; the reversal asks
+    Stripe's search for the order's PaymentIntents, records the one Stripe made and cancels it. Before,
+    the reversal asked the key again at every deadline, the saga ended FAILED, and the authorization
+    stayed on the card."""
+    with stripe_stub_running() as (stripe, url):
+        stripe.failures_inside = 1
+        _worker_on_stripe(worker_factory, url, PAYMENT_RETRY_BASE_SECONDS=0.01, PAYMENT_RETRY_MAX_SECONDS=0.02)
+        [product] = stocked_products(1, on_hand=5)
+        client = customer_client("kept-500@example.com")
+        order_id = place(client, [product.id], quantity=2)
+        assert poll_status(client, order_id)["status"] == "CANCELLED"
+        wait_quiescent()
+        [intent] = stripe.intents.values()
+        assert intent["status"] == "canceled", "the authorization Stripe made is left on the card"
+        assert any(r["path"] == "/v1/payment_intents/search" for r in stripe.requests)
+    assert Payment.objects.get(order_id=order_id, provider_reference=intent["id"]).status == "VOIDED"
+    assert CheckoutSaga.objects.get(order_id=order_id).status == "COMPENSATED"
     assert_invariants({product.id: 5})
 
 

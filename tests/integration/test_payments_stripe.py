@@ -202,16 +202,15 @@ def test_an_authorization_stripe_made_behind_a_kept_500_is_found_by_its_search_r
     [intent] = stripe_stub.intents.values()
     assert intent["metadata"] == {"order_id": str(order_id)}
 
-    found = facade.payment_authorization_find(order_id=order_id, amount=Decimal("12.34"), currency="USD")
-    assert (found.status, found.provider_unavailable) == ("AUTHORIZED", False)
+    assert facade.payment_provider_reconcile(order_id=order_id, amount=Decimal("12.34"), currency="USD") is None
     [search] = [r for r in stripe_stub.requests if r["path"] == "/v1/payment_intents/search"]
     assert search["form"]["query"] == [f"metadata['order_id']:'{order_id}'"]
     payment = Payment.objects.get(order_id=order_id, status="AUTHORIZED")
     assert (payment.provider_reference, payment.amount) == (intent["id"], Decimal("12.34"))
     assert payment.events.get().type == "AUTHORIZED"
 
-    again = facade.payment_authorization_find(order_id=order_id, amount=Decimal("12.34"), currency="USD")
-    assert again.status == "AUTHORIZED" and Payment.objects.filter(status="AUTHORIZED").count() == 1
+    assert facade.payment_provider_reconcile(order_id=order_id, amount=Decimal("12.34"), currency="USD") is None
+    assert Payment.objects.filter(status="AUTHORIZED").count() == 1  # found once, recorded once
     assert facade.payment_reverse(order_id=order_id, reason="x").done == "VOIDED"
     assert stripe_stub.intents[intent["id"]]["status"] == "canceled"
 
@@ -224,9 +223,29 @@ def test_a_search_that_finds_nothing_is_no_answer_until_stripe_has_had_time_to_i
     order_id = uuid.uuid4()
     assert _authorize(order_id, key="auth-none").decline_code == facade.KEY_SPENT
 
-    early = facade.payment_authorization_find(order_id=order_id, amount=Decimal("12.34"), currency="USD")
-    assert early.provider_unavailable
+    reconcile = dict(order_id=order_id, amount=Decimal("12.34"), currency="USD")
+    assert "not have indexed" in facade.payment_provider_reconcile(**reconcile)
     with override_settings(PAYMENT_PROVIDER_SEARCH_LAG_SECONDS=0):
-        late = facade.payment_authorization_find(order_id=order_id, amount=Decimal("12.34"), currency="USD")
-    assert (late.status, late.provider_unavailable) == ("FAILED", False)
+        assert facade.payment_provider_reconcile(**reconcile) is None
     assert not Payment.objects.filter(order_id=order_id, status="AUTHORIZED").exists()
+
+
+def test_a_capture_behind_a_kept_500_is_read_from_stripes_search_and_refunded_when_the_order_unwinds(stripe_stub):
+    """Stripe captured, then failed inside with a 500 it replays to the capture's key. The reversal's
+    void is refused (the PaymentIntent is no longer awaiting capture), and asking the capture's key
+    again replays the 500: Stripe's search says the PaymentIntent succeeded, for how much, and the
+    reversal refunds it. Before, the reversal waited on the capture's key for good."""
+    order_id = uuid.uuid4()
+    _authorize(order_id, key="auth")
+    stripe_stub.failing_operation, stripe_stub.failures_inside = "capture", 1
+    captured = facade.payment_capture(order_id=order_id, idempotency_key=f"order:{order_id}:capture")
+    assert (captured.status, captured.provider_unavailable, captured.decline_code) == ("FAILED", True, facade.KEY_SPENT)
+
+    reversal = facade.payment_reverse(order_id=order_id, reason="x")
+    assert (reversal.done, reversal.confirmed) == ("REFUNDED", True)
+    payment = Payment.objects.get(order_id=order_id)
+    assert (payment.status, payment.captured_amount, payment.refunded_amount) == (
+        "REFUNDED", Decimal("12.34"), Decimal("12.34"),
+    )  # fmt: skip
+    assert [e.type for e in payment.events.order_by("id")] == ["AUTHORIZED", "CAPTURED", "REFUNDED"]
+    assert [r["path"] for r in stripe_stub.requests].count("/v1/refunds") == 1

@@ -7,10 +7,13 @@ Stripe does, a request whose idempotency key another request is still using is r
 and a key whose request ended answers that request's response again, at once (also when the
 client that sent it gave up waiting), marked ``Idempotent-Replayed: true``.
 
-``failures_inside`` makes the next authorizations fail inside Stripe with a 500 that is kept under
-their keys and replayed, as Stripe keeps a 500's response; ``failure_after_work`` says whether the
-PaymentIntent was made all the same. ``GET /v1/payment_intents/search`` finds intents by
-``metadata['order_id']``, as Stripe's search does once it has indexed them.
+``failures_inside`` makes the next requests of ``failing_operation`` (the path's last part:
+``payment_intents`` for an authorization, ``capture``, ``cancel``, ``refunds``) fail inside Stripe
+with a 500 that is kept under their keys and replayed, as Stripe keeps a 500's response;
+``failure_after_work`` says whether the work was done all the same. A capture or cancel of a
+PaymentIntent no longer awaiting capture is refused (``payment_intent_unexpected_state``).
+``GET /v1/payment_intents/search`` finds intents by ``metadata['order_id']``, as Stripe's search
+does once it has indexed them.
 """
 
 import contextlib
@@ -37,6 +40,7 @@ class StubStripe(BaseHTTPRequestHandler):
     slow_seconds = 0.0
     received_cents: int | None = None  # the capture's amount_received; None: what was asked
     failures_inside = 0
+    failing_operation = "payment_intents"  # the last part of the path: "capture", "cancel", "refunds"
     failure_after_work = True
 
     def log_message(self, *args):
@@ -91,28 +95,36 @@ class StubStripe(BaseHTTPRequestHandler):
         if self.slow_seconds:
             time.sleep(self.slow_seconds)
         parts = self.path.strip("/").split("/")
+        operation = parts[3] if parts[:2] == ["v1", "payment_intents"] and len(parts) == 4 else parts[-1]
+        failing = self.failures_inside > 0 and operation == self.failing_operation
+        if not failing:
+            return self._work(parts, form)
+        type(self).failures_inside -= 1
+        if self.failure_after_work:
+            self._work(parts, form)
+        return (500, {"error": {"type": "api_error", "message": "An unknown error occurred"}})
+
+    def _work(self, parts: list[str], form: dict) -> tuple[int, dict]:
         if parts == ["v1", "payment_intents"]:
             token = form["payment_method_data[card][token]"]
             if token in CARD_ERRORS:
                 error = {"type": "card_error", "message": "Your card was declined.", **CARD_ERRORS[token]}
                 return (402, {"error": error})
-            failing = self.failures_inside > 0
-            if failing:
-                type(self).failures_inside -= 1
-            if not failing or self.failure_after_work:
-                intent_id = f"pi_{uuid.uuid4().hex[:8]}"
-                metadata = {name[9:-1]: value for name, value in form.items() if name.startswith("metadata[")}
-                self.intents[intent_id] = {"id": intent_id, "object": "payment_intent", "status": "requires_capture",
-                                           "amount": int(form["amount"]), "currency": form["currency"],
-                                           "metadata": metadata}  # fmt: skip
-            if failing:
-                return (500, {"error": {"type": "api_error", "message": "An unknown error occurred"}})
+            intent_id = f"pi_{uuid.uuid4().hex[:8]}"
+            metadata = {name[9:-1]: value for name, value in form.items() if name.startswith("metadata[")}
+            self.intents[intent_id] = {"id": intent_id, "object": "payment_intent", "status": "requires_capture",
+                                       "amount": int(form["amount"]), "currency": form["currency"],
+                                       "metadata": metadata}  # fmt: skip
             return (200, dict(self.intents[intent_id]))
-        if parts[:2] == ["v1", "payment_intents"] and parts[3] == "capture":
+        if parts[:2] == ["v1", "payment_intents"] and parts[3] in ("capture", "cancel"):
+            if self.intents.get(parts[2], {}).get("status", "requires_capture") != "requires_capture":
+                error = {"type": "invalid_request_error", "code": "payment_intent_unexpected_state",
+                         "message": f"This PaymentIntent's status is {self.intents[parts[2]]['status']}."}  # fmt: skip
+                return (400, {"error": error})
+            if parts[3] == "cancel":
+                return (200, self._intent(parts[2], status="canceled"))
             received = self.received_cents if self.received_cents is not None else int(form["amount_to_capture"])
             return (200, self._intent(parts[2], status="succeeded", amount_received=received))
-        if parts[:2] == ["v1", "payment_intents"] and parts[3] == "cancel":
-            return (200, self._intent(parts[2], status="canceled"))
         if parts == ["v1", "refunds"]:
             return (200, {"id": f"re_{uuid.uuid4().hex[:8]}", "object": "refund", "status": "succeeded"})
         return (404, {"error": {"type": "invalid_request_error", "message": "No such route"}})
@@ -128,6 +140,7 @@ def stripe_stub_running():
     StubStripe.slow_seconds = 0.0
     StubStripe.received_cents = None
     StubStripe.failures_inside = 0
+    StubStripe.failing_operation = "payment_intents"
     StubStripe.failure_after_work = True
     server = ThreadingHTTPServer(("127.0.0.1", 0), StubStripe)
     server.daemon_threads = True
