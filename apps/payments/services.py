@@ -89,7 +89,9 @@ class Outcome:
 
 def _unavailable(why: str, payment: Payment | None = None, *, code: str | None = None) -> Outcome:
     """No answer; ``code`` KEY_SPENT when none will ever come from the call's key."""
-    logger.warning("payment_provider_unavailable", error=why, payment_id=str(payment.id) if payment else None)
+    logger.warning(
+        "payment_provider_unavailable", error=why, code=code, payment_id=str(payment.id) if payment else None
+    )
     return Outcome(
         payment.id if payment else None, FAILED, False, code, "Payment provider unavailable; retry later.", True
     )
@@ -131,7 +133,7 @@ def _once(operation: str, key: str, request: dict, attempt: Callable[[Callable[[
     try:
         outcome = attempt(remember)
     finally:
-        if outcome is None or (outcome.status == FAILED and not outcome.declined):
+        if outcome is None or (outcome.status == FAILED and not outcome.declined and not remembered):
             idempotency.release(IdempotencyLog, using=ALIAS, record_id=owned.record_id)
         elif not remembered:  # a final answer that changed no payment row
             with transaction.atomic(using=ALIAS, savepoint=False):
@@ -283,30 +285,47 @@ def payment_authorize(
     return _once("authorize", idempotency_key, request, attempt)
 
 
+# PaymentIntent statuses of a payment the provider is still working on: nothing to conclude yet.
+_IN_PROGRESS = frozenset({"processing", "requires_action", "requires_confirmation"})
+
+
 def payment_provider_reconcile(*, order_id: uuid.UUID, amount: Decimal, currency: str) -> str | None:
-    """Bring our record of the order's payments in line with the provider's own, found by its search
-    on the order id (``find_authorizations``): for calls whose keys can no longer tell what they did,
-    a key the provider answers with a kept 5xx (``KEY_SPENT``) or one older than it keeps (24 hours).
+    """Bring our record of the order's payments in line with the provider's own, for calls whose keys
+    can no longer tell what they did: a key the provider answers with a kept 5xx (``KEY_SPENT``), or
+    one older than it keeps (24 hours). The provider's search on the order id
+    (``find_authorizations``) names its payments; each of them, and each payment we hold as
+    AUTHORIZED, is then read by its id (``payment_get``), because the search lags behind the
+    provider's records, for changes as for new payments.
 
-    * A payment the provider holds that we never recorded (``requires_capture``) is recorded
-      AUTHORIZED (at the provider's amount; ``amount`` if it gave none), for the reversal to void.
-    * An AUTHORIZED payment the provider captured is recorded CAPTURED at the amount it received,
-      for the reversal to refund; one it cancelled is recorded VOIDED.
+    * A payment the provider holds that we never recorded is recorded AUTHORIZED (for the reversal
+      to void) or, captured, CAPTURED (to refund), at the provider's amount.
+    * An AUTHORIZED payment the provider captured is recorded CAPTURED at the amount it received;
+      one it cancelled, VOIDED.
 
-    Returns why the caller must wait, or None once the records agree: no answer from the search, or
-    no payment of the order found while what a spent key's request made may not be indexed yet (less than
-    ``PAYMENT_PROVIDER_SEARCH_LAG_SECONDS`` since we learned the key was spent; with no such record
-    the key was forgotten, a day after the checkout, and everything is indexed). The order's payments
-    are locked while they are compared, and the database holds one payment per provider payment.
+    Returns why the caller must wait, or None once the records agree: no answer; a payment the
+    provider is still working on; or the search found nothing while what a spent key's request made
+    may not be indexed yet (less than ``PAYMENT_PROVIDER_SEARCH_LAG_SECONDS`` since we learned the
+    key was spent; with no such record the key was forgotten, a day after the checkout, and
+    everything is indexed). A provider that refuses the search (a permanent error: a restricted
+    key, say) is logged as an error, and the caller goes on with what is recorded.
     """
+    gateway = get_gateway()
     try:
-        found = guarded(get_gateway().find_authorizations, order_id=str(order_id))
+        found = guarded(gateway.find_authorizations, order_id=str(order_id))
+        ours = Payment.objects.using(ALIAS).filter(order_id=order_id, status=PaymentStatus.AUTHORIZED)
+        references = {result.reference for result in found} | {payment.provider_reference for payment in ours}
+        current = [guarded(gateway.payment_get, reference=reference) for reference in sorted(references)]
     except (GatewayUnavailable, ProviderKeySpent) as exc:
         return _unavailable(str(exc)).message
-    with transaction.atomic(using=ALIAS):
-        payments = select_objects(Payment, using=ALIAS, lock=True, order_by=("created_at",), order_id=order_id)
+    except PermanentGatewayError as exc:
+        logger.error("payment_provider_search_refused", order_id=str(order_id), code=exc.code, error=str(exc))
+        return None
+    if any(result.status in _IN_PROGRESS for result in current):
+        return "A payment of the order is still in progress at the provider."
+    with transaction.atomic(using=ALIAS):  # the same lock order as _latest_for_order's
+        payments = select_objects(Payment, using=ALIAS, lock=True, order_by=("-created_at",), order_id=order_id)
         recorded = {payment.provider_reference: payment for payment in payments if payment.provider_reference}
-        for result in found:
+        for result in current:
             _reconciled(recorded.get(result.reference), result, order_id, amount, currency)
         if not found:
             spent = [payment.created_at for payment in payments if payment.decline_code == KEY_SPENT]
@@ -317,20 +336,23 @@ def payment_provider_reconcile(*, order_id: uuid.UUID, amount: Decimal, currency
 
 
 def _reconciled(payment: Payment | None, result: ProviderResult, order_id, amount, currency) -> None:
-    """Record what the provider's search says of one of its payments, where our record differs."""
-    if payment is None and result.status == "requires_capture":
-        held = _money(amount if result.amount is None else result.amount)
+    """Record what the provider's record says of one of its payments, where ours differs."""
+    money = _money(amount if result.amount is None else result.amount)
+    if payment is None and result.status in ("requires_capture", "succeeded"):
+        captured = result.status == "succeeded"
         payment = Payment(
-            order_id=order_id, amount=held, currency=currency.upper(), provider=get_gateway().name,
-            status=PaymentStatus.AUTHORIZED, provider_reference=result.reference,
+            order_id=order_id, amount=money, currency=currency.upper(), provider=get_gateway().name,
+            status=PaymentStatus.CAPTURED if captured else PaymentStatus.AUTHORIZED,
+            provider_reference=result.reference, captured_amount=money if captured else Decimal(0),
         )  # fmt: skip
         insert_objects([payment], using=ALIAS)
-        _record(payment, PaymentEvent.Type.AUTHORIZED, held, result, found="provider search")
+        _record(payment, PaymentEvent.Type.AUTHORIZED, money, result, found="provider search")
+        if captured:
+            _record(payment, PaymentEvent.Type.CAPTURED, money, result, found="provider search")
     elif payment is not None and payment.status == PaymentStatus.AUTHORIZED and result.status == "succeeded":
-        payment.status = PaymentStatus.CAPTURED
-        payment.captured_amount = payment.amount if result.amount is None else _money(result.amount)
+        payment.status, payment.captured_amount = PaymentStatus.CAPTURED, money
         update_object(payment, ["status", "captured_amount", "updated_at"], using=ALIAS)
-        _record(payment, PaymentEvent.Type.CAPTURED, payment.captured_amount, result, found="provider search")
+        _record(payment, PaymentEvent.Type.CAPTURED, money, result, found="provider search")
     elif payment is not None and payment.status == PaymentStatus.AUTHORIZED and result.status == "canceled":
         payment.status = PaymentStatus.VOIDED
         update_object(payment, ["status", "updated_at"], using=ALIAS)
@@ -426,9 +448,12 @@ def payment_capture_known(*, order_id: uuid.UUID, idempotency_key: str) -> Outco
         return outcome
     payment = _latest_for_order(order_id)
     waiting = payment_provider_reconcile(order_id=order_id, amount=payment.amount, currency=payment.currency)
-    if waiting is not None:
-        return _unavailable(waiting, payment, code=KEY_SPENT)
-    return _current(_latest_for_order(order_id), "Payment state as the provider's record says.")
+    payment = _latest_for_order(order_id)
+    if waiting is not None or payment.status == PaymentStatus.AUTHORIZED:  # the provider's record said nothing new
+        return _unavailable(
+            waiting or "The provider's record of the capture is not available.", payment, code=KEY_SPENT
+        )
+    return _current(payment, "Payment state as the provider's record says.")
 
 
 def payment_void(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:

@@ -9,7 +9,14 @@ from django.test import override_settings
 
 from apps.payments import facade
 from apps.payments.errors import RefundExceedsCaptured
-from apps.payments.gateway import ProviderKeyInUse, ProviderNoAnswer, TransientGatewayError, get_gateway
+from apps.payments.gateway import (
+    ProviderKeyInUse,
+    ProviderKeySpent,
+    ProviderNoAnswer,
+    TransientGatewayError,
+    get_gateway,
+    guarded,
+)
 from apps.payments.gateway.resilience import breaker
 from apps.payments.models import Payment
 from tests.conftest import CONTEXT_DBS
@@ -174,25 +181,29 @@ def _creates(stub) -> list[dict]:
     return [r for r in stub.requests if r["path"] == "/v1/payment_intents"]
 
 
-def test_a_500_stripe_replays_to_the_key_is_not_retried_does_not_trip_the_breaker_and_is_recorded_once(stripe_stub):
+def test_a_500_stripe_replays_to_the_key_is_not_retried_and_the_breaker_counts_only_the_first(stripe_stub):
     """Stripe keeps a 500's response under the idempotency key and replays it to every later request
     with the key (``Idempotent-Replayed: true``). The first attempt's 500 is retried once; the replay
-    ends the call: asking again can never tell what the first request did, and the provider is
-    answering, so the breaker counts nothing. The key's outcome is recorded, so a repeat of the
-    command asks Stripe nothing. Before, every attempt of every re-sent command asked again, and each
-    replayed 500 counted towards opening the circuit for every customer."""
+    ends the call: asking again can never tell what the first request did. The breaker counts that
+    call's 500 as the provider failing, but a later call that only gets the replay is the provider
+    answering (a success, which clears the count of consecutive failures). The key's outcome is
+    recorded, so a repeat of the command asks Stripe nothing. Before, every attempt of every call
+    asked again (four here), and each call counted towards opening the circuit for every customer."""
     stripe_stub.failures_inside = 1
     order_id = uuid.uuid4()
-    with override_settings(PAYMENT_RETRY_ATTEMPTS=4, PAYMENT_BREAKER_FAIL_MAX=2):
+    with override_settings(PAYMENT_RETRY_ATTEMPTS=4, PAYMENT_BREAKER_FAIL_MAX=3):
         outcome = _authorize(order_id, key="auth-500")
-        assert breaker().current_state == "closed"
-        assert breaker()._state_storage.counter == 0
+        assert breaker()._state_storage.counter == 1
+        request = dict(amount=Decimal("12.34"), currency="USD", token="tok_visa", idempotency_key="auth-500")
+        with pytest.raises(ProviderKeySpent):
+            guarded(get_gateway().authorize, **request, metadata={"order_id": str(order_id)})
+        assert breaker()._state_storage.counter == 0  # the replay alone is an answer: a success
     assert (outcome.status, outcome.provider_unavailable, outcome.decline_code) == ("FAILED", True, facade.KEY_SPENT)
-    assert [r["key"] for r in _creates(stripe_stub)] == ["auth-500", "auth-500"]  # the 500, then its replay
+    assert [r["key"] for r in _creates(stripe_stub)] == ["auth-500"] * 3  # the 500, its replay; the direct call
 
     again = _authorize(order_id, key="auth-500")
     assert (again.status, again.provider_unavailable, again.decline_code) == ("FAILED", True, facade.KEY_SPENT)
-    assert len(_creates(stripe_stub)) == 2
+    assert len(_creates(stripe_stub)) == 3
 
 
 def test_an_authorization_stripe_made_behind_a_kept_500_is_found_by_its_search_recorded_and_voided(stripe_stub):
@@ -230,14 +241,15 @@ def test_a_search_that_finds_nothing_is_no_answer_until_stripe_has_had_time_to_i
     assert not Payment.objects.filter(order_id=order_id, status="AUTHORIZED").exists()
 
 
-def test_a_capture_behind_a_kept_500_is_read_from_stripes_search_and_refunded_when_the_order_unwinds(stripe_stub):
-    """Stripe captured, then failed inside with a 500 it replays to the capture's key. The reversal's
-    void is refused (the PaymentIntent is no longer awaiting capture), and asking the capture's key
-    again replays the 500: Stripe's search says the PaymentIntent succeeded, for how much, and the
-    reversal refunds it. Before, the reversal waited on the capture's key for good."""
+def test_a_capture_behind_a_kept_500_is_read_from_stripes_record_and_refunded_when_the_order_unwinds(stripe_stub):
+    """Stripe captured (10.00 of the 12.34 authorized), then failed inside with a 500 it replays to the
+    capture's key. The reversal's void is refused (the PaymentIntent is no longer awaiting capture),
+    and asking the capture's key again replays the 500. Stripe's search still lists the
+    PaymentIntent as it was made; read by its id, it succeeded, for 10.00, which is recorded and
+    refunded. Before, the reversal waited on the capture's key for good."""
     order_id = uuid.uuid4()
     _authorize(order_id, key="auth")
-    stripe_stub.failing_operation, stripe_stub.failures_inside = "capture", 1
+    stripe_stub.failing_operation, stripe_stub.failures_inside, stripe_stub.received_cents = "capture", 1, 1000
     captured = facade.payment_capture(order_id=order_id, idempotency_key=f"order:{order_id}:capture")
     assert (captured.status, captured.provider_unavailable, captured.decline_code) == ("FAILED", True, facade.KEY_SPENT)
 
@@ -245,7 +257,24 @@ def test_a_capture_behind_a_kept_500_is_read_from_stripes_search_and_refunded_wh
     assert (reversal.done, reversal.confirmed) == ("REFUNDED", True)
     payment = Payment.objects.get(order_id=order_id)
     assert (payment.status, payment.captured_amount, payment.refunded_amount) == (
-        "REFUNDED", Decimal("12.34"), Decimal("12.34"),
+        "REFUNDED", Decimal("10.00"), Decimal("10.00"),
     )  # fmt: skip
     assert [e.type for e in payment.events.order_by("id")] == ["AUTHORIZED", "CAPTURED", "REFUNDED"]
-    assert [r["path"] for r in stripe_stub.requests].count("/v1/refunds") == 1
+    [refund] = [r for r in stripe_stub.requests if r["path"] == "/v1/refunds"]
+    assert refund["form"]["amount"] == "1000"
+
+
+def test_a_payment_still_in_progress_at_stripe_is_waited_for_and_a_refused_search_lets_the_reversal_go_on(
+    stripe_stub, caplog
+):
+    stripe_stub.failures_inside = 1
+    order_id = uuid.uuid4()
+    assert _authorize(order_id, key="auth-3ds").decline_code == facade.KEY_SPENT
+    [intent] = stripe_stub.intents.values()
+    intent["status"] = "requires_action"  # 3-D Secure under way: neither held nor failed yet
+    reconcile = dict(order_id=order_id, amount=Decimal("12.34"), currency="USD")
+    assert "in progress" in facade.payment_provider_reconcile(**reconcile)
+
+    stripe_stub.search_refused = True  # a restricted key: waiting would never help
+    assert facade.payment_provider_reconcile(**reconcile) is None
+    assert "payment_provider_search_refused" in caplog.text

@@ -12,8 +12,8 @@ client that sent it gave up waiting), marked ``Idempotent-Replayed: true``.
 with a 500 that is kept under their keys and replayed, as Stripe keeps a 500's response;
 ``failure_after_work`` says whether the work was done all the same. A capture or cancel of a
 PaymentIntent no longer awaiting capture is refused (``payment_intent_unexpected_state``).
-``GET /v1/payment_intents/search`` finds intents by ``metadata['order_id']``, as Stripe's search
-does once it has indexed them.
+``GET /v1/payment_intents/search`` finds intents by ``metadata['order_id']`` as they were made (the
+changes since lag, as Stripe's index does); ``GET /v1/payment_intents/{id}`` reads one as it is.
 """
 
 import contextlib
@@ -36,7 +36,9 @@ class StubStripe(BaseHTTPRequestHandler):
     requests: list[dict] = []
     in_flight: set[str] = set()
     answers: dict[str, tuple[int, dict]] = {}
-    intents: dict[str, dict] = {}  # Stripe's own records, by id: what its search finds
+    intents: dict[str, dict] = {}  # Stripe's own records, by id
+    indexed: dict[str, dict] = {}  # what its search finds: each intent as it was made (later changes lag)
+    search_refused = False  # a restricted key: the search answers 403
     slow_seconds = 0.0
     received_cents: int | None = None  # the capture's amount_received; None: what was asked
     failures_inside = 0
@@ -79,12 +81,18 @@ class StubStripe(BaseHTTPRequestHandler):
     def do_GET(self):
         url = urlsplit(self.path)
         self.requests.append({"path": url.path, "key": None, "form": parse_qs(url.query)})
-        if url.path != "/v1/payment_intents/search":
-            return self._reply(404, {"error": {"type": "invalid_request_error", "message": "No such route"}})
-        [query] = parse_qs(url.query)["query"]
-        order_id = re.fullmatch(r"metadata\['order_id'\]:'([^']*)'", query).group(1)
-        found = [intent for intent in self.intents.values() if intent["metadata"].get("order_id") == order_id]
-        self._reply(200, {"object": "search_result", "url": url.path, "has_more": False, "data": found})
+        parts = url.path.strip("/").split("/")
+        if url.path == "/v1/payment_intents/search":
+            if self.search_refused:
+                message = "The provided key does not have the required permissions for this endpoint."
+                return self._reply(403, {"error": {"type": "invalid_request_error", "message": message}})
+            [query] = parse_qs(url.query)["query"]
+            order_id = re.fullmatch(r"metadata\['order_id'\]:'([^']*)'", query).group(1)
+            found = [intent for intent in self.indexed.values() if intent["metadata"].get("order_id") == order_id]
+            return self._reply(200, {"object": "search_result", "url": url.path, "has_more": False, "data": found})
+        if parts[:2] == ["v1", "payment_intents"] and len(parts) == 3 and parts[2] in self.intents:
+            return self._reply(200, dict(self.intents[parts[2]]))
+        self._reply(404, {"error": {"type": "invalid_request_error", "message": "No such route"}})
 
     def _intent(self, intent_id: str, **changes) -> dict:
         intent = self.intents.setdefault(intent_id, {"id": intent_id, "object": "payment_intent", "metadata": {}})
@@ -115,6 +123,7 @@ class StubStripe(BaseHTTPRequestHandler):
             self.intents[intent_id] = {"id": intent_id, "object": "payment_intent", "status": "requires_capture",
                                        "amount": int(form["amount"]), "currency": form["currency"],
                                        "metadata": metadata}  # fmt: skip
+            self.indexed[intent_id] = dict(self.intents[intent_id])
             return (200, dict(self.intents[intent_id]))
         if parts[:2] == ["v1", "payment_intents"] and parts[3] in ("capture", "cancel"):
             if self.intents.get(parts[2], {}).get("status", "requires_capture") != "requires_capture":
@@ -137,6 +146,8 @@ def stripe_stub_running():
     StubStripe.in_flight = set()
     StubStripe.answers = {}
     StubStripe.intents = {}
+    StubStripe.indexed = {}
+    StubStripe.search_refused = False
     StubStripe.slow_seconds = 0.0
     StubStripe.received_cents = None
     StubStripe.failures_inside = 0

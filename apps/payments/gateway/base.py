@@ -97,5 +97,11 @@ class PaymentGateway(Protocol):
 
     def find_authorizations(self, *, order_id: str) -> list[ProviderResult]:
         """The provider's payments made for an order (``metadata.order_id``), whichever key made them:
-        its search, which it indexes shortly after the fact (Stripe: "under 1 minute" normally)."""
+        its search, which it indexes shortly after the fact (Stripe: "under 1 minute" normally), for
+        new payments and changed ones alike."""
+        ...
+
+    def payment_get(self, *, reference: str) -> ProviderResult:
+        """The provider's current record of one payment, read by its id (current at once, unlike the
+        search). ``amount``: what it received once captured, else what it holds."""
         ...

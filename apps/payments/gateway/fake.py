@@ -223,22 +223,34 @@ class FakeGateway:
         return self._call("refund", idempotency_key, work, reference=reference)
 
     def find_authorizations(self, *, order_id) -> list[ProviderResult]:
-        """The provider's search: a request of its own (latency, outage, injected 5xx), no key.
-        It indexes at once; Stripe's lag is the caller's to allow for."""
-        s = store()
-        if self.latency:
-            time.sleep(min(self.latency, self.timeout))
-        if s.get(_OUTAGE):
-            raise ProviderNoAnswer("search: provider outage (drill): connection refused")
-        if self.failure_rate and random.random() < self.failure_rate:  # fault injection, not crypto
-            raise ProviderNoAnswer("search: injected provider failure (a 5xx)")
-        references = s.get(_order_key(order_id)) or []
-        charges = s.get_many([_charge_key(reference) for reference in references])
+        """The provider's search. It indexes at once; Stripe's lag is the caller's to allow for."""
+        self._read("search")
+        references = store().get(_order_key(order_id)) or []
+        charges = store().get_many([_charge_key(reference) for reference in references])
         return [
-            ProviderResult(reference, charge["status"], Decimal(charge["amount"]))
+            _charge_result(reference, charge)
             for reference in references
             if (charge := charges.get(_charge_key(reference))) is not None
         ]
+
+    def payment_get(self, *, reference) -> ProviderResult:
+        self._read("retrieve")
+        return _charge_result(reference, store().get(_charge_key(reference)))
+
+    def _read(self, operation: str) -> None:
+        """A read is a request of its own (latency, outage, injected 5xx), without a key."""
+        if self.latency:
+            time.sleep(min(self.latency, self.timeout))
+        if store().get(_OUTAGE):
+            raise ProviderNoAnswer(f"{operation}: provider outage (drill): connection refused")
+        if self.failure_rate and random.random() < self.failure_rate:  # fault injection, not crypto
+            raise ProviderNoAnswer(f"{operation}: injected provider failure (a 5xx)")
+
+
+def _charge_result(reference: str, stored: dict | None) -> ProviderResult:
+    charge = _charge_from(stored, reference)
+    received = charge["status"] == "succeeded"
+    return ProviderResult(reference, charge["status"], charge["captured"] if received else charge["amount"])
 
 
 def _worked(work, seen: dict, writes: dict, reference, charge_key, index_key) -> dict:
@@ -253,7 +265,7 @@ def _worked(work, seen: dict, writes: dict, reference, charge_key, index_key) ->
     money = {field: str(charge[field]) for field in _MONEY}
     writes[charge_key or _charge_key(result.reference)] = charge | money
     if index_key:
-        writes[index_key] = [*seen.get(index_key, []), result.reference]
+        writes[index_key] = [*seen.get(index_key, []), result.reference]  # read, then written: one key per order
     amount = None if result.amount is None else str(result.amount)
     return {"result": [result.reference, result.status, amount]}
 

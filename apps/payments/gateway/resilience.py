@@ -173,7 +173,8 @@ def guarded(fn, /, **kwargs):
     """Call ``fn(**kwargs)`` with retries inside the breaker; declines, permanent errors, a key
     the provider is still working on (``ProviderKeyInUse``: no answer yet, not retried here) and a
     key it answers with a kept 5xx (``ProviderKeySpent``: never an answer) pass through. The
-    breaker takes the last three as the provider answering.
+    breaker takes the last three as the provider answering, except a spent key whose 5xx this call
+    got first (``_FailedThenSpent``).
 
     ``GatewayUnavailable.answered`` says whether an attempt got the provider's answer. One is
     enough: every attempt carries the same idempotency key, and the provider keeps the key's first
@@ -182,23 +183,43 @@ def guarded(fn, /, **kwargs):
     attempt that trips it."""
     measured = _measured(fn)
     answered = False
+    failed = False  # an attempt of this call got no answer (the provider failing, or unreachable)
 
     def attempt(**kwargs):
-        nonlocal answered
+        nonlocal answered, failed
         try:
             return measured(**kwargs)
+        except ProviderKeySpent as exc:
+            if failed:  # the replay of this call's own 500: the provider did fail, and the breaker counts it
+                raise _FailedThenSpent(exc) from exc
+            raise
         except TransientGatewayError as exc:
             answered = answered or not isinstance(exc, ProviderNoAnswer)
+            failed = failed or isinstance(exc, ProviderNoAnswer)
             raise
 
     try:
         return breaker().call(_retrying(), attempt, **kwargs)
     except pybreaker.CircuitBreakerError as exc:
         raise GatewayUnavailable(f"payment provider unavailable (circuit open): {exc}", answered=answered) from exc
+    except _FailedThenSpent as exc:
+        raise exc.spent from None
     except ProviderKeySpent:
         raise
     except TransientGatewayError as exc:
         raise GatewayUnavailable(f"payment provider unavailable after retries: {exc}", answered=answered) from exc
+
+
+class _FailedThenSpent(Exception):
+    """A spent key whose 5xx this very call received first: counted by the breaker as a failure (it
+    is not a ``GatewayError`` the breaker excludes, nor one tenacity retries), then raised to the
+    caller as the ``ProviderKeySpent`` it carries. Replays alone, in later calls, are the provider
+    answering and count for nothing; without this, a provider failing inside every request would
+    never open the circuit, each call ending on a replay."""
+
+    def __init__(self, spent: ProviderKeySpent):
+        super().__init__(str(spent))
+        self.spent = spent
 
 
 @scrape_gauge(

@@ -118,11 +118,17 @@ class StripeGateway:
 
     def find_authorizations(self, *, order_id) -> list[ProviderResult]:
         # Search, not list: only search filters on metadata. The order id is a UUID, so it needs no
-        # quoting inside the query's string literal.
+        # quoting inside the query's string literal. One checkout makes one PaymentIntent per order.
         found = self._call(
-            self.client.v1.payment_intents.search, params={"query": f"metadata['order_id']:'{order_id}'", "limit": 10}
+            self.client.v1.payment_intents.search, params={"query": f"metadata['order_id']:'{order_id}'", "limit": 100}
         )
-        return [
-            ProviderResult(intent.id, intent.status, amount=major_units(intent.amount, intent.currency))
-            for intent in found.data
-        ]
+        return [_intent_result(intent) for intent in found.data]
+
+    def payment_get(self, *, reference) -> ProviderResult:
+        return _intent_result(self._call(self.client.v1.payment_intents.retrieve, reference))
+
+
+def _intent_result(intent) -> ProviderResult:
+    captured = intent.status == "succeeded"
+    minor = getattr(intent, "amount_received", None) if captured else getattr(intent, "amount", None)
+    return ProviderResult(intent.id, intent.status, amount=major_units(minor, intent.currency))
