@@ -153,19 +153,19 @@ def payment_reverse(*, order_id: uuid.UUID, reason: str) -> PaymentReversal:
     the retried capture fail before reaching the provider, so the saga asked for a void of money
     already taken. The capture is asked for again with the checkout's own key, which the
     provider answers from its record without charging twice; the payment is then CAPTURED here
-    too, and refunded. If the provider replays a 5xx to that key, its search says what the
-    payment is (``payment_provider_reconcile``)."""
+    too, and refunded. If the provider replays a 5xx to the void's or the capture's key, its
+    record says what the payment is (``payment_provider_reconcile``)."""
     reversal = PaymentReversal(done="NONE", confirmed=True, message="")
     for payment in selectors.payments_for_order(order_id=order_id):
         status = payment.status
         if status == PaymentStatus.AUTHORIZED:
             void_key = order_payment_key(order_id=order_id, action="void")
-            outcome = services.payment_void(order_id=order_id, idempotency_key=void_key)
+            outcome = services.payment_void_known(order_id=order_id, idempotency_key=void_key)
             if outcome.decline_code == UNEXPECTED_STATE:
                 outcome = services.payment_capture_known(
                     order_id=order_id, idempotency_key=order_payment_key(order_id=order_id, action="capture")
                 )
-                status = outcome.status
+            status = outcome.status
             reversal = PaymentReversal(
                 "VOIDED", outcome.status == PaymentStatus.VOIDED, outcome.message, outcome.provider_unavailable
             )

@@ -442,17 +442,39 @@ def payment_capture(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
 def payment_capture_known(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
     """What became of the order's capture, for a reversal the provider refused to void: the capture
     asked again with its key (the provider answers from its record, without charging twice), or,
-    if the provider replays a 5xx to that key, its search (``payment_provider_reconcile``)."""
+    if the provider replays a 5xx to that key, its record (``payment_provider_reconcile``)."""
     outcome = payment_capture(order_id=order_id, idempotency_key=idempotency_key)
     if outcome.decline_code != KEY_SPENT:
         return outcome
+    payment, waiting = _as_the_provider_records(order_id)
+    if waiting is not None or payment.status == PaymentStatus.AUTHORIZED:  # the provider's record said nothing new
+        why = waiting or "The provider's record of the capture said nothing new."
+        return _unavailable(why, payment, code=KEY_SPENT)
+    return _current(payment, "Payment state as the provider's record says.")
+
+
+def _as_the_provider_records(order_id: uuid.UUID) -> tuple[Payment, str | None]:
+    """After a call whose key the provider answers with a kept 5xx: the order's latest payment once
+    ``payment_provider_reconcile`` has brought it in line with the provider's record, and why to
+    wait (None: it is in line)."""
     payment = _latest_for_order(order_id)
     waiting = payment_provider_reconcile(order_id=order_id, amount=payment.amount, currency=payment.currency)
-    payment = _latest_for_order(order_id)
-    if waiting is not None or payment.status == PaymentStatus.AUTHORIZED:  # the provider's record said nothing new
-        return _unavailable(
-            waiting or "The provider's record of the capture is not available.", payment, code=KEY_SPENT
-        )
+    return _latest_for_order(order_id), waiting
+
+
+def payment_void_known(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
+    """Void the order's authorization, for a reversal. If the provider replays a 5xx to the void's key,
+    its record (``payment_provider_reconcile``) says what became of the payment; a void that did not
+    happen is asked again under a new key. Safe, unlike a refund: the provider refuses to void a
+    payment twice (``UNEXPECTED_STATE``), which the reversal then reads from its record too."""
+    outcome = payment_void(order_id=order_id, idempotency_key=idempotency_key)
+    if outcome.decline_code != KEY_SPENT:
+        return outcome
+    payment, waiting = _as_the_provider_records(order_id)
+    if waiting is not None:
+        return _unavailable(waiting, payment, code=KEY_SPENT)
+    if payment.status == PaymentStatus.AUTHORIZED:
+        return payment_void(order_id=order_id, idempotency_key=f"{idempotency_key}:after-500:{uuid.uuid4().hex}")
     return _current(payment, "Payment state as the provider's record says.")
 
 

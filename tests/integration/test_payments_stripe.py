@@ -278,3 +278,30 @@ def test_a_payment_still_in_progress_at_stripe_is_waited_for_and_a_refused_searc
     stripe_stub.search_refused = True  # a restricted key: waiting would never help
     assert facade.payment_provider_reconcile(**reconcile) is None
     assert "payment_provider_search_refused" in caplog.text
+
+
+@pytest.mark.parametrize("cancelled_before_the_500", [True, False])
+def test_a_void_behind_a_kept_500_is_read_from_stripes_record_and_asked_again_under_a_new_key_if_it_did_not_happen(
+    stripe_stub, cancelled_before_the_500
+):
+    """Stripe fails inside the reversal's void with a 500 it replays to the void's key. Read by its id,
+    the PaymentIntent is either cancelled (the void happened before the 500: recorded VOIDED) or still
+    awaiting capture (the void is asked again under a new key). Before, the reversal waited on the
+    void's key until the saga ended FAILED, and the authorization stayed on the card."""
+    order_id = uuid.uuid4()
+    _authorize(order_id, key="auth")
+    stripe_stub.failing_operation, stripe_stub.failures_inside = "cancel", 1
+    stripe_stub.failure_after_work = cancelled_before_the_500
+
+    reversal = facade.payment_reverse(order_id=order_id, reason="x")
+    assert (reversal.done, reversal.confirmed) == ("VOIDED", True)
+    [intent] = stripe_stub.intents.values()
+    assert intent["status"] == "canceled"
+    cancels = [r["key"] for r in stripe_stub.requests if r["path"].endswith("/cancel")]
+    void_key = f"order:{order_id}:void"
+    assert cancels[:2] == [void_key, void_key]  # the 500, then its replay
+    assert len(cancels) == (2 if cancelled_before_the_500 else 3)
+    if not cancelled_before_the_500:
+        assert cancels[2].startswith(f"{void_key}:after-500:")
+    payment = Payment.objects.get(order_id=order_id)
+    assert payment.status == "VOIDED"
