@@ -51,6 +51,7 @@ from apps.payments.gateway import (
     get_gateway,
     guarded,
 )
+from apps.payments.gateway.base import UNEXPECTED_STATE
 from apps.payments.models import IdempotencyLog, Payment, PaymentEvent, PaymentStatus, ProviderWebhookEvent
 from shop.api import idempotency
 from shop.db import insert_objects, insert_row, select_objects, update_object
@@ -307,27 +308,34 @@ def payment_provider_reconcile(*, order_id: uuid.UUID, amount: Decimal, currency
     may not be indexed yet (less than ``PAYMENT_PROVIDER_SEARCH_LAG_SECONDS`` since we learned the
     key was spent; with no such record the key was forgotten, a day after the checkout, and
     everything is indexed). A provider that refuses the search (a permanent error: a restricted
-    key, say) is logged as an error, and the caller goes on with what is recorded.
+    key, say) is logged as an error, and only our own payments are read; one that refuses to read
+    a payment is logged too, and waited for.
     """
     gateway = get_gateway()
     try:
         found = guarded(gateway.find_authorizations, order_id=str(order_id))
-        ours = Payment.objects.using(ALIAS).filter(order_id=order_id, status=PaymentStatus.AUTHORIZED)
-        references = {result.reference for result in found} | {payment.provider_reference for payment in ours}
+    except (GatewayUnavailable, ProviderKeySpent) as exc:
+        return _unavailable(str(exc)).message
+    except PermanentGatewayError as exc:  # waiting would not help: our own payments are still read
+        logger.error("payment_provider_search_refused", order_id=str(order_id), code=exc.code, error=str(exc))
+        found = None
+    ours = Payment.objects.using(ALIAS).filter(order_id=order_id, status=PaymentStatus.AUTHORIZED)
+    references = {result.reference for result in found or ()} | {payment.provider_reference for payment in ours}
+    try:
         current = [guarded(gateway.payment_get, reference=reference) for reference in sorted(references)]
     except (GatewayUnavailable, ProviderKeySpent) as exc:
         return _unavailable(str(exc)).message
     except PermanentGatewayError as exc:
-        logger.error("payment_provider_search_refused", order_id=str(order_id), code=exc.code, error=str(exc))
-        return None
+        logger.error("payment_provider_read_refused", order_id=str(order_id), code=exc.code, error=str(exc))
+        return f"The provider refused to read a payment of the order: {exc}"
     if any(result.status in _IN_PROGRESS for result in current):
         return "A payment of the order is still in progress at the provider."
     with transaction.atomic(using=ALIAS):  # the same lock order as _latest_for_order's
         payments = select_objects(Payment, using=ALIAS, lock=True, order_by=("-created_at",), order_id=order_id)
         recorded = {payment.provider_reference: payment for payment in payments if payment.provider_reference}
         for result in current:
-            _reconciled(recorded.get(result.reference), result, order_id, amount, currency)
-        if not found:
+            _record_difference(recorded.get(result.reference), result, order_id, amount, currency)
+        if found == []:
             spent = [payment.created_at for payment in payments if payment.decline_code == KEY_SPENT]
             lag = timedelta(seconds=settings.PAYMENT_PROVIDER_SEARCH_LAG_SECONDS)
             if spent and timezone.now() - min(spent) < lag:
@@ -335,7 +343,7 @@ def payment_provider_reconcile(*, order_id: uuid.UUID, amount: Decimal, currency
     return None
 
 
-def _reconciled(payment: Payment | None, result: ProviderResult, order_id, amount, currency) -> None:
+def _record_difference(payment: Payment | None, result: ProviderResult, order_id, amount, currency) -> None:
     """Record what the provider's record says of one of its payments, where ours differs."""
     money = _money(amount if result.amount is None else result.amount)
     if payment is None and result.status in ("requires_capture", "succeeded"):
@@ -446,36 +454,41 @@ def payment_capture_known(*, order_id: uuid.UUID, idempotency_key: str) -> Outco
     outcome = payment_capture(order_id=order_id, idempotency_key=idempotency_key)
     if outcome.decline_code != KEY_SPENT:
         return outcome
-    payment, waiting = _as_the_provider_records(order_id)
-    if waiting is not None or payment.status == PaymentStatus.AUTHORIZED:  # the provider's record said nothing new
-        why = waiting or "The provider's record of the capture said nothing new."
-        return _unavailable(why, payment, code=KEY_SPENT)
+    return _known(*_as_the_provider_records(_latest_for_order(order_id)))
+
+
+def _as_the_provider_records(payment: Payment) -> tuple[Payment, str | None]:
+    """After a call on ``payment`` whose key the provider answers with a kept 5xx: the payment once
+    ``payment_provider_reconcile`` has brought it in line with the provider's record, and why to wait
+    (None: it is in line)."""
+    waiting = payment_provider_reconcile(order_id=payment.order_id, amount=payment.amount, currency=payment.currency)
+    return Payment.objects.using(ALIAS).get(pk=payment.id), waiting
+
+
+def _known(payment: Payment, waiting: str | None) -> Outcome:
+    """The payment as the provider's record left it; no answer (wait) while the record says nothing
+    yet, or still says AUTHORIZED (the call whose key was spent did not happen)."""
+    if waiting is not None or payment.status == PaymentStatus.AUTHORIZED:
+        return _unavailable(waiting or "The provider's record says nothing new yet.", payment, code=KEY_SPENT)
     return _current(payment, "Payment state as the provider's record says.")
-
-
-def _as_the_provider_records(order_id: uuid.UUID) -> tuple[Payment, str | None]:
-    """After a call whose key the provider answers with a kept 5xx: the order's latest payment once
-    ``payment_provider_reconcile`` has brought it in line with the provider's record, and why to
-    wait (None: it is in line)."""
-    payment = _latest_for_order(order_id)
-    waiting = payment_provider_reconcile(order_id=order_id, amount=payment.amount, currency=payment.currency)
-    return _latest_for_order(order_id), waiting
 
 
 def payment_void_known(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
     """Void the order's authorization, for a reversal. If the provider replays a 5xx to the void's key,
-    its record (``payment_provider_reconcile``) says what became of the payment; a void that did not
-    happen is asked again under a new key. Safe, unlike a refund: the provider refuses to void a
-    payment twice (``UNEXPECTED_STATE``), which the reversal then reads from its record too."""
+    its record (``payment_provider_reconcile``) says what became of the payment: cancelled or
+    captured, it is recorded so (a capture is then refunded); still awaiting capture, the void is
+    asked again under a new key, which is safe, unlike a refund: the provider refuses to void a
+    payment twice. Whatever that void answers short of a void, the record is read again."""
     outcome = payment_void(order_id=order_id, idempotency_key=idempotency_key)
     if outcome.decline_code != KEY_SPENT:
         return outcome
-    payment, waiting = _as_the_provider_records(order_id)
-    if waiting is not None:
-        return _unavailable(waiting, payment, code=KEY_SPENT)
-    if payment.status == PaymentStatus.AUTHORIZED:
-        return payment_void(order_id=order_id, idempotency_key=f"{idempotency_key}:after-500:{uuid.uuid4().hex}")
-    return _current(payment, "Payment state as the provider's record says.")
+    payment, waiting = _as_the_provider_records(_latest_for_order(order_id))
+    if waiting is None and payment.status == PaymentStatus.AUTHORIZED:  # that void did not happen
+        outcome = payment_void(order_id=order_id, idempotency_key=f"{idempotency_key}:after-500:{uuid.uuid4().hex}")
+        if outcome.status == PaymentStatus.VOIDED or outcome.decline_code not in (UNEXPECTED_STATE, KEY_SPENT):
+            return outcome
+        payment, waiting = _as_the_provider_records(payment)
+    return _known(payment, waiting)
 
 
 def payment_void(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:

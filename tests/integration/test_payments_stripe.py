@@ -305,3 +305,31 @@ def test_a_void_behind_a_kept_500_is_read_from_stripes_record_and_asked_again_un
         assert cancels[2].startswith(f"{void_key}:after-500:")
     payment = Payment.objects.get(order_id=order_id)
     assert payment.status == "VOIDED"
+
+
+def test_a_void_behind_a_kept_500_on_a_payment_stripe_had_captured_is_refunded_not_captured_again(stripe_stub):
+    order_id = uuid.uuid4()
+    _authorize(order_id, key="auth")
+    [intent] = stripe_stub.intents.values()
+    intent.update(status="succeeded", amount_received=1234)  # captured at Stripe; our answer was lost
+    stripe_stub.failing_operation, stripe_stub.failures_inside = "cancel", 1
+
+    reversal = facade.payment_reverse(order_id=order_id, reason="x")
+    assert (reversal.done, reversal.confirmed) == ("REFUNDED", True)
+    paths = [r["path"] for r in stripe_stub.requests]
+    assert not [path for path in paths if path.endswith("/capture")]
+    assert paths.count("/v1/refunds") == 1
+    assert Payment.objects.get(order_id=order_id).status == "REFUNDED"
+
+
+def test_a_void_behind_a_kept_500_is_read_by_its_id_even_when_stripe_refuses_the_search(stripe_stub):
+    """A restricted key may not search PaymentIntents; the order's own authorization is still read by
+    its id, and the void Stripe made before its 500 is recorded, not asked again."""
+    order_id = uuid.uuid4()
+    _authorize(order_id, key="auth")
+    stripe_stub.failing_operation, stripe_stub.failures_inside, stripe_stub.search_refused = "cancel", 1, True
+
+    reversal = facade.payment_reverse(order_id=order_id, reason="x")
+    assert (reversal.done, reversal.confirmed) == ("VOIDED", True)
+    assert len([r for r in stripe_stub.requests if r["path"].endswith("/cancel")]) == 2  # the 500, its replay
+    assert Payment.objects.get(order_id=order_id).status == "VOIDED"
