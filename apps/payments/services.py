@@ -42,6 +42,7 @@ from apps.payments.errors import (
     RefundExceedsCaptured,
 )
 from apps.payments.gateway import (
+    UNEXPECTED_STATE,
     GatewayUnavailable,
     PaymentDeclined,
     PermanentGatewayError,
@@ -51,7 +52,6 @@ from apps.payments.gateway import (
     get_gateway,
     guarded,
 )
-from apps.payments.gateway.base import UNEXPECTED_STATE
 from apps.payments.models import IdempotencyLog, Payment, PaymentEvent, PaymentStatus, ProviderWebhookEvent
 from shop.api import idempotency
 from shop.db import insert_objects, insert_row, select_objects, update_object
@@ -65,6 +65,7 @@ _SETTLED = (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED, PaymentSta
 # (``ProviderKeySpent``): no answer, ever, from that key; ``payment_provider_reconcile`` asks the
 # provider's search instead. The row's ``created_at`` is when we learned the key was spent.
 KEY_SPENT = "provider_key_spent"
+_SPENT_MESSAGE = "The payment provider failed on this request; whatever it made is found by its search."
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,7 @@ def payment_authorization_ask(
     except GatewayUnavailable as exc:
         return ProviderAnswer(failure="failed" if exc.answered else "unavailable", message=str(exc))
     except ProviderKeySpent as exc:
-        return ProviderAnswer(failure="spent", message=str(exc))
+        return ProviderAnswer(failure="spent", code=KEY_SPENT, message=str(exc))
 
 
 def payment_authorize(
@@ -257,21 +258,17 @@ def payment_authorize(
             return _unavailable(said.message)
         if said.failure == "failed":  # not recorded: the claim is released (the provider replays this to the key)
             return Outcome(None, FAILED, False, None, "The payment provider could not process the card; try again.")
-        if said.failure == "spent":  # final for the key, so recorded: a repeat asks the provider nothing
-            logger.warning("payment_provider_key_spent", order_id=str(order_id), error=said.message)
-            with transaction.atomic(using=ALIAS, savepoint=False):
-                payment.status, payment.decline_code, payment.failure_message = FAILED, KEY_SPENT, said.message[:300]
-                insert_objects([payment], using=ALIAS)
-                message = "The payment provider failed on this request; whatever it made is found by its search."
-                outcome = Outcome(payment.id, FAILED, False, KEY_SPENT, message, provider_unavailable=True)
-                remember(outcome)
-            return outcome
-        if said.failure:  # declined, or refused for good: final, recorded
+        if said.failure:  # declined, refused for good, or a spent key: final for the key, recorded
+            spent = said.failure == "spent"  # not the card's fault: no decline in the ledger
             with transaction.atomic(using=ALIAS, savepoint=False):  # see _authorization_settle
                 payment.status, payment.decline_code, payment.failure_message = FAILED, said.code, said.message[:300]
                 insert_objects([payment], using=ALIAS)
-                _record(payment, PaymentEvent.Type.DECLINED, amount, None, code=said.code)
-                outcome = Outcome(payment.id, FAILED, True, said.code, said.message)
+                if spent:
+                    logger.warning("payment_provider_key_spent", order_id=str(order_id), error=said.message)
+                    outcome = Outcome(payment.id, FAILED, False, said.code, _SPENT_MESSAGE, provider_unavailable=True)
+                else:
+                    _record(payment, PaymentEvent.Type.DECLINED, amount, None, code=said.code)
+                    outcome = Outcome(payment.id, FAILED, True, said.code, said.message)
                 remember(outcome)
             return outcome
         result = said.result

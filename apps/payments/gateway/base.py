@@ -50,8 +50,9 @@ class ProviderKeySpent(ProviderNoAnswer):
     request failed inside the provider, which keeps the response and gives it to every later
     request with the key (Stripe: "including 500 errors", each replay marked
     ``Idempotent-Replayed: true``). Asking again with the key can never tell what that request
-    did; only the provider's records of the order can (``find_authorizations``). The provider is
-    answering, so this neither counts against the circuit breaker nor is retried."""
+    did; only the provider's records of the order can (``find_authorizations``, ``payment_get``).
+    Not retried. The breaker takes a replay as the provider answering, and counts only the call
+    that got the fresh 500 first (``resilience.guarded``)."""
 
 
 # The provider's refusal of an operation its record of the payment does not allow (Stripe's

@@ -163,7 +163,9 @@ class FakeGateway:
             if answer is not None and "spent" in answer:  # a replay of the key's kept 5xx
                 raise ProviderKeySpent(f"{operation}: {answer['spent']} (replayed to the key)")
             if answer is None:
-                fails_inside = bool(index_key and self.kept_failure_rate) and random.random() < self.kept_failure_rate
+                fails_inside = (  # fault injection, authorizations only
+                    operation == "authorize" and self.kept_failure_rate and random.random() < self.kept_failure_rate
+                )
                 if not fails_inside or random.random() < 0.5:  # half the failures inside come after the work
                     answer = _worked(work, seen, writes, reference, charge_key, index_key)
                 if fails_inside:  # kept, and replayed to every later call with the key
