@@ -61,8 +61,8 @@ def _refund_remaining(request, payment, reason: str) -> str:
     # Keyed by the state the admin saw: a double submit refunds once.
     key = f"admin:{payment.id}:{payment.refunded_amount}"
     try:
-        outcome = services.payment_refund(
-            payment_id=payment.id, amount=None, reason=f"{reason} (by {request.user})", idempotency_key=key
+        outcome = services.payment_refund_known(
+            payment_id=payment.id, reason=f"{reason} (by {request.user})", idempotency_key=key
         )
     except services.PaymentError as exc:
         raise ActionRefused(str(exc))

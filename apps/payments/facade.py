@@ -117,13 +117,15 @@ def payment_provider_reconcile(*, order_id: uuid.UUID, amount: Decimal, currency
 
 
 def payment_capture(*, order_id: uuid.UUID, idempotency_key: str) -> PaymentResult:
-    """Capture the order's authorized payment; a repeat on a captured payment says so."""
-    return _result(services.payment_capture(order_id=order_id, idempotency_key=idempotency_key))
+    """Capture the order's authorized payment; a repeat on a captured payment says so. A key the
+    provider answers with a kept 5xx is settled by its record (``services.payment_capture_known``)."""
+    return _result(services.payment_capture_known(order_id=order_id, idempotency_key=idempotency_key))
 
 
 def payment_void(*, order_id: uuid.UUID, idempotency_key: str) -> PaymentResult:
-    """Void the order's authorized payment; a repeat on a voided payment says so."""
-    return _result(services.payment_void(order_id=order_id, idempotency_key=idempotency_key))
+    """Void the order's authorized payment; a repeat on a voided payment says so. A key the provider
+    answers with a kept 5xx is settled by its record (``services.payment_void_known``)."""
+    return _result(services.payment_void_known(order_id=order_id, idempotency_key=idempotency_key))
 
 
 def payment_refund(*, order_id: uuid.UUID, amount: Decimal | None, reason: str, idempotency_key: str) -> PaymentResult:
@@ -153,8 +155,9 @@ def payment_reverse(*, order_id: uuid.UUID, reason: str) -> PaymentReversal:
     the retried capture fail before reaching the provider, so the saga asked for a void of money
     already taken. The capture is asked for again with the checkout's own key, which the
     provider answers from its record without charging twice; the payment is then CAPTURED here
-    too, and refunded. If the provider replays a 5xx to the void's or the capture's key, its
-    record says what the payment is (``payment_provider_reconcile``)."""
+    too, and refunded. If the provider replays a 5xx to the void's, the capture's or the refund's
+    key, its record says what the payment is (``payment_provider_reconcile``), and what did not
+    happen is asked again under a new key (``services.payment_void_known`` and the others)."""
     reversal = PaymentReversal(done="NONE", confirmed=True, message="")
     for payment in selectors.payments_for_order(order_id=order_id):
         status = payment.status
@@ -170,12 +173,8 @@ def payment_reverse(*, order_id: uuid.UUID, reason: str) -> PaymentReversal:
                 "VOIDED", outcome.status == PaymentStatus.VOIDED, outcome.message, outcome.provider_unavailable
             )
         if status in (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED):
-            outcome = services.payment_refund(
-                payment_id=payment.id,
-                amount=None,
-                reason=reason,
-                idempotency_key=order_payment_key(order_id=order_id, action="refund"),
-            )
+            refund_key = order_payment_key(order_id=order_id, action="refund")
+            outcome = services.payment_refund_known(payment_id=payment.id, reason=reason, idempotency_key=refund_key)
             reversal = PaymentReversal(
                 "REFUNDED", outcome.status == PaymentStatus.REFUNDED, outcome.message, outcome.provider_unavailable
             )

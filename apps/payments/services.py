@@ -42,7 +42,6 @@ from apps.payments.errors import (
     RefundExceedsCaptured,
 )
 from apps.payments.gateway import (
-    UNEXPECTED_STATE,
     GatewayUnavailable,
     PaymentDeclined,
     PermanentGatewayError,
@@ -283,6 +282,9 @@ def payment_authorize(
     return _once("authorize", idempotency_key, request, attempt)
 
 
+# Our payments whose record at the provider may have moved on without our hearing of it: captured,
+# voided or refunded by a call whose answer was lost.
+_MAY_MOVE_AT_PROVIDER = (PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED)
 # PaymentIntent statuses of a payment the provider is still working on: nothing to conclude yet.
 _IN_PROGRESS = frozenset({"processing", "requires_action", "requires_confirmation"})
 
@@ -292,13 +294,15 @@ def payment_provider_reconcile(*, order_id: uuid.UUID, amount: Decimal, currency
     can no longer tell what they did: a key the provider answers with a kept 5xx (``KEY_SPENT``), or
     one older than it keeps (24 hours). The provider's search on the order id
     (``find_authorizations``) names its payments; each of them, and each payment we hold as
-    AUTHORIZED, is then read by its id (``payment_get``), because the search lags behind the
+    AUTHORIZED or captured, is then read by its id (``payment_get``), because the search lags behind the
     provider's records, for changes as for new payments.
 
     * A payment the provider holds that we never recorded is recorded AUTHORIZED (for the reversal
       to void) or, captured, CAPTURED (to refund), at the provider's amount.
     * An AUTHORIZED payment the provider captured is recorded CAPTURED at the amount it received;
       one it cancelled, VOIDED.
+    * A captured payment the provider has refunded more of than we recorded is brought up to its
+      running total (``_refunded_total_record``, as its refund reports are).
 
     Returns why the caller must wait, or None once the records agree: no answer; a payment the
     provider is still working on; or the search found nothing while what a spent key's request made
@@ -316,7 +320,7 @@ def payment_provider_reconcile(*, order_id: uuid.UUID, amount: Decimal, currency
     except PermanentGatewayError as exc:  # waiting would not help: our own payments are still read
         logger.error("payment_provider_search_refused", order_id=str(order_id), code=exc.code, error=str(exc))
         found = None
-    ours = Payment.objects.using(ALIAS).filter(order_id=order_id, status=PaymentStatus.AUTHORIZED)
+    ours = Payment.objects.using(ALIAS).filter(order_id=order_id, status__in=_MAY_MOVE_AT_PROVIDER)
     references = {result.reference for result in found or ()} | {payment.provider_reference for payment in ours}
     try:
         current = [guarded(gateway.payment_get, reference=reference) for reference in sorted(references)]
@@ -343,6 +347,7 @@ def payment_provider_reconcile(*, order_id: uuid.UUID, amount: Decimal, currency
 def _record_difference(payment: Payment | None, result: ProviderResult, order_id, amount, currency) -> None:
     """Record what the provider's record says of one of its payments, where ours differs."""
     money = _money(amount if result.amount is None else result.amount)
+    before = None if payment is None else (payment.status, payment.refunded_amount)
     if payment is None and result.status in ("requires_capture", "succeeded"):
         captured = result.status == "succeeded"
         payment = Payment(
@@ -362,10 +367,11 @@ def _record_difference(payment: Payment | None, result: ProviderResult, order_id
         payment.status = PaymentStatus.VOIDED
         update_object(payment, ["status", "updated_at"], using=ALIAS)
         _record(payment, PaymentEvent.Type.VOIDED, payment.amount, result, found="provider search")
-    else:
-        return
-    logger.warning("payment_reconciled_from_provider", order_id=str(order_id), reference=result.reference,
-                   status=payment.status)  # fmt: skip
+    if payment is not None and payment.status in _SETTLED and result.refunded:
+        _refunded_total_record(payment, result.refunded, found="provider record")
+    if payment is not None and (payment.status, payment.refunded_amount) != before:
+        logger.warning("payment_reconciled_from_provider", order_id=str(order_id), reference=result.reference,
+                       status=payment.status)  # fmt: skip
 
 
 def _latest_for_order(order_id: uuid.UUID, *, lock: bool = False) -> Payment | None:
@@ -445,13 +451,20 @@ def payment_capture(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
 
 
 def payment_capture_known(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
-    """What became of the order's capture, for a reversal the provider refused to void: the capture
-    asked again with its key (the provider answers from its record, without charging twice), or,
-    if the provider replays a 5xx to that key, its record (``payment_provider_reconcile``)."""
+    """Capture the order's authorization: the checkout's capture, and a reversal's when the provider
+    refused to void because it had captured on a call whose answer we lost (asked again with its key,
+    the provider answers from its record without charging twice). If the provider replays a 5xx to
+    the key, its record (``payment_provider_reconcile``) says what became of the payment: captured
+    or cancelled, it is recorded so; still awaiting capture, the capture is asked again under a new
+    key, which is safe: the provider refuses to capture a payment twice."""
     outcome = payment_capture(order_id=order_id, idempotency_key=idempotency_key)
     if outcome.decline_code != KEY_SPENT:
         return outcome
-    return _known(*_as_the_provider_records(_latest_for_order(order_id)))
+    return _again_after_spent_key(
+        _latest_for_order(order_id),
+        lambda key: payment_capture(order_id=order_id, idempotency_key=f"{idempotency_key}{key}"),
+        done=PaymentStatus.CAPTURED,
+    )
 
 
 def _as_the_provider_records(payment: Payment) -> tuple[Payment, str | None]:
@@ -462,10 +475,25 @@ def _as_the_provider_records(payment: Payment) -> tuple[Payment, str | None]:
     return Payment.objects.using(ALIAS).get(pk=payment.id), waiting
 
 
-def _known(payment: Payment, waiting: str | None) -> Outcome:
-    """The payment as the provider's record left it; no answer (wait) while the record says nothing
-    yet, or still says AUTHORIZED (the call whose key was spent did not happen)."""
-    if waiting is not None or payment.status == PaymentStatus.AUTHORIZED:
+def _again_after_spent_key(payment: Payment, again: Callable[[str], Outcome], *, done: str) -> Outcome:
+    """After a call on ``payment`` whose key the provider answers with a kept 5xx: what the provider's
+    record says of the payment, and the call made once more under a new key when the record shows
+    that it did not happen (the payment's status unchanged). Only for calls the provider refuses to
+    repeat on one payment whichever key asks: a capture, a void, a refund of everything left (it
+    refuses to refund more than it received). ``again(suffix)`` makes the call with the original
+    key plus ``suffix``. Whatever that call answers short of ``done``, the record is read again.
+    Returns the payment as the record says, the new call's own refusal, or no answer (wait) while
+    the record says nothing new."""
+    before = payment.status
+    payment, waiting = _as_the_provider_records(payment)
+    if waiting is None and payment.status == before:  # the spent key's call did not happen
+        outcome = again(f":after-500:{uuid.uuid4().hex}")
+        if outcome.status == done or not (outcome.declined or outcome.decline_code == KEY_SPENT):
+            return outcome
+        payment, waiting = _as_the_provider_records(payment)
+        if waiting is None and payment.status == before and outcome.declined:
+            return outcome  # refused for a reason the record does not explain: the refusal is the answer
+    if waiting is not None or payment.status == before:
         return _unavailable(waiting or "The provider's record says nothing new yet.", payment, code=KEY_SPENT)
     return _current(payment, "Payment state as the provider's record says.")
 
@@ -474,18 +502,15 @@ def payment_void_known(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
     """Void the order's authorization, for a reversal. If the provider replays a 5xx to the void's key,
     its record (``payment_provider_reconcile``) says what became of the payment: cancelled or
     captured, it is recorded so (a capture is then refunded); still awaiting capture, the void is
-    asked again under a new key, which is safe, unlike a refund: the provider refuses to void a
-    payment twice. Whatever that void answers short of a void, the record is read again."""
+    asked again under a new key, which is safe: the provider refuses to void a payment twice."""
     outcome = payment_void(order_id=order_id, idempotency_key=idempotency_key)
     if outcome.decline_code != KEY_SPENT:
         return outcome
-    payment, waiting = _as_the_provider_records(_latest_for_order(order_id))
-    if waiting is None and payment.status == PaymentStatus.AUTHORIZED:  # that void did not happen
-        outcome = payment_void(order_id=order_id, idempotency_key=f"{idempotency_key}:after-500:{uuid.uuid4().hex}")
-        if outcome.status == PaymentStatus.VOIDED or outcome.decline_code not in (UNEXPECTED_STATE, KEY_SPENT):
-            return outcome
-        payment, waiting = _as_the_provider_records(payment)
-    return _known(payment, waiting)
+    return _again_after_spent_key(
+        _latest_for_order(order_id),
+        lambda key: payment_void(order_id=order_id, idempotency_key=f"{idempotency_key}{key}"),
+        done=PaymentStatus.VOIDED,
+    )
 
 
 def payment_void(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
@@ -543,6 +568,24 @@ def payment_refund(*, payment_id: uuid.UUID, amount: Decimal | None, reason: str
         return outcome
 
     return _once("refund", idempotency_key, request, attempt)
+
+
+def payment_refund_known(*, payment_id: uuid.UUID, reason: str, idempotency_key: str) -> Outcome:
+    """Refund everything still refundable of a captured payment: a reversal's refund, and staff's
+    "refund everything still refundable". If the provider replays a 5xx to the key, its record of the
+    payment says how much it has refunded: that running total is recorded, and what is still
+    unrefunded is refunded under a new key. Safe for this refund, not for a partial one: the
+    provider refuses to refund more than it received, so two refunds of everything cannot both
+    go through."""
+
+    def refund(suffix: str = "") -> Outcome:
+        key = idempotency_key + suffix
+        return payment_refund(payment_id=payment_id, amount=None, reason=reason, idempotency_key=key)
+
+    outcome = refund()
+    if outcome.decline_code != KEY_SPENT:
+        return outcome
+    return _again_after_spent_key(Payment.objects.using(ALIAS).get(pk=payment_id), refund, done=PaymentStatus.REFUNDED)
 
 
 def refundable_payment_for_order(order_id: uuid.UUID) -> uuid.UUID:
@@ -609,14 +652,23 @@ def provider_report_record(*, provider: str, report: ProviderReport) -> str:
 
 
 def _provider_refund(payment: Payment, report: ProviderReport) -> str:
-    total = min(_money(report.amount), payment.captured_amount)
+    missing = _refunded_total_record(payment, report.amount, source=payment.provider, event=report.event_id)
+    return f"refunded {missing}" if missing else "already recorded"
+
+
+def _refunded_total_record(payment: Payment, total: Decimal, **data) -> Decimal:
+    """Bring a locked, captured payment up to the provider's running total refunded: a refund made
+    in its dashboard (its report) or on a call whose answer we lost (its record). A refund made
+    through our API is already counted, so the total is compared, never added. Returns the
+    difference recorded (0: nothing was missing)."""
+    total = min(_money(total), payment.captured_amount)
     missing = total - payment.refunded_amount
     if missing <= 0:
-        return "already recorded"
+        return Decimal(0)
     payment.refunded_amount = total
     fully = payment.refunded_amount == payment.captured_amount
     payment.status = PaymentStatus.REFUNDED if fully else PaymentStatus.PARTIALLY_REFUNDED
-    payment.save()
-    _record(payment, PaymentEvent.Type.REFUNDED, missing, None, source=payment.provider, event=report.event_id)
+    update_object(payment, ["status", "refunded_amount", "updated_at"], using=ALIAS)
+    _record(payment, PaymentEvent.Type.REFUNDED, missing, None, **data)
     logger.warning("payment_refunded_at_provider", payment_id=str(payment.id), amount=str(missing))
-    return f"refunded {missing}"
+    return missing

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.test import override_settings
 
-from apps.payments import facade
+from apps.payments import facade, services
 from apps.payments.errors import RefundExceedsCaptured
 from apps.payments.gateway import (
     ProviderKeyInUse,
@@ -246,11 +246,12 @@ def test_a_capture_behind_a_kept_500_is_read_from_stripes_record_and_refunded_wh
     capture's key. The reversal's void is refused (the PaymentIntent is no longer awaiting capture),
     and asking the capture's key again replays the 500. Stripe's search still lists the
     PaymentIntent as it was made; read by its id, it succeeded, for 10.00, which is recorded and
-    refunded. Before, the reversal waited on the capture's key for good."""
+    refunded. Before, the reversal waited on the capture's key for good. (The capture is made with
+    the bare service, which does not read Stripe's record, so that the reversal is what finds it.)"""
     order_id = uuid.uuid4()
     _authorize(order_id, key="auth")
     stripe_stub.failing_operation, stripe_stub.failures_inside, stripe_stub.received_cents = "capture", 1, 1000
-    captured = facade.payment_capture(order_id=order_id, idempotency_key=f"order:{order_id}:capture")
+    captured = services.payment_capture(order_id=order_id, idempotency_key=f"order:{order_id}:capture")
     assert (captured.status, captured.provider_unavailable, captured.decline_code) == ("FAILED", True, facade.KEY_SPENT)
 
     reversal = facade.payment_reverse(order_id=order_id, reason="x")
@@ -333,3 +334,84 @@ def test_a_void_behind_a_kept_500_is_read_by_its_id_even_when_stripe_refuses_the
     assert (reversal.done, reversal.confirmed) == ("VOIDED", True)
     assert len([r for r in stripe_stub.requests if r["path"].endswith("/cancel")]) == 2  # the 500, its replay
     assert Payment.objects.get(order_id=order_id).status == "VOIDED"
+
+
+def _keys(stub, suffix: str) -> list[str]:
+    return [r["key"] for r in stub.requests if r["path"].endswith(suffix)]
+
+
+@pytest.mark.parametrize("captured_before_the_500", [True, False])
+def test_the_checkouts_capture_behind_a_kept_500_is_settled_by_stripes_record_or_asked_again_under_a_new_key(
+    stripe_stub, captured_before_the_500
+):
+    """Stripe fails inside the checkout's capture with a 500 it replays to the capture's key. Read by its
+    id, the PaymentIntent either succeeded (recorded CAPTURED at what Stripe received) or still awaits
+    capture (captured again under a new key: Stripe refuses a second capture of one PaymentIntent).
+    Before, the capture answered "no answer" to every ask until the saga gave up and unwound a
+    checkout whose money Stripe may already have taken."""
+    order_id = uuid.uuid4()
+    _authorize(order_id, key="auth")
+    stripe_stub.failing_operation, stripe_stub.failures_inside = "capture", 1
+    stripe_stub.failure_after_work = captured_before_the_500
+    capture_key = f"order:{order_id}:capture"
+
+    captured = facade.payment_capture(order_id=order_id, idempotency_key=capture_key)
+    assert (captured.status, captured.provider_unavailable) == ("CAPTURED", False)
+    keys = _keys(stripe_stub, "/capture")
+    assert keys[:2] == [capture_key, capture_key]  # the 500, then its replay
+    assert len(keys) == (2 if captured_before_the_500 else 3)
+    if not captured_before_the_500:
+        assert keys[2].startswith(f"{capture_key}:after-500:")
+    payment = Payment.objects.get(order_id=order_id)
+    assert (payment.status, payment.captured_amount) == ("CAPTURED", Decimal("12.34"))
+    assert [e.type for e in payment.events.order_by("id")] == ["AUTHORIZED", "CAPTURED"]
+
+
+@pytest.mark.parametrize("refunded_before_the_500", [True, False])
+def test_a_refund_behind_a_kept_500_is_read_from_stripes_record_and_made_again_under_a_new_key_if_it_did_not_happen(
+    stripe_stub, refunded_before_the_500
+):
+    """Stripe fails inside the reversal's refund with a 500 it replays to the refund's key. Its record of
+    the PaymentIntent (the charge's ``amount_refunded``) says whether that refund happened: if it did,
+    it is recorded once; if not, everything still unrefunded is refunded under a new key, which
+    cannot refund twice (Stripe refuses to refund more than it received). Before, the reversal
+    waited on the refund's key until the saga ended FAILED, and the customer's money stayed taken."""
+    order_id = uuid.uuid4()
+    _authorize(order_id, key="auth")
+    facade.payment_capture(order_id=order_id, idempotency_key="cap")
+    stripe_stub.failing_operation, stripe_stub.failures_inside = "refunds", 1
+    stripe_stub.failure_after_work = refunded_before_the_500
+
+    reversal = facade.payment_reverse(order_id=order_id, reason="x")
+    assert (reversal.done, reversal.confirmed) == ("REFUNDED", True)
+    [intent] = stripe_stub.intents.values()
+    assert intent["refunded"] == 1234
+    keys = _keys(stripe_stub, "/v1/refunds")
+    refund_key = f"order:{order_id}:refund"
+    assert keys[:2] == [refund_key, refund_key]
+    assert len(keys) == (2 if refunded_before_the_500 else 3)
+    if not refunded_before_the_500:
+        assert keys[2].startswith(f"{refund_key}:after-500:")
+    payment = Payment.objects.get(order_id=order_id)
+    assert (payment.status, payment.refunded_amount) == ("REFUNDED", Decimal("12.34"))
+    refunds = [e for e in payment.events.order_by("id") if e.type == "REFUNDED"]
+    assert [e.amount for e in refunds] == [Decimal("12.34")]
+    assert (refunds[0].data.get("found") == "provider record") is refunded_before_the_500
+
+
+def test_a_refund_asked_again_after_a_kept_500_that_stripe_refuses_for_a_reason_of_its_own_says_so(stripe_stub):
+    """The refund's key is spent and Stripe's record shows nothing refunded, but it refuses the refund
+    under the new key too (here: the charge no longer holds the money, as after a dispute). That
+    refusal is the answer, for staff to see, not an endless wait on the provider."""
+    order_id = uuid.uuid4()
+    _authorize(order_id, key="auth")
+    facade.payment_capture(order_id=order_id, idempotency_key="cap")
+    [intent] = stripe_stub.intents.values()
+    stripe_stub.failing_operation, stripe_stub.failures_inside, stripe_stub.failure_after_work = "refunds", 1, False
+    intent["amount_received"] = 0  # the stub then refuses every refund, and still reports none made
+
+    reversal = facade.payment_reverse(order_id=order_id, reason="x")
+    assert (reversal.done, reversal.confirmed, reversal.provider_unavailable) == ("REFUNDED", False, False)
+    assert "refused" in reversal.message
+    assert len(_keys(stripe_stub, "/v1/refunds")) == 3
+    assert Payment.objects.get(order_id=order_id).status == "CAPTURED"

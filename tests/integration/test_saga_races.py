@@ -322,12 +322,15 @@ def test_confirmed_order_whose_expired_units_were_sold_is_refunded_and_cancelled
     assert on_hand_reserved(products[0]) == (5, 4)
 
 
-def _the_fake_provider_fails_inside_every_authorization(settings, monkeypatch, *, after_making_it: bool):
-    """Every authorization fails inside the fake provider with a 5xx it keeps under the key and
-    replays; ``after_making_it``: the authorization was made first (the draws of its fault injection)."""
-    settings.PAYMENT_FAKE_KEPT_FAILURE_RATE = 0.95  # every draw below falls below it
+def _the_fake_provider_fails_inside_the_first(operation: str, settings, monkeypatch, *, after_the_work: bool):
+    """The first ``operation`` call fails inside the fake provider with a 5xx it keeps under the key and
+    replays; ``after_the_work``: what it was asked to do was done first. Later calls, under other keys,
+    do not fail. (The draws of the fake's fault injection: one for failing, one for the work.)"""
+    settings.PAYMENT_FAKE_KEPT_FAILURE_RATE = 0.5
     settings.PAYMENT_RETRY_BASE_SECONDS = settings.PAYMENT_RETRY_MAX_SECONDS = 0.001
-    monkeypatch.setattr(fake.random, "random", lambda: 0.0 if after_making_it else 0.9)
+    monkeypatch.setattr(fake, "KEPT_FAILURE_OPERATIONS", frozenset({operation}))
+    draws = iter([0.0, 0.0 if after_the_work else 0.9])
+    monkeypatch.setattr(fake.random, "random", lambda: next(draws, 0.99))
 
 
 def test_an_authorization_behind_a_kept_500_is_found_by_the_providers_search_and_voided_as_the_checkout_unwinds(
@@ -338,7 +341,7 @@ def test_an_authorization_behind_a_kept_500_is_found_by_the_providers_search_and
     search for the order's authorizations instead, records the one it made and voids it. Before,
     the reversal asked the key again at every deadline, the saga ended FAILED for staff, and the
     authorization stayed on the card."""
-    _the_fake_provider_fails_inside_every_authorization(settings, monkeypatch, after_making_it=True)
+    _the_fake_provider_fails_inside_the_first("authorize", settings, monkeypatch, after_the_work=True)
     order_id = place(customer_api, products)
     drain()
     assert fake.call_log("authorize", f"order:{order_id}:authorize")["started"] == 2  # the 500, then a replay
@@ -354,10 +357,55 @@ def test_an_authorization_behind_a_kept_500_is_found_by_the_providers_search_and
         assert on_hand_reserved(product) == (5, 0)
 
 
+@pytest.mark.parametrize("after_the_work", [True, False])
+def test_a_capture_behind_a_kept_500_completes_the_checkout_from_the_providers_record(
+    customer_api, products, settings, monkeypatch, after_the_work
+):
+    """The provider fails inside the checkout's capture with a 500 it replays to the capture's key. Its
+    record of the payment says whether it captured (recorded so) or not (captured under a new key), and
+    the checkout completes. Before, every ask of the key went unanswered until the saga gave up on
+    the capture and unwound an order the customer had paid for, or was about to."""
+    _the_fake_provider_fails_inside_the_first("capture", settings, monkeypatch, after_the_work=after_the_work)
+    order_id = place(customer_api, products)
+    drain()
+    assert fake.call_log("capture", f"order:{order_id}:capture")["started"] == 2  # the 500, then a replay
+    assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPLETED
+    order = Order.objects.get(pk=order_id)
+    assert order.status == OrderStatus.CONFIRMED
+    payment = Payment.objects.get(order_id=order_id)
+    assert (payment.status, payment.captured_amount) == ("CAPTURED", order.total)
+    charge = fake.charge_get(payment.provider_reference)
+    assert (charge["status"], charge["captured"]) == ("succeeded", order.total)
+
+
+@pytest.mark.parametrize("after_the_work", [True, False])
+def test_a_refund_behind_a_kept_500_gives_the_money_back_once_as_a_cancelled_order_unwinds(
+    customer_api, products, settings, monkeypatch, after_the_work
+):
+    """The customer cancels a completed checkout, and the provider fails inside the reversal's refund
+    with a 500 it replays to the refund's key. Its record says how much it refunded: that is recorded,
+    or, if nothing, the refund is made under a new key. Before, the reversal waited on the refund's
+    key until the saga ended FAILED for staff, the customer's money still taken."""
+    order_id = place(customer_api, products)
+    drain()
+    assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPLETED
+    _the_fake_provider_fails_inside_the_first("refund", settings, monkeypatch, after_the_work=after_the_work)
+    response = customer_api.post(f"/api/v1/orders/{order_id}/cancel", format="json")
+    assert response.status_code == 200, response.json()
+    drain()
+    assert fake.call_log("refund", f"order:{order_id}:refund")["started"] == 2
+    assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPENSATED
+    total = Order.objects.get(pk=order_id).total
+    payment = Payment.objects.get(order_id=order_id)
+    assert (payment.status, payment.refunded_amount) == ("REFUNDED", total)
+    assert fake.charge_get(payment.provider_reference)["refunded"] == total
+    assert [e.amount for e in payment.events.filter(type="REFUNDED")] == [total]
+
+
 def test_a_reversal_whose_search_finds_nothing_waits_until_the_provider_has_indexed_then_unwinds(
     customer_api, products, settings, monkeypatch
 ):
-    _the_fake_provider_fails_inside_every_authorization(settings, monkeypatch, after_making_it=False)
+    _the_fake_provider_fails_inside_the_first("authorize", settings, monkeypatch, after_the_work=False)
     order_id = place(customer_api, products)
     drain()
     saga = CheckoutSaga.objects.get(order_id=order_id)

@@ -13,7 +13,9 @@ with a 500 that is kept under their keys and replayed, as Stripe keeps a 500's r
 ``failure_after_work`` says whether the work was done all the same. A capture or cancel of a
 PaymentIntent no longer awaiting capture is refused (``payment_intent_unexpected_state``).
 ``GET /v1/payment_intents/search`` finds intents by ``metadata['order_id']`` as they were made (the
-changes since lag, as Stripe's index does); ``GET /v1/payment_intents/{id}`` reads one as it is.
+changes since lag, as Stripe's index does); ``GET /v1/payment_intents/{id}`` reads one as it is,
+with its charge (what was refunded of it) once captured. A refund of more than is left unrefunded
+is refused (``charge_already_refunded``).
 """
 
 import contextlib
@@ -91,7 +93,11 @@ class StubStripe(BaseHTTPRequestHandler):
             found = [intent for intent in self.indexed.values() if intent["metadata"].get("order_id") == order_id]
             return self._reply(200, {"object": "search_result", "url": url.path, "has_more": False, "data": found})
         if parts[:2] == ["v1", "payment_intents"] and len(parts) == 3 and parts[2] in self.intents:
-            return self._reply(200, dict(self.intents[parts[2]]))
+            intent = dict(self.intents[parts[2]])
+            if intent["status"] == "succeeded":  # its charge, as ``expand[]=latest_charge`` returns it
+                charge = {"id": f"ch_{intent['id'][3:]}", "object": "charge", "amount_refunded": intent["refunded"]}
+                intent["latest_charge"] = charge
+            return self._reply(200, intent)
         self._reply(404, {"error": {"type": "invalid_request_error", "message": "No such route"}})
 
     def _intent(self, intent_id: str, **changes) -> dict:
@@ -122,7 +128,7 @@ class StubStripe(BaseHTTPRequestHandler):
             metadata = {name[9:-1]: value for name, value in form.items() if name.startswith("metadata[")}
             self.intents[intent_id] = {"id": intent_id, "object": "payment_intent", "status": "requires_capture",
                                        "amount": int(form["amount"]), "currency": form["currency"],
-                                       "metadata": metadata}  # fmt: skip
+                                       "metadata": metadata, "refunded": 0}  # fmt: skip
             self.indexed[intent_id] = dict(self.intents[intent_id])
             return (200, dict(self.intents[intent_id]))
         if parts[:2] == ["v1", "payment_intents"] and parts[3] in ("capture", "cancel"):
@@ -135,7 +141,18 @@ class StubStripe(BaseHTTPRequestHandler):
             received = self.received_cents if self.received_cents is not None else int(form["amount_to_capture"])
             return (200, self._intent(parts[2], status="succeeded", amount_received=received))
         if parts == ["v1", "refunds"]:
-            return (200, {"id": f"re_{uuid.uuid4().hex[:8]}", "object": "refund", "status": "succeeded"})
+            intent = self.intents.get(form["payment_intent"])
+            if intent is None:
+                return (404, {"error": {"type": "invalid_request_error", "code": "resource_missing",
+                                        "message": f"No such payment_intent: {form['payment_intent']}"}})  # fmt: skip
+            amount = int(form["amount"])
+            if intent["status"] != "succeeded" or intent["refunded"] + amount > intent["amount_received"]:
+                error = {"type": "invalid_request_error", "code": "charge_already_refunded",
+                         "message": "Refund amount is greater than the unrefunded amount on the charge."}  # fmt: skip
+                return (400, {"error": error})
+            intent["refunded"] += amount
+            refund = {"id": f"re_{uuid.uuid4().hex[:8]}", "object": "refund", "status": "succeeded", "amount": amount}
+            return (200, refund | {"payment_intent": intent["id"]})
         return (404, {"error": {"type": "invalid_request_error", "message": "No such route"}})
 
 

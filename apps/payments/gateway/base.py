@@ -20,6 +20,9 @@ class ProviderResult:
     # received), in major units; None when it reported none. The ledger trusts this figure
     # over the amount we asked for.
     amount: Decimal | None = None
+    # A payment read by its id (``payment_get``): the running total the provider has refunded of it;
+    # None when the record does not say (an authorization, or a search result).
+    refunded: Decimal | None = None
 
 
 class GatewayError(Exception):
@@ -104,5 +107,6 @@ class PaymentGateway(Protocol):
 
     def payment_get(self, *, reference: str) -> ProviderResult:
         """The provider's current record of one payment, read by its id (current at once, unlike the
-        search). ``amount``: what it received once captured, else what it holds."""
+        search). ``amount``: what it received once captured, else what it holds; ``refunded``: the
+        total it has refunded of it."""
         ...

@@ -5,8 +5,9 @@ Test tokens behave like Stripe's: ``tok_visa`` (and the other card brands) succe
 ``tok_chargeDeclinedProcessingError`` fails transiently (``processing_error``: kept under the
 key and replayed, as Stripe keeps a card error). Latency, a timeout, a random
 transient failure rate, a random share of calls slower than the timeout and a random share of
-authorizations that fail inside the provider (a 5xx kept under the key and replayed to every
-later call with it, as Stripe keeps a 500; half of them after the authorization was made) are
+keyed calls (authorize, capture, void, refund: ``KEPT_FAILURE_OPERATIONS``) that fail inside the
+provider (a 5xx kept under the key and replayed to every later call with it, as Stripe keeps a
+500; half of them after the work was done) are
 configurable for drills (``bench/chaos.py``), and so is an outage (``begin_outage``: every call fails to
 connect until it ends, long enough to open the circuit breaker). A call slower than the timeout
 is still carried out, as a real provider carries on after the client stopped waiting: the caller
@@ -47,6 +48,8 @@ TRANSIENT_TOKENS = frozenset({"tok_chargeDeclinedProcessingError"})
 _KEEP = 7 * 24 * 3600
 _MONEY = ("amount", "captured", "refunded")
 _OUTAGE = "fakegw:outage"
+# The calls that ``kept_failure_rate`` may make fail inside the provider (a test narrows it).
+KEPT_FAILURE_OPERATIONS = frozenset({"authorize", "capture", "void", "refund"})
 
 
 def store():
@@ -163,8 +166,10 @@ class FakeGateway:
             if answer is not None and "spent" in answer:  # a replay of the key's kept 5xx
                 raise ProviderKeySpent(f"{operation}: {answer['spent']} (replayed to the key)")
             if answer is None:
-                fails_inside = (  # fault injection, authorizations only
-                    operation == "authorize" and self.kept_failure_rate and random.random() < self.kept_failure_rate
+                fails_inside = (  # fault injection, not crypto
+                    operation in KEPT_FAILURE_OPERATIONS
+                    and self.kept_failure_rate
+                    and random.random() < self.kept_failure_rate
                 )
                 if not fails_inside or random.random() < 0.5:  # half the failures inside come after the work
                     answer = _worked(work, seen, writes, reference, charge_key, index_key)
@@ -252,7 +257,8 @@ class FakeGateway:
 def _charge_result(reference: str, stored: dict | None) -> ProviderResult:
     charge = _charge_from(stored, reference)
     received = charge["status"] == "succeeded"
-    return ProviderResult(reference, charge["status"], charge["captured"] if received else charge["amount"])
+    amount = charge["captured"] if received else charge["amount"]
+    return ProviderResult(reference, charge["status"], amount, refunded=charge["refunded"])
 
 
 def _worked(work, seen: dict, writes: dict, reference, charge_key, index_key) -> dict:

@@ -125,10 +125,19 @@ class StripeGateway:
         return [_intent_result(intent) for intent in found.data]
 
     def payment_get(self, *, reference) -> ProviderResult:
-        return _intent_result(self._call(self.client.v1.payment_intents.retrieve, reference))
+        # The charge says what was refunded (``amount_refunded``); the PaymentIntent alone does not.
+        intent = self._call(self.client.v1.payment_intents.retrieve, reference, params={"expand": ["latest_charge"]})
+        return _intent_result(intent)
 
 
 def _intent_result(intent) -> ProviderResult:
+    """A PaymentIntent in our terms. Its ``latest_charge`` is an id unless it was expanded (a read by
+    id asks for it); only the expanded charge says what was refunded."""
     captured = intent.status == "succeeded"
     minor = getattr(intent, "amount_received", None) if captured else getattr(intent, "amount", None)
-    return ProviderResult(intent.id, intent.status, amount=major_units(minor, intent.currency))
+    charge = getattr(intent, "latest_charge", None)
+    refunded = None if charge is None or isinstance(charge, str) else getattr(charge, "amount_refunded", None)
+    currency = intent.currency
+    return ProviderResult(
+        intent.id, intent.status, amount=major_units(minor, currency), refunded=major_units(refunded, currency)
+    )
