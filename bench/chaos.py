@@ -11,8 +11,9 @@ misbehaving provider, then proof from the databases that nothing was lost, overs
 2. Production processes as the Makefile runs them: gunicorn, two Celery workers (as if on two
    hosts), beat (one schedule file for its whole life, as ``make beat``); the fake gateway with
    ``PAYMENT_FAKE_FAILURE_RATE`` 0.3, ``PAYMENT_FAKE_SLOW_RATE`` 0.05 (calls slower than
-   ``PAYMENT_TIMEOUT_SECONDS``) and ``PAYMENT_FAKE_KEPT_FAILURE_RATE`` 0.02 (authorizations that
-   fail inside the provider with a 5xx it replays to the key: found by its search instead).
+   ``PAYMENT_TIMEOUT_SECONDS``) and ``PAYMENT_FAKE_KEPT_FAILURE_RATE`` 0.02 (authorizations,
+   captures, voids and refunds that fail inside the provider with a 5xx it replays to the key:
+   settled from its search and records instead).
 3. Open-loop load (``bench/_load.py``) at ``--rate`` POST/s (default: ``--load-share`` 70 % of the
    capacity ``make bench`` measured, the saturation "Orders CONFIRMED per second" read from
    BENCHMARKS.md's checkout section at run time, or ``--capacity``) until ``--orders`` were offered. Mix:
@@ -693,6 +694,22 @@ def fake_ledger() -> dict[str, dict]:
     return charges
 
 
+def fake_spent_keys() -> tuple[Counter, int]:
+    """The keys whose first call failed inside the fake provider (a kept 500), by the checkout action
+    in the key (``order:<id>:<action>``; "other" for staff's keys), and how many calls were made
+    again under a new key after one (``...:after-500:<uuid>``)."""
+    from apps.payments.gateway.fake import store
+
+    spent: Counter = Counter()
+    for key in store().iter_keys("fakegw:key:*"):
+        answer = store().get(key)
+        if answer and "spent" in answer:
+            parts = key.removeprefix("fakegw:key:").split(":")
+            spent[parts[2] if parts[0] == "order" and len(parts) > 2 else "other"] += 1
+    again = sum(1 for _ in store().iter_keys("fakegw:log:*:after-500:*:started"))
+    return spent, again
+
+
 def worst_per_saga(late: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
     """One row per overdue saga (its worst check), in time order."""
     worst: dict[str, tuple[float, float, str]] = {}
@@ -780,12 +797,15 @@ def check(initial_stock: dict, results, customers: Customers, faults: Faults, mo
     # An authorization nobody captured or voided holds the customer's money until the provider lets
     # it lapse: one whose answer we lost (every attempt timed out while the provider worked on).
     standing = [ref for ref, charge in ledger.items() if charge["status"] == "requires_capture"]
-    spent = Payment.objects.filter(decline_code="provider_key_spent").count()
+    spent, again = fake_spent_keys()
     found = PaymentEvent.objects.filter(data__found="provider search").count()
+    refunds_found = PaymentEvent.objects.filter(data__found="provider record").count()
+    by_action = ", ".join(f"{action} {n}" for action, n in sorted(spent.items())) or "none"
     checks.append(("provider ledger: no authorization left on a card (each captured or voided)", not standing,
                    f"{len(standing)} standing, {sum(ref not in order_of_ref for ref in standing)} of them "
-                   f"unknown to us; {spent} authorization keys spent on a replayed 5xx, {found} payment changes "
-                   "found by the provider's search"))  # fmt: skip
+                   f"unknown to us; keys spent on a replayed 5xx: {by_action}; {found} payment changes found "
+                   f"by the provider's search, {refunds_found} refunds found in its record, {again} calls made "
+                   "again under a new key"))  # fmt: skip
 
     sold = defaultdict(int)
     paid_ids = [oid for oid, o in orders.items() if o["status"] in PAID]
