@@ -798,14 +798,15 @@ def check(initial_stock: dict, results, customers: Customers, faults: Faults, mo
     # it lapse: one whose answer we lost (every attempt timed out while the provider worked on).
     standing = [ref for ref, charge in ledger.items() if charge["status"] == "requires_capture"]
     spent, again = fake_spent_keys()
-    found = PaymentEvent.objects.filter(data__found="provider search").count()
-    refunds_found = PaymentEvent.objects.filter(data__found="provider record").count()
+    recorded_from_provider = PaymentEvent.objects.filter(data__found="provider record")
+    found = recorded_from_provider.exclude(type=PaymentEvent.Type.REFUNDED).count()
+    refunds_found = recorded_from_provider.filter(type=PaymentEvent.Type.REFUNDED).count()
     by_action = ", ".join(f"{action} {n}" for action, n in sorted(spent.items())) or "none"
     checks.append(("provider ledger: no authorization left on a card (each captured or voided)", not standing,
                    f"{len(standing)} standing, {sum(ref not in order_of_ref for ref in standing)} of them "
-                   f"unknown to us; keys spent on a replayed 5xx: {by_action}; {found} payment changes found "
-                   f"by the provider's search, {refunds_found} refunds found in its record, {again} calls made "
-                   "again under a new key"))  # fmt: skip
+                   f"unknown to us; keys spent on a replayed 5xx: {by_action}; {found} payment changes and "
+                   f"{refunds_found} refunds found in the provider's record, {again} calls made again under a "
+                   "new key"))  # fmt: skip
 
     sold = defaultdict(int)
     paid_ids = [oid for oid, o in orders.items() if o["status"] in PAID]

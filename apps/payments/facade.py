@@ -111,8 +111,9 @@ def payment_authorize(
 
 
 def payment_provider_reconcile(*, order_id: uuid.UUID, amount: Decimal, currency: str) -> str | None:
-    """Our record of the order's payments brought in line with the provider's search (an authorization
-    we never recorded, a capture or void whose answer we never had); why to wait, or None when done."""
+    """Our record of the order's payments brought in line with the provider's (its search names them,
+    each is read by its id): an authorization we never recorded, a capture, void or refund whose
+    answer we never had; why to wait, or None when done."""
     return services.payment_provider_reconcile(order_id=order_id, amount=amount, currency=currency)
 
 
@@ -146,7 +147,8 @@ def order_payment_key(*, order_id: uuid.UUID | str, action: str) -> str:
 def payment_reverse(*, order_id: uuid.UUID, reason: str) -> PaymentReversal:
     """Give back whatever money the order moved: void an authorization, refund a capture in
     full, or nothing when no money moved (so a repeat after success reverses nothing: NONE).
-    One idempotency key per order for the void and one for the refund. Stops at the first
+    One idempotency key per order for the void and one for the refund (a new one only after the
+    provider replays a 5xx to it, below). Stops at the first
     void or refund the provider does not confirm (``confirmed=False``).
 
     A void the provider refuses because its record of the payment is no longer an

@@ -42,6 +42,7 @@ from apps.payments.errors import (
     RefundExceedsCaptured,
 )
 from apps.payments.gateway import (
+    UNEXPECTED_STATE,
     GatewayUnavailable,
     PaymentDeclined,
     PermanentGatewayError,
@@ -356,17 +357,17 @@ def _record_difference(payment: Payment | None, result: ProviderResult, order_id
             provider_reference=result.reference, captured_amount=money if captured else Decimal(0),
         )  # fmt: skip
         insert_objects([payment], using=ALIAS)
-        _record(payment, PaymentEvent.Type.AUTHORIZED, money, result, found="provider search")
+        _record(payment, PaymentEvent.Type.AUTHORIZED, money, result, found="provider record")
         if captured:
-            _record(payment, PaymentEvent.Type.CAPTURED, money, result, found="provider search")
+            _record(payment, PaymentEvent.Type.CAPTURED, money, result, found="provider record")
     elif payment is not None and payment.status == PaymentStatus.AUTHORIZED and result.status == "succeeded":
         payment.status, payment.captured_amount = PaymentStatus.CAPTURED, money
         update_object(payment, ["status", "captured_amount", "updated_at"], using=ALIAS)
-        _record(payment, PaymentEvent.Type.CAPTURED, money, result, found="provider search")
+        _record(payment, PaymentEvent.Type.CAPTURED, money, result, found="provider record")
     elif payment is not None and payment.status == PaymentStatus.AUTHORIZED and result.status == "canceled":
         payment.status = PaymentStatus.VOIDED
         update_object(payment, ["status", "updated_at"], using=ALIAS)
-        _record(payment, PaymentEvent.Type.VOIDED, payment.amount, result, found="provider search")
+        _record(payment, PaymentEvent.Type.VOIDED, payment.amount, result, found="provider record")
     if payment is not None and payment.status in _SETTLED and result.refunded:
         _refunded_total_record(payment, result.refunded, found="provider record")
     if payment is not None and (payment.status, payment.refunded_amount) != before:
@@ -374,11 +375,13 @@ def _record_difference(payment: Payment | None, result: ProviderResult, order_id
                        status=payment.status)  # fmt: skip
 
 
-def _latest_for_order(order_id: uuid.UUID, *, lock: bool = False) -> Payment | None:
-    """The order's latest payment that was not refused; ``lock``: the order's payments locked until
-    the transaction ends (the capture's hot path: one statement built once, ``shop.db``)."""
+def _latest_for_order(order_id: uuid.UUID, *, lock: bool = False, payment_id: uuid.UUID | None = None):
+    """The order's latest payment that was not refused, or the one ``payment_id`` names; ``lock``: the
+    order's payments locked until the transaction ends (the capture's hot path: one statement built
+    once, ``shop.db``)."""
     found = select_objects(Payment, using=ALIAS, lock=lock, order_by=("-created_at",), order_id=order_id)
-    return next((payment for payment in found if payment.status != FAILED), None)
+    wanted = (lambda p: p.id == payment_id) if payment_id else (lambda p: p.status != FAILED)
+    return next((payment for payment in found if wanted(payment)), None)
 
 
 def _locked(payment_id: uuid.UUID) -> Payment:
@@ -389,12 +392,14 @@ def _locked(payment_id: uuid.UUID) -> Payment:
 
 
 def _authorization_settle(
-    *, order_id: uuid.UUID, idempotency_key: str, operation: str, done: tuple[str, ...], already: str, settle
-) -> Outcome:
-    """What capture and void share: the order's latest authorization, locked across the provider
-    call. A payment in a ``done`` status is answered with its state (message ``already``), one
-    that is not AUTHORIZED is a ``PaymentStateError``; otherwise ``settle(payment)`` calls the
-    provider and, if it answered, updates the payment. A FAILED outcome changed nothing.
+    *, order_id: uuid.UUID, payment_id: uuid.UUID | None, idempotency_key: str, operation: str,
+    done: tuple[str, ...], already: str, settle,
+) -> Outcome:  # fmt: skip
+    """What capture and void share: the order's latest authorization (or the payment ``payment_id``
+    names), locked across the provider call. A payment in a ``done`` status is answered with its
+    state (message ``already``), one that is not AUTHORIZED is a ``PaymentStateError``; otherwise
+    ``settle(payment)`` calls the provider and, if it answered, updates the payment. A FAILED
+    outcome changed nothing.
 
     ``savepoint=False``, here and in ``payment_authorize``: inside a checkout delivery these run in
     the delivery's transaction, where a savepoint costs two round trips. The refusal is decided
@@ -404,7 +409,7 @@ def _authorization_settle(
     def attempt(remember):
         refusal = None
         with transaction.atomic(using=ALIAS, savepoint=False):
-            payment = _latest_for_order(order_id, lock=True)
+            payment = _latest_for_order(order_id, lock=True, payment_id=payment_id)
             if payment is not None and payment.status in done:
                 outcome = _current(payment, already)
             elif payment is None or payment.status != PaymentStatus.AUTHORIZED:
@@ -422,7 +427,7 @@ def _authorization_settle(
     return _once(operation, idempotency_key, {"order_id": order_id}, attempt)
 
 
-def payment_capture(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
+def payment_capture(*, order_id: uuid.UUID, idempotency_key: str, payment_id: uuid.UUID | None = None) -> Outcome:
     gateway = get_gateway()
 
     def capture(payment: Payment) -> Outcome:
@@ -445,7 +450,7 @@ def payment_capture(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
         return _current(payment, "Payment captured.")
 
     return _authorization_settle(
-        order_id=order_id, idempotency_key=idempotency_key, operation="capture", done=_SETTLED,
+        order_id=order_id, payment_id=payment_id, idempotency_key=idempotency_key, operation="capture", done=_SETTLED,
         already="Payment already captured.", settle=capture,
     )  # fmt: skip
 
@@ -460,11 +465,12 @@ def payment_capture_known(*, order_id: uuid.UUID, idempotency_key: str) -> Outco
     outcome = payment_capture(order_id=order_id, idempotency_key=idempotency_key)
     if outcome.decline_code != KEY_SPENT:
         return outcome
-    return _again_after_spent_key(
-        _latest_for_order(order_id),
-        lambda key: payment_capture(order_id=order_id, idempotency_key=f"{idempotency_key}{key}"),
-        done=PaymentStatus.CAPTURED,
-    )
+    payment = _latest_for_order(order_id)  # the one the call acted on; the search may add a newer one
+
+    def capture(suffix: str) -> Outcome:
+        return payment_capture(order_id=order_id, idempotency_key=idempotency_key + suffix, payment_id=payment.id)
+
+    return _again_after_spent_key(payment, capture, done=PaymentStatus.CAPTURED, still=_authorized)
 
 
 def _as_the_provider_records(payment: Payment) -> tuple[Payment, str | None]:
@@ -475,26 +481,38 @@ def _as_the_provider_records(payment: Payment) -> tuple[Payment, str | None]:
     return Payment.objects.using(ALIAS).get(pk=payment.id), waiting
 
 
-def _again_after_spent_key(payment: Payment, again: Callable[[str], Outcome], *, done: str) -> Outcome:
+def _authorized(payment: Payment) -> bool:
+    return payment.status == PaymentStatus.AUTHORIZED
+
+
+def _refundable(payment: Payment) -> bool:
+    return payment.refundable > 0
+
+
+def _again_after_spent_key(
+    payment: Payment, again: Callable[[str], Outcome], *, done: str, still: Callable[[Payment], bool]
+) -> Outcome:
     """After a call on ``payment`` whose key the provider answers with a kept 5xx: what the provider's
-    record says of the payment, and the call made once more under a new key when the record shows
-    that it did not happen (the payment's status unchanged). Only for calls the provider refuses to
-    repeat on one payment whichever key asks: a capture, a void, a refund of everything left (it
-    refuses to refund more than it received). ``again(suffix)`` makes the call with the original
-    key plus ``suffix``. Whatever that call answers short of ``done``, the record is read again.
-    Returns the payment as the record says, the new call's own refusal, or no answer (wait) while
-    the record says nothing new."""
-    before = payment.status
+    record says of the payment, and the call made once more under a new key while the record shows
+    it still to do (``still``: an authorization still to capture or void, money still to refund).
+    Only for calls the provider refuses to carry out twice on one payment whichever key asks: a
+    capture, a void, a refund of everything left (it refuses to refund more than it received; a
+    refund the record shows partly made is made again for the rest). ``again(suffix)`` makes the
+    call with the original key plus ``suffix``. Whatever that call answers short of ``done``, the
+    record is read again. Returns the payment as the record says, the new call's own refusal, or no
+    answer (wait) while the record shows the call still to do. A refusal for the payment's state
+    (``UNEXPECTED_STATE``) while the record says the state allows the call is the record behind a
+    concurrent call, never an answer: it is waited on too."""
     payment, waiting = _as_the_provider_records(payment)
-    if waiting is None and payment.status == before:  # the spent key's call did not happen
+    if waiting is None and still(payment):  # the spent key's call did not happen, or not wholly
         outcome = again(f":after-500:{uuid.uuid4().hex}")
         if outcome.status == done or not (outcome.declined or outcome.decline_code == KEY_SPENT):
             return outcome
         payment, waiting = _as_the_provider_records(payment)
-        if waiting is None and payment.status == before and outcome.declined:
+        if waiting is None and still(payment) and outcome.declined and outcome.decline_code != UNEXPECTED_STATE:
             return outcome  # refused for a reason the record does not explain: the refusal is the answer
-    if waiting is not None or payment.status == before:
-        return _unavailable(waiting or "The provider's record says nothing new yet.", payment, code=KEY_SPENT)
+    if waiting is not None or still(payment):
+        return _unavailable(waiting or "The provider's record shows the call still to do.", payment, code=KEY_SPENT)
     return _current(payment, "Payment state as the provider's record says.")
 
 
@@ -506,14 +524,15 @@ def payment_void_known(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
     outcome = payment_void(order_id=order_id, idempotency_key=idempotency_key)
     if outcome.decline_code != KEY_SPENT:
         return outcome
-    return _again_after_spent_key(
-        _latest_for_order(order_id),
-        lambda key: payment_void(order_id=order_id, idempotency_key=f"{idempotency_key}{key}"),
-        done=PaymentStatus.VOIDED,
-    )
+    payment = _latest_for_order(order_id)  # the one the call acted on; the search may add a newer one
+
+    def void(suffix: str) -> Outcome:
+        return payment_void(order_id=order_id, idempotency_key=idempotency_key + suffix, payment_id=payment.id)
+
+    return _again_after_spent_key(payment, void, done=PaymentStatus.VOIDED, still=_authorized)
 
 
-def payment_void(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
+def payment_void(*, order_id: uuid.UUID, idempotency_key: str, payment_id: uuid.UUID | None = None) -> Outcome:
     gateway = get_gateway()
 
     def void(payment: Payment) -> Outcome:
@@ -528,7 +547,8 @@ def payment_void(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
         return _current(payment, "Payment voided.")
 
     return _authorization_settle(
-        order_id=order_id, idempotency_key=idempotency_key, operation="void", done=(PaymentStatus.VOIDED,),
+        order_id=order_id, payment_id=payment_id, idempotency_key=idempotency_key, operation="void",
+        done=(PaymentStatus.VOIDED,),
         already="Payment already voided.", settle=void,
     )  # fmt: skip
 
@@ -573,7 +593,7 @@ def payment_refund(*, payment_id: uuid.UUID, amount: Decimal | None, reason: str
 def payment_refund_known(*, payment_id: uuid.UUID, reason: str, idempotency_key: str) -> Outcome:
     """Refund everything still refundable of a captured payment: a reversal's refund, and staff's
     "refund everything still refundable". If the provider replays a 5xx to the key, its record of the
-    payment says how much it has refunded: that running total is recorded, and what is still
+    payment says how much it has refunded: that running total is recorded, and whatever is still
     unrefunded is refunded under a new key. Safe for this refund, not for a partial one: the
     provider refuses to refund more than it received, so two refunds of everything cannot both
     go through."""
@@ -585,7 +605,8 @@ def payment_refund_known(*, payment_id: uuid.UUID, reason: str, idempotency_key:
     outcome = refund()
     if outcome.decline_code != KEY_SPENT:
         return outcome
-    return _again_after_spent_key(Payment.objects.using(ALIAS).get(pk=payment_id), refund, done=PaymentStatus.REFUNDED)
+    payment = Payment.objects.using(ALIAS).get(pk=payment_id)
+    return _again_after_spent_key(payment, refund, done=PaymentStatus.REFUNDED, still=_refundable)
 
 
 def refundable_payment_for_order(order_id: uuid.UUID) -> uuid.UUID:

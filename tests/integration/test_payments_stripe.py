@@ -415,3 +415,67 @@ def test_a_refund_asked_again_after_a_kept_500_that_stripe_refuses_for_a_reason_
     assert "refused" in reversal.message
     assert len(_keys(stripe_stub, "/v1/refunds")) == 3
     assert Payment.objects.get(order_id=order_id).status == "CAPTURED"
+
+
+def test_a_refund_behind_a_kept_500_refunds_the_rest_when_stripes_record_shows_only_a_partial_refund(stripe_stub):
+    """A dashboard refund of 2.34 that no webhook has reported yet, then the reversal's refund fails inside
+    Stripe with a 500 it replays, before refunding anything. The record shows 2.34 refunded: that is
+    recorded, and the 10.00 still unrefunded is refunded under a new key. A changed status alone is
+    not the spent call done: before, the reversal stopped at PARTIALLY_REFUNDED and was retried
+    until its message became a dead letter."""
+    order_id = uuid.uuid4()
+    _authorize(order_id, key="auth")
+    facade.payment_capture(order_id=order_id, idempotency_key="cap")
+    [intent] = stripe_stub.intents.values()
+    intent["refunded"] = 234
+    stripe_stub.failing_operation, stripe_stub.failures_inside, stripe_stub.failure_after_work = "refunds", 1, False
+
+    reversal = facade.payment_reverse(order_id=order_id, reason="x")
+    assert (reversal.done, reversal.confirmed) == ("REFUNDED", True)
+    assert intent["refunded"] == 1234
+    payment = Payment.objects.get(order_id=order_id)
+    assert (payment.status, payment.refunded_amount) == ("REFUNDED", Decimal("12.34"))
+    refunds = payment.events.filter(type="REFUNDED").order_by("id")
+    assert [(e.amount, e.data.get("found")) for e in refunds] == [
+        (Decimal("2.34"), "provider record"), (Decimal("10.00"), None),
+    ]  # fmt: skip
+
+
+def test_a_void_asked_again_after_a_kept_500_and_refused_for_a_state_stripes_record_does_not_show_waits(stripe_stub):
+    """The void's key is spent; the record still shows the authorization awaiting capture, yet Stripe
+    refuses the void under a new key as if it were no longer (its record behind a concurrent call).
+    The reversal waits for the record; it never turns to the checkout's capture key, which would take
+    the money it meant to release (to refund it later)."""
+    order_id = uuid.uuid4()
+    _authorize(order_id, key="auth")
+    stripe_stub.failing_operation, stripe_stub.failures_inside, stripe_stub.failure_after_work = "cancel", 1, False
+    stripe_stub.cancel_refused = True
+
+    reversal = facade.payment_reverse(order_id=order_id, reason="x")
+    assert (reversal.done, reversal.confirmed, reversal.provider_unavailable) == ("VOIDED", False, True)
+    assert not _keys(stripe_stub, "/capture")
+    [intent] = stripe_stub.intents.values()
+    assert intent["status"] == "requires_capture"
+    assert Payment.objects.get(order_id=order_id).status == "AUTHORIZED"
+
+
+def test_a_void_asked_again_after_a_kept_500_voids_the_payment_it_was_for_not_one_the_search_adds(stripe_stub):
+    """The reversal's void of the order's authorization fails inside Stripe before voiding, and Stripe's
+    search also finds an older authorization of the order that we never recorded. The void asked
+    again under a new key acts on the payment the spent key was for, not on the row the search just
+    added (the newest)."""
+    order_id = uuid.uuid4()
+    older = "pi_older001"
+    stripe_stub.intents[older] = {"id": older, "object": "payment_intent", "status": "requires_capture",
+                                  "amount": 1234, "currency": "usd", "metadata": {"order_id": str(order_id)},
+                                  "refunded": 0}  # fmt: skip
+    stripe_stub.indexed[older] = dict(stripe_stub.intents[older])
+    ours = _authorize(order_id, key="auth")
+    stripe_stub.failing_operation, stripe_stub.failures_inside, stripe_stub.failure_after_work = "cancel", 1, False
+
+    facade.payment_reverse(order_id=order_id, reason="x")
+    payment = Payment.objects.get(pk=ours.payment_id)
+    assert payment.status == "VOIDED"
+    assert stripe_stub.intents[payment.provider_reference]["status"] == "canceled"
+    cancelled = [r["path"] for r in stripe_stub.requests if r["path"].endswith("/cancel")]
+    assert cancelled == [f"/v1/payment_intents/{payment.provider_reference}/cancel"] * 3

@@ -41,6 +41,7 @@ class StubStripe(BaseHTTPRequestHandler):
     intents: dict[str, dict] = {}  # Stripe's own records, by id
     indexed: dict[str, dict] = {}  # what its search finds: each intent as it was made (later changes lag)
     search_refused = False  # a restricted key: the search answers 403
+    cancel_refused = False  # every cancel refused as for a PaymentIntent no longer awaiting capture
     slow_seconds = 0.0
     received_cents: int | None = None  # the capture's amount_received; None: what was asked
     failures_inside = 0
@@ -132,7 +133,8 @@ class StubStripe(BaseHTTPRequestHandler):
             self.indexed[intent_id] = dict(self.intents[intent_id])
             return (200, dict(self.intents[intent_id]))
         if parts[:2] == ["v1", "payment_intents"] and parts[3] in ("capture", "cancel"):
-            if self.intents.get(parts[2], {}).get("status", "requires_capture") != "requires_capture":
+            refused = parts[3] == "cancel" and self.cancel_refused
+            if refused or self.intents.get(parts[2], {}).get("status", "requires_capture") != "requires_capture":
                 error = {"type": "invalid_request_error", "code": "payment_intent_unexpected_state",
                          "message": f"This PaymentIntent's status is {self.intents[parts[2]]['status']}."}  # fmt: skip
                 return (400, {"error": error})
@@ -165,6 +167,7 @@ def stripe_stub_running():
     StubStripe.intents = {}
     StubStripe.indexed = {}
     StubStripe.search_refused = False
+    StubStripe.cancel_refused = False
     StubStripe.slow_seconds = 0.0
     StubStripe.received_cents = None
     StubStripe.failures_inside = 0

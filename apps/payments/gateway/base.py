@@ -21,7 +21,7 @@ class ProviderResult:
     # over the amount we asked for.
     amount: Decimal | None = None
     # A payment read by its id (``payment_get``): the running total the provider has refunded of it;
-    # None when the record does not say (an authorization, or a search result).
+    # None when its answer does not say (Stripe's search results and its answers to calls).
     refunded: Decimal | None = None
 
 
