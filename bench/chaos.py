@@ -928,7 +928,7 @@ def report(args, summary: dict, log: Log, meta: dict) -> str:
         "sessions on the campaign's databases), "
         "gunicorn × 2, beat; one Redis for the cache (DB 0) and the broker (DB 1), the fake provider's in another; "
         "fake gateway with 30 % transient failures, 5 % calls slower than the payment timeout and 2 % of "
-        "authorizations failing inside with a 5xx it replays to the key.",
+        "authorizations, captures, voids and refunds failing inside with a 5xx it replays to the key.",
         f"- Settle: {meta['settle']:.1f} s after the load and faults ended (bound {meta['bound']:.0f} s: every "
         f"attempt of a step and of its undo, one undo re-ask, two sweeps and two redeliveries)"
         f"{'' if meta['settled'] else ' — NOT SETTLED'}.",
