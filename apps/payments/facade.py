@@ -144,22 +144,11 @@ def order_payment_key(*, order_id: uuid.UUID | str, action: str) -> str:
     return f"order:{order_id}:{action}"
 
 
-def _reversal_key(order_id: uuid.UUID, action: str, payment: Payment, payments: list[Payment]) -> str:
-    """The checkout's key for the order's first payment that was not refused (the only one, almost
-    always), and a key of its own for any later one: a second authorization the provider's search
-    found must not be answered with what the first one's key did. Stable across retries: payments
-    are listed by creation, and a refused (FAILED) payment never changes."""
-    key = order_payment_key(order_id=order_id, action=action)
-    first = next((p for p in payments if p.status != PaymentStatus.FAILED), None)
-    return key if first is None or first.id == payment.id else f"{key}:{payment.id}"
-
-
 def payment_reverse(*, order_id: uuid.UUID, reason: str) -> PaymentReversal:
-    """Give back whatever money the order moved: void each authorization, refund each capture in
+    """Give back whatever money the order moved: void an authorization, refund a capture in
     full, or nothing when no money moved (so a repeat after success reverses nothing: NONE).
-    One idempotency key per payment and action (``_reversal_key``; a new one only after the
-    provider replays a 5xx to it, below). The payments are listed again after each one, since
-    the provider's record may add one (an authorization its search finds). Stops at the first
+    One idempotency key per order for the void and one for the refund (a new one only after the
+    provider replays a 5xx to it, below). Stops at the first
     void or refund the provider does not confirm (``confirmed=False``).
 
     A void the provider refuses because its record of the payment is no longer an
@@ -172,32 +161,28 @@ def payment_reverse(*, order_id: uuid.UUID, reason: str) -> PaymentReversal:
     key, its record says what the payment is (``payment_provider_reconcile``), and what did not
     happen is asked again under a new key (``services.payment_void_known`` and the others)."""
     reversal = PaymentReversal(done="NONE", confirmed=True, message="")
-    seen: set[uuid.UUID] = set()
-    while True:
-        payments = selectors.payments_for_order(order_id=order_id)
-        payment = next((p for p in payments if p.id not in seen), None)
-        if payment is None or not reversal.confirmed:
-            return reversal
-        seen.add(payment.id)
+    for payment in selectors.payments_for_order(order_id=order_id):
         status = payment.status
         if status == PaymentStatus.AUTHORIZED:
-            void_key = _reversal_key(order_id, "void", payment, payments)
-            outcome = services.payment_void_known(order_id=order_id, idempotency_key=void_key, payment_id=payment.id)
+            void_key = order_payment_key(order_id=order_id, action="void")
+            outcome = services.payment_void_known(order_id=order_id, idempotency_key=void_key)
             if outcome.decline_code == UNEXPECTED_STATE:
-                capture_key = _reversal_key(order_id, "capture", payment, payments)
                 outcome = services.payment_capture_known(
-                    order_id=order_id, idempotency_key=capture_key, payment_id=payment.id
+                    order_id=order_id, idempotency_key=order_payment_key(order_id=order_id, action="capture")
                 )
             status = outcome.status
             reversal = PaymentReversal(
                 "VOIDED", outcome.status == PaymentStatus.VOIDED, outcome.message, outcome.provider_unavailable
             )
         if status in (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED):
-            refund_key = _reversal_key(order_id, "refund", payment, payments)
+            refund_key = order_payment_key(order_id=order_id, action="refund")
             outcome = services.payment_refund_known(payment_id=payment.id, reason=reason, idempotency_key=refund_key)
             reversal = PaymentReversal(
                 "REFUNDED", outcome.status == PaymentStatus.REFUNDED, outcome.message, outcome.provider_unavailable
             )
+        if not reversal.confirmed:
+            break
+    return reversal
 
 
 def _view(payment: Payment) -> PaymentView:

@@ -455,19 +455,17 @@ def payment_capture(*, order_id: uuid.UUID, idempotency_key: str, payment_id: uu
     )  # fmt: skip
 
 
-def payment_capture_known(*, order_id: uuid.UUID, idempotency_key: str, payment_id: uuid.UUID | None = None) -> Outcome:
+def payment_capture_known(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
     """Capture the order's authorization: the checkout's capture, and a reversal's when the provider
     refused to void because it had captured on a call whose answer we lost (asked again with its key,
     the provider answers from its record without charging twice). If the provider replays a 5xx to
     the key, its record (``payment_provider_reconcile``) says what became of the payment: captured
     or cancelled, it is recorded so; still awaiting capture, the capture is asked again under a new
-    key, which is safe: the provider refuses to capture a payment twice. ``payment_id``: the payment
-    to capture; by default the order's latest."""
-    outcome = payment_capture(order_id=order_id, idempotency_key=idempotency_key, payment_id=payment_id)
+    key, which is safe: the provider refuses to capture a payment twice."""
+    outcome = payment_capture(order_id=order_id, idempotency_key=idempotency_key)
     if outcome.decline_code != KEY_SPENT:
         return outcome
-    # The one the call acted on; the search may add a newer one.
-    payment = _latest_for_order(order_id, payment_id=payment_id)
+    payment = _latest_for_order(order_id)  # the one the call acted on; the search may add a newer one
 
     def capture(suffix: str) -> Outcome:
         return payment_capture(order_id=order_id, idempotency_key=idempotency_key + suffix, payment_id=payment.id)
@@ -518,17 +516,15 @@ def _again_after_spent_key(
     return _current(payment, "Payment state as the provider's record says.")
 
 
-def payment_void_known(*, order_id: uuid.UUID, idempotency_key: str, payment_id: uuid.UUID | None = None) -> Outcome:
+def payment_void_known(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
     """Void the order's authorization, for a reversal. If the provider replays a 5xx to the void's key,
     its record (``payment_provider_reconcile``) says what became of the payment: cancelled or
     captured, it is recorded so (a capture is then refunded); still awaiting capture, the void is
-    asked again under a new key, which is safe: the provider refuses to void a payment twice.
-    ``payment_id``: the payment to void; by default the order's latest."""
-    outcome = payment_void(order_id=order_id, idempotency_key=idempotency_key, payment_id=payment_id)
+    asked again under a new key, which is safe: the provider refuses to void a payment twice."""
+    outcome = payment_void(order_id=order_id, idempotency_key=idempotency_key)
     if outcome.decline_code != KEY_SPENT:
         return outcome
-    # The one the call acted on; the search may add a newer one.
-    payment = _latest_for_order(order_id, payment_id=payment_id)
+    payment = _latest_for_order(order_id)  # the one the call acted on; the search may add a newer one
 
     def void(suffix: str) -> Outcome:
         return payment_void(order_id=order_id, idempotency_key=idempotency_key + suffix, payment_id=payment.id)
