@@ -578,11 +578,10 @@ def payment_refund(*, payment_id: uuid.UUID, amount: Decimal | None, reason: str
                 )  # fmt: skip
                 if isinstance(result, Outcome):
                     return result
-                payment.refunded_amount += value
-                fully = payment.refunded_amount == payment.captured_amount
-                payment.status = PaymentStatus.REFUNDED if fully else PaymentStatus.PARTIALLY_REFUNDED
-                payment.save()
-                _record(payment, PaymentEvent.Type.REFUNDED, value, result, reason=reason)
+                # By the provider's running total when it gives one: a refund its report or record
+                # already counted (a lost answer, then a retry of the key replaying it) counts nothing.
+                total = payment.refunded_amount + value if result.refunded is None else result.refunded
+                _refunded_total_record(payment, total, result, reason=reason)
                 outcome = _current(payment, f"Refunded {value} {payment.currency}.")
             remember(outcome)
         return outcome
@@ -674,14 +673,17 @@ def provider_report_record(*, provider: str, report: ProviderReport) -> str:
 
 def _provider_refund(payment: Payment, report: ProviderReport) -> str:
     missing = _refunded_total_record(payment, report.amount, source=payment.provider, event=report.event_id)
-    return f"refunded {missing}" if missing else "already recorded"
+    if not missing:
+        return "already recorded"
+    logger.warning("payment_refunded_at_provider", payment_id=str(payment.id), amount=str(missing))
+    return f"refunded {missing}"
 
 
-def _refunded_total_record(payment: Payment, total: Decimal, **data) -> Decimal:
-    """Bring a locked, captured payment up to the provider's running total refunded: a refund made
-    in its dashboard (its report) or on a call whose answer we lost (its record). A refund made
-    through our API is already counted, so the total is compared, never added. Returns the
-    difference recorded (0: nothing was missing)."""
+def _refunded_total_record(payment: Payment, total: Decimal, result: ProviderResult | None = None, **data) -> Decimal:
+    """Bring a locked, captured payment up to the provider's running total refunded: after our refund
+    (its answer), a refund made in its dashboard (its report) or on a call whose answer we lost (its
+    record). Compared, never added, so one refund is counted once whichever of these tells of it
+    first. Returns the difference recorded (0: nothing was missing)."""
     total = min(_money(total), payment.captured_amount)
     missing = total - payment.refunded_amount
     if missing <= 0:
@@ -690,6 +692,5 @@ def _refunded_total_record(payment: Payment, total: Decimal, **data) -> Decimal:
     fully = payment.refunded_amount == payment.captured_amount
     payment.status = PaymentStatus.REFUNDED if fully else PaymentStatus.PARTIALLY_REFUNDED
     update_object(payment, ["status", "refunded_amount", "updated_at"], using=ALIAS)
-    _record(payment, PaymentEvent.Type.REFUNDED, missing, None, **data)
-    logger.warning("payment_refunded_at_provider", payment_id=str(payment.id), amount=str(missing))
+    _record(payment, PaymentEvent.Type.REFUNDED, missing, result, **data)
     return missing

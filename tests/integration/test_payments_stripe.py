@@ -479,3 +479,32 @@ def test_a_void_asked_again_after_a_kept_500_voids_the_payment_it_was_for_not_on
     assert stripe_stub.intents[payment.provider_reference]["status"] == "canceled"
     cancelled = [r["path"] for r in stripe_stub.requests if r["path"].endswith("/cancel")]
     assert cancelled == [f"/v1/payment_intents/{payment.provider_reference}/cancel"] * 3
+
+
+def test_a_refund_whose_answer_was_lost_and_reported_by_stripe_is_counted_once_when_its_key_replays_it(stripe_stub):
+    """A staff refund of 2.00 outlasts our timeout while Stripe makes it; Stripe's refund report (the
+    charge.refunded webhook) then records it by its running total. Asked again with the same key,
+    Stripe replays the refund's success: counted by the charge's running total in that answer, it
+    adds nothing. Before, the replay added 2.00 again (4.00 refunded in our record, 2.00 at Stripe),
+    and a later refund of everything left would have asked for 2.00 too little."""
+    order_id = uuid.uuid4()
+    _authorize(order_id, key="auth")
+    facade.payment_capture(order_id=order_id, idempotency_key="cap")
+    stripe_stub.slow_seconds = 1.0  # our client gives up at 0.5 s; Stripe refunds all the same
+    lost = facade.payment_refund(order_id=order_id, amount=Decimal("2.00"), reason="x", idempotency_key="ref-slow")
+    assert (lost.status, lost.provider_unavailable) == ("FAILED", True)
+    wait_until(lambda: "ref-slow" in stripe_stub.answers, message="Stripe to finish the refund")
+    stripe_stub.slow_seconds = 0.0
+    payment = Payment.objects.get(order_id=order_id)
+    report = services.ProviderReport(
+        event_id="evt_refunded", type="charge.refunded", reference=payment.provider_reference,
+        ledger_type="REFUNDED", amount=Decimal("2.00"), details={},
+    )  # fmt: skip
+    assert services.provider_report_record(provider="stripe", report=report) == "refunded 2.00"
+
+    replayed = facade.payment_refund(order_id=order_id, amount=Decimal("2.00"), reason="x", idempotency_key="ref-slow")
+    assert replayed.status == "PARTIALLY_REFUNDED"
+    payment.refresh_from_db()
+    assert payment.refunded_amount == Decimal("2.00")
+    assert [e.amount for e in payment.events.filter(type="REFUNDED")] == [Decimal("2.00")]
+    assert stripe_stub.intents[payment.provider_reference]["refunded"] == 200

@@ -96,10 +96,14 @@ class StubStripe(BaseHTTPRequestHandler):
         if parts[:2] == ["v1", "payment_intents"] and len(parts) == 3 and parts[2] in self.intents:
             intent = dict(self.intents[parts[2]])
             if intent["status"] == "succeeded":  # its charge, as ``expand[]=latest_charge`` returns it
-                charge = {"id": f"ch_{intent['id'][3:]}", "object": "charge", "amount_refunded": intent["refunded"]}
-                intent["latest_charge"] = charge
+                intent["latest_charge"] = self._charge(intent)
             return self._reply(200, intent)
         self._reply(404, {"error": {"type": "invalid_request_error", "message": "No such route"}})
+
+    @staticmethod
+    def _charge(intent: dict) -> dict:
+        """A captured PaymentIntent's charge, expanded (``expand[]=...charge``)."""
+        return {"id": f"ch_{intent['id'][3:]}", "object": "charge", "amount_refunded": intent["refunded"]}
 
     def _intent(self, intent_id: str, **changes) -> dict:
         intent = self.intents.setdefault(intent_id, {"id": intent_id, "object": "payment_intent", "metadata": {}})
@@ -154,7 +158,7 @@ class StubStripe(BaseHTTPRequestHandler):
                 return (400, {"error": error})
             intent["refunded"] += amount
             refund = {"id": f"re_{uuid.uuid4().hex[:8]}", "object": "refund", "status": "succeeded", "amount": amount}
-            return (200, refund | {"payment_intent": intent["id"]})
+            return (200, refund | {"payment_intent": intent["id"], "charge": self._charge(intent)})
         return (404, {"error": {"type": "invalid_request_error", "message": "No such route"}})
 
 

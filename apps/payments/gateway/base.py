@@ -20,8 +20,9 @@ class ProviderResult:
     # received), in major units; None when it reported none. The ledger trusts this figure
     # over the amount we asked for.
     amount: Decimal | None = None
-    # A payment read by its id (``payment_get``): the running total the provider has refunded of it;
-    # None when its answer does not say (Stripe's search results and its answers to calls).
+    # The running total the provider has refunded of the payment: read by its id (``payment_get``), and
+    # after a refund (that one included); None when its answer does not say (Stripe's search results,
+    # its answers to the other calls).
     refunded: Decimal | None = None
 
 

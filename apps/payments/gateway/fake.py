@@ -186,8 +186,8 @@ class FakeGateway:
             raise PaymentDeclined(*answer["declined"])
         if "failed" in answer:
             raise TransientGatewayError(answer["failed"])
-        reference, status, amount = answer["result"]
-        return ProviderResult(reference, status, None if amount is None else Decimal(amount))
+        reference, status, amount, refunded = [*answer["result"], None][:4]  # answers kept before refunds said
+        return ProviderResult(reference, status, _decimal(amount), refunded=_decimal(refunded))
 
     def authorize(self, *, amount, currency, token, idempotency_key, metadata) -> ProviderResult:
         def work(_charge):
@@ -225,7 +225,8 @@ class FakeGateway:
             if charge["status"] != "succeeded" or charge["refunded"] + amount > charge["captured"]:
                 raise PermanentGatewayError("Refund exceeds the captured amount", code="charge_already_refunded")
             charge["refunded"] += amount
-            return ProviderResult(reference=f"fake_re_{uuid.uuid4().hex}", status="succeeded"), charge
+            result = ProviderResult(f"fake_re_{uuid.uuid4().hex}", "succeeded", amount, refunded=charge["refunded"])
+            return result, charge
 
         return self._call("refund", idempotency_key, work, reference=reference)
 
@@ -274,8 +275,12 @@ def _worked(work, seen: dict, writes: dict, reference, charge_key, index_key) ->
     writes[charge_key or _charge_key(result.reference)] = charge | money
     if index_key:
         writes[index_key] = [*seen.get(index_key, []), result.reference]  # read, then written: one key per order
-    amount = None if result.amount is None else str(result.amount)
-    return {"result": [result.reference, result.status, amount]}
+    amount, refunded = (None if value is None else str(value) for value in (result.amount, result.refunded))
+    return {"result": [result.reference, result.status, amount, refunded]}
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
 
 
 def charge_get(reference: str) -> dict:

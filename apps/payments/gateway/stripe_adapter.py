@@ -107,14 +107,17 @@ class StripeGateway:
         return ProviderResult(reference=intent.id, status=intent.status)
 
     def refund(self, *, reference, amount, currency, idempotency_key) -> ProviderResult:
+        # The charge, expanded, says what has been refunded in all, this refund included: the payment is
+        # recorded by that running total, so a replay of a refund already counted counts nothing.
         refund = self._call(
             self.client.v1.refunds.create,
-            params={"payment_intent": reference, "amount": minor_units(amount, currency)},
+            params={"payment_intent": reference, "amount": minor_units(amount, currency), "expand": ["charge"]},
             options={"idempotency_key": idempotency_key},
         )
         return ProviderResult(
-            reference=refund.id, status=refund.status, amount=major_units(getattr(refund, "amount", None), currency)
-        )
+            reference=refund.id, status=refund.status, amount=major_units(getattr(refund, "amount", None), currency),
+            refunded=major_units(_amount_refunded(getattr(refund, "charge", None)), currency),
+        )  # fmt: skip
 
     def find_authorizations(self, *, order_id) -> list[ProviderResult]:
         # Search, not list: only search filters on metadata. The order id is a UUID, so it needs no
@@ -135,9 +138,13 @@ def _intent_result(intent) -> ProviderResult:
     id asks for it); only the expanded charge says what was refunded."""
     captured = intent.status == "succeeded"
     minor = getattr(intent, "amount_received", None) if captured else getattr(intent, "amount", None)
-    charge = getattr(intent, "latest_charge", None)
-    refunded = None if charge is None or isinstance(charge, str) else getattr(charge, "amount_refunded", None)
+    refunded = _amount_refunded(getattr(intent, "latest_charge", None))
     currency = intent.currency
     return ProviderResult(
         intent.id, intent.status, amount=major_units(minor, currency), refunded=major_units(refunded, currency)
     )
+
+
+def _amount_refunded(charge) -> int | None:
+    """What a charge says was refunded of it in all; None when it is only an id (not expanded)."""
+    return None if charge is None or isinstance(charge, str) else getattr(charge, "amount_refunded", None)
