@@ -579,8 +579,12 @@ def payment_refund(*, payment_id: uuid.UUID, amount: Decimal | None, reason: str
                 if isinstance(result, Outcome):
                     return result
                 # By the provider's running total when it gives one: a refund its report or record
-                # already counted (a lost answer, then a retry of the key replaying it) counts nothing.
-                total = payment.refunded_amount + value if result.refunded is None else result.refunded
+                # already counted (a lost answer, then a retry of the key replaying it) counts nothing,
+                # and refunds it made that we had not heard of (its dashboard) are recorded as its own.
+                expected = payment.refunded_amount + value
+                total = expected if result.refunded is None else result.refunded
+                if total > expected:
+                    _refunded_at_provider(payment, total - value, source=payment.provider)
                 _refunded_total_record(payment, total, result, reason=reason)
                 outcome = _current(payment, f"Refunded {value} {payment.currency}.")
             remember(outcome)
@@ -672,11 +676,16 @@ def provider_report_record(*, provider: str, report: ProviderReport) -> str:
 
 
 def _provider_refund(payment: Payment, report: ProviderReport) -> str:
-    missing = _refunded_total_record(payment, report.amount, source=payment.provider, event=report.event_id)
-    if not missing:
-        return "already recorded"
-    logger.warning("payment_refunded_at_provider", payment_id=str(payment.id), amount=str(missing))
-    return f"refunded {missing}"
+    missing = _refunded_at_provider(payment, report.amount, source=payment.provider, event=report.event_id)
+    return f"refunded {missing}" if missing else "already recorded"
+
+
+def _refunded_at_provider(payment: Payment, total: Decimal, **data) -> Decimal:
+    """Refunds the provider made that we did not ask for (its dashboard), up to its running total."""
+    missing = _refunded_total_record(payment, total, **data)
+    if missing:
+        logger.warning("payment_refunded_at_provider", payment_id=str(payment.id), amount=str(missing))
+    return missing
 
 
 def _refunded_total_record(payment: Payment, total: Decimal, result: ProviderResult | None = None, **data) -> Decimal:

@@ -508,3 +508,31 @@ def test_a_refund_whose_answer_was_lost_and_reported_by_stripe_is_counted_once_w
     assert payment.refunded_amount == Decimal("2.00")
     assert [e.amount for e in payment.events.filter(type="REFUNDED")] == [Decimal("2.00")]
     assert stripe_stub.intents[payment.provider_reference]["refunded"] == 200
+    assert {r["form"].get("expand[0]") for r in stripe_stub.requests if r["path"] == "/v1/refunds"} == {"charge"}
+
+
+def test_a_refund_stripe_answers_with_a_dashboard_refund_not_yet_reported_records_each_as_what_it_is(stripe_stub):
+    """Staff refunded 1.00 in Stripe's dashboard; its report has not arrived when staff refund 2.00
+    through our API. Stripe's answer counts 3.00 refunded in all: the 1.00 is recorded as Stripe's
+    own (``source: stripe``), the 2.00 as ours with its reason, and the report, when it comes, adds
+    nothing."""
+    order_id = uuid.uuid4()
+    _authorize(order_id, key="auth")
+    facade.payment_capture(order_id=order_id, idempotency_key="cap")
+    payment = Payment.objects.get(order_id=order_id)
+    stripe_stub.intents[payment.provider_reference]["refunded"] = 100
+
+    refund = facade.payment_refund(order_id=order_id, amount=Decimal("2.00"), reason="damaged", idempotency_key="r")
+    assert refund.status == "PARTIALLY_REFUNDED"
+    rows = [
+        (e.amount, e.data.get("source"), e.data.get("reason"))
+        for e in payment.events.filter(type="REFUNDED").order_by("id")
+    ]
+    assert rows == [(Decimal("1.00"), "stripe", None), (Decimal("2.00"), None, "damaged")]
+    payment.refresh_from_db()
+    assert payment.refunded_amount == Decimal("3.00")
+    report = services.ProviderReport(
+        event_id="evt_dashboard", type="charge.refunded", reference=payment.provider_reference,
+        ledger_type="REFUNDED", amount=Decimal("1.00"), details={},
+    )  # fmt: skip
+    assert services.provider_report_record(provider="stripe", report=report) == "already recorded"
