@@ -462,15 +462,23 @@ def payment_capture_known(*, order_id: uuid.UUID, idempotency_key: str) -> Outco
     the key, its record (``payment_provider_reconcile``) says what became of the payment: captured
     or cancelled, it is recorded so; still awaiting capture, the capture is asked again under a new
     key, which is safe: the provider refuses to capture a payment twice."""
-    outcome = payment_capture(order_id=order_id, idempotency_key=idempotency_key)
+    return _settled_by_record(
+        payment_capture, order_id=order_id, idempotency_key=idempotency_key, done=PaymentStatus.CAPTURED
+    )
+
+
+def _settled_by_record(settle, *, order_id: uuid.UUID, idempotency_key: str, done: str) -> Outcome:
+    """``settle`` (``payment_capture`` or ``payment_void``) with the key; if the provider replays a 5xx
+    to it, settled by the provider's record (``_again_after_spent_key``), on the payment it was for."""
+    outcome = settle(order_id=order_id, idempotency_key=idempotency_key)
     if outcome.decline_code != KEY_SPENT:
         return outcome
     payment = _latest_for_order(order_id)  # the one the call acted on; the search may add a newer one
 
-    def capture(suffix: str) -> Outcome:
-        return payment_capture(order_id=order_id, idempotency_key=idempotency_key + suffix, payment_id=payment.id)
+    def again(suffix: str) -> Outcome:
+        return settle(order_id=order_id, idempotency_key=idempotency_key + suffix, payment_id=payment.id)
 
-    return _again_after_spent_key(payment, capture, done=PaymentStatus.CAPTURED, still=_authorized)
+    return _again_after_spent_key(payment, again, done=done, still=_authorized)
 
 
 def _as_the_provider_records(payment: Payment) -> tuple[Payment, str | None]:
@@ -521,15 +529,9 @@ def payment_void_known(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
     its record (``payment_provider_reconcile``) says what became of the payment: cancelled or
     captured, it is recorded so (a capture is then refunded); still awaiting capture, the void is
     asked again under a new key, which is safe: the provider refuses to void a payment twice."""
-    outcome = payment_void(order_id=order_id, idempotency_key=idempotency_key)
-    if outcome.decline_code != KEY_SPENT:
-        return outcome
-    payment = _latest_for_order(order_id)  # the one the call acted on; the search may add a newer one
-
-    def void(suffix: str) -> Outcome:
-        return payment_void(order_id=order_id, idempotency_key=idempotency_key + suffix, payment_id=payment.id)
-
-    return _again_after_spent_key(payment, void, done=PaymentStatus.VOIDED, still=_authorized)
+    return _settled_by_record(
+        payment_void, order_id=order_id, idempotency_key=idempotency_key, done=PaymentStatus.VOIDED
+    )
 
 
 def payment_void(*, order_id: uuid.UUID, idempotency_key: str, payment_id: uuid.UUID | None = None) -> Outcome:
