@@ -801,12 +801,16 @@ def check(initial_stock: dict, results, customers: Customers, faults: Faults, mo
     recorded_from_provider = PaymentEvent.objects.filter(data__found="provider record")
     found = recorded_from_provider.exclude(type=PaymentEvent.Type.REFUNDED).count()
     refunds_found = recorded_from_provider.filter(type=PaymentEvent.Type.REFUNDED).count()
+    # Authorizations we never had an answer for, found in the record and captured: their checkouts went on.
+    taken = recorded_from_provider.filter(
+        type=PaymentEvent.Type.AUTHORIZED, payment__status__in=("CAPTURED", "PARTIALLY_REFUNDED", "REFUNDED")
+    ).count()
     by_action = ", ".join(f"{action} {n}" for action, n in sorted(spent.items())) or "none"
     checks.append(("provider ledger: no authorization left on a card (each captured or voided)", not standing,
                    f"{len(standing)} standing, {sum(ref not in order_of_ref for ref in standing)} of them "
                    f"unknown to us; keys spent on a replayed 5xx: {by_action}; {found} payment changes and "
-                   f"{refunds_found} refunds found in the provider's record, {again} calls made again under a "
-                   "new key"))  # fmt: skip
+                   f"{refunds_found} refunds found in the provider's record ({taken} authorizations found "
+                   f"and captured by their checkout), {again} calls made again under a new key"))  # fmt: skip
 
     sold = defaultdict(int)
     paid_ids = [oid for oid, o in orders.items() if o["status"] in PAID]

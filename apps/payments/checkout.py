@@ -109,6 +109,18 @@ def authorize_for_checkout(envelope: Envelope, asked: _Asked | None) -> None:
         idempotency_key=envelope.data["idempotencyKey"],
         answer=asked.answer,
     )
+    if outcome.decline_code == payments.KEY_SPENT:
+        # The key will never tell what its request did: the provider's record does. What it shows
+        # authorized is the checkout's authorization; while it cannot tell yet, no reply, and the saga
+        # asks again at the step's deadline (a re-send replays the spent key's outcome, then reads the
+        # record again). Its last ask unwinds the checkout, and the reversal voids what is found.
+        found, waiting = payments.payment_authorization_from_record(
+            order_id=order_id, amount=request.amount, currency=request.currency
+        )
+        if waiting is not None:
+            logger.info("payment_authorization_awaits_provider_record", order_id=str(order_id), why=waiting)
+            return
+        outcome = found or outcome
     if outcome.status == PaymentStatus.AUTHORIZED:
         _reply(events.AUTHORIZATION_SUCCEEDED, order_id, outcome, amount=f"{request.amount:.2f}")
     else:

@@ -117,6 +117,15 @@ def payment_provider_reconcile(*, order_id: uuid.UUID, amount: Decimal, currency
     return services.payment_provider_reconcile(order_id=order_id, amount=amount, currency=currency)
 
 
+def payment_authorization_from_record(
+    *, order_id: uuid.UUID, amount: Decimal, currency: str
+) -> tuple[PaymentResult | None, str | None]:
+    """After the checkout's authorization key came back spent: the order's authorization as the
+    provider's record shows it (None: it shows none), and why to wait while it cannot tell yet."""
+    found, waiting = services.payment_authorization_from_record(order_id=order_id, amount=amount, currency=currency)
+    return (None if found is None else _result(found)), waiting
+
+
 def payment_capture(*, order_id: uuid.UUID, idempotency_key: str) -> PaymentResult:
     """Capture the order's authorized payment; a repeat on a captured payment says so. A key the
     provider answers with a kept 5xx is settled by its record (``services.payment_capture_known``)."""

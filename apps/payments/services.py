@@ -345,6 +345,26 @@ def payment_provider_reconcile(*, order_id: uuid.UUID, amount: Decimal, currency
     return None
 
 
+def payment_authorization_from_record(
+    *, order_id: uuid.UUID, amount: Decimal, currency: str
+) -> tuple[Outcome | None, str | None]:
+    """After the checkout's authorization key came back spent (a kept 5xx): the authorization the
+    provider's record shows for the order, so that the checkout goes on with it instead of failing
+    a customer whose card the provider did authorize. Returns ``(outcome, None)`` with the order's
+    AUTHORIZED payment once ``payment_provider_reconcile`` has recorded it, ``(None, None)`` when the
+    record shows none (the key's request made nothing), or ``(None, why)`` while the record cannot
+    tell yet (no answer, a payment still in progress there, or nothing found before the provider can
+    have indexed what the key's request made): the caller waits and asks again."""
+    waiting = payment_provider_reconcile(order_id=order_id, amount=amount, currency=currency)
+    if waiting is not None:
+        return None, waiting
+    payment = _latest_for_order(order_id)
+    if payment is None or payment.status != PaymentStatus.AUTHORIZED or payment.amount != _money(amount):
+        return None, None  # an authorization of another amount is not this checkout's: the reversal voids it
+    logger.warning("payment_authorization_found_in_provider_record", order_id=str(order_id), payment_id=str(payment.id))
+    return _current(payment, "Payment authorized, as the provider's record shows."), None
+
+
 def _record_difference(payment: Payment | None, result: ProviderResult, order_id, amount, currency) -> None:
     """Record what the provider's record says of one of its payments, where ours differs."""
     money = _money(amount if result.amount is None else result.amount)

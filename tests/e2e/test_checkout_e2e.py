@@ -253,27 +253,29 @@ def test_a_customer_who_cancels_while_an_unanswered_authorization_runs_leaves_no
 
 
 @pytest.mark.slow
-def test_an_authorization_stripe_made_behind_a_500_it_replays_to_the_key_is_found_by_search_and_voided(
+def test_an_authorization_stripe_made_behind_a_500_it_replays_to_the_key_is_found_by_search_and_the_order_confirms(
     worker_factory,
 ):
     """Stripe makes the PaymentIntent, then fails inside with a 500 that it keeps under the checkout's
-    key and replays to every later request with it. The checkout fails and unwinds; the reversal asks
-    Stripe's search for the order's PaymentIntents, records the one Stripe made and cancels it. Before,
-    the reversal asked the key again at every deadline, the saga ended FAILED, and the authorization
-    stayed on the card."""
+    key and replays to every later request with it. Stripe's search for the order's PaymentIntents
+    finds the one it made, which is recorded and taken as the checkout's: the order is confirmed and
+    captured. Before, the checkout failed and the reversal cancelled an authorization the customer
+    had been given."""
     with stripe_stub_running() as (stripe, url):
         stripe.failures_inside = 1
         _worker_on_stripe(worker_factory, url, PAYMENT_RETRY_BASE_SECONDS=0.01, PAYMENT_RETRY_MAX_SECONDS=0.02)
         [product] = stocked_products(1, on_hand=5)
         client = customer_client("kept-500@example.com")
         order_id = place(client, [product.id], quantity=2)
-        assert poll_status(client, order_id)["status"] == "CANCELLED"
+        assert poll_status(client, order_id)["status"] == "CONFIRMED"
         wait_quiescent()
         [intent] = stripe.intents.values()
-        assert intent["status"] == "canceled", "the authorization Stripe made is left on the card"
+        assert intent["status"] == "succeeded", "the authorization Stripe made was not captured"
         assert any(r["path"] == "/v1/payment_intents/search" for r in stripe.requests)
-    assert Payment.objects.get(order_id=order_id, provider_reference=intent["id"]).status == "VOIDED"
-    assert CheckoutSaga.objects.get(order_id=order_id).status == "COMPENSATED"
+        authorizations = [r for r in stripe.requests if r["path"] == "/v1/payment_intents"]
+        assert {r["key"] for r in authorizations} == {f"order:{order_id}:authorize"}  # never asked anew
+    assert Payment.objects.get(order_id=order_id, provider_reference=intent["id"]).status == "CAPTURED"
+    assert CheckoutSaga.objects.get(order_id=order_id).status == "COMPLETED"
     assert_invariants({product.id: 5})
 
 

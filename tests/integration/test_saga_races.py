@@ -333,21 +333,47 @@ def _the_fake_provider_fails_inside_the_first(operation: str, settings, monkeypa
     monkeypatch.setattr(fake.random, "random", lambda: next(draws, 0.99))
 
 
-def test_an_authorization_behind_a_kept_500_is_found_by_the_providers_search_and_voided_as_the_checkout_unwinds(
+def test_an_authorization_behind_a_kept_500_is_found_by_the_providers_search_and_the_checkout_completes_with_it(
     customer_api, products, settings, monkeypatch
 ):
     """The provider authorized, then failed inside with a 500 it replays to the checkout's key: no
-    answer will ever come from that key. The checkout unwinds, and the reversal asks the provider's
-    search for the order's authorizations instead, records the one it made and voids it. Before,
-    the reversal asked the key again at every deadline, the saga ended FAILED for staff, and the
-    authorization stayed on the card."""
+    answer will ever come from that key. Its search for the order's payments finds the authorization,
+    which is recorded and taken as the checkout's: the order is confirmed and captured. Before, the
+    checkout failed (PAYMENT_FAILED) and the reversal voided an authorization the customer had
+    been given."""
     _the_fake_provider_fails_inside_the_first("authorize", settings, monkeypatch, after_the_work=True)
     order_id = place(customer_api, products)
     drain()
     assert fake.call_log("authorize", f"order:{order_id}:authorize")["started"] == 2  # the 500, then a replay
+    assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPLETED
     order = Order.objects.get(pk=order_id)
-    assert (order.status, order.cancellation_reason) == (OrderStatus.CANCELLED, "PAYMENT_FAILED")
-    assert order.payment_token == ""
+    assert (order.status, order.payment_token) == (OrderStatus.CONFIRMED, "")
+    spent, found = Payment.objects.filter(order_id=order_id).order_by("created_at")
+    assert (spent.status, spent.decline_code) == ("FAILED", "provider_key_spent")
+    assert (found.status, found.captured_amount) == ("CAPTURED", order.total)
+    charge = fake.charge_get(found.provider_reference)
+    assert (charge["status"], charge["captured"]) == ("succeeded", order.total)
+    for product in products:
+        assert on_hand_reserved(product) == (3, 0)
+
+
+def test_an_authorization_behind_a_kept_500_found_after_the_customer_cancelled_is_voided_as_the_checkout_unwinds(
+    customer_api, products, settings, monkeypatch
+):
+    """The customer cancels while the authorization command is on its way; the provider authorizes
+    and fails inside with a kept 500. The authorization its search finds reaches a saga that is
+    unwinding: it is voided with the rest, and no money stays taken."""
+    _the_fake_provider_fails_inside_the_first("authorize", settings, monkeypatch, after_the_work=True)
+    order_id = place(customer_api, products)
+
+    def cancel():
+        assert customer_api.post(f"/api/v1/orders/{order_id}/cancel", format="json").status_code == 200
+
+    drain_with_hook({"checkout.payment_authorization_requested": cancel})
+    order = Order.objects.get(pk=order_id)
+    assert (order.status, order.cancellation_reason, order.payment_token) == (
+        OrderStatus.CANCELLED, "CUSTOMER_REQUEST", "",
+    )  # fmt: skip
     assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPENSATED
     spent, found = Payment.objects.filter(order_id=order_id).order_by("created_at")
     assert (spent.status, spent.decline_code) == ("FAILED", "provider_key_spent")
@@ -402,21 +428,32 @@ def test_a_refund_behind_a_kept_500_gives_the_money_back_once_as_a_cancelled_ord
     assert [e.amount for e in payment.events.filter(type="REFUNDED")] == [total]
 
 
-def test_a_reversal_whose_search_finds_nothing_waits_until_the_provider_has_indexed_then_unwinds(
+def test_a_checkout_whose_spent_authorization_key_the_search_cannot_yet_account_for_waits_then_unwinds(
     customer_api, products, settings, monkeypatch
 ):
+    """The provider failed inside the authorization with a kept 500 before doing anything, and its
+    search finds nothing while what the key's request made may not be indexed yet. The checkout
+    neither fails nor goes on: it waits for the saga's next ask, which reads the record again; once
+    the provider has had time to index, nothing found means nothing was made, and the checkout
+    unwinds. The key is never asked anew."""
     _the_fake_provider_fails_inside_the_first("authorize", settings, monkeypatch, after_the_work=False)
     order_id = place(customer_api, products)
     drain()
     saga = CheckoutSaga.objects.get(order_id=order_id)
-    assert (saga.status, saga.current_step) == (SagaStatus.COMPENSATING, "REVERSE_PAYMENT")  # nothing found yet
+    assert (saga.status, saga.current_step) == (SagaStatus.STARTED, "AUTHORIZE_PAYMENT")  # nothing found yet
+    assert Order.objects.get(pk=order_id).status == OrderStatus.PENDING
     settings.PAYMENT_PROVIDER_SEARCH_LAG_SECONDS = 0
     expire_saga_deadlines(order_id)
     assert orchestrator.sagas_recover() == {"retried": 1}
     drain()
+    # The 500 and its replay to the gateway's retry, then the replay to the saga's second ask: one key.
+    assert fake.call_log("authorize", f"order:{order_id}:authorize")["started"] == 3
     assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPENSATED
     assert not Payment.objects.filter(order_id=order_id).exclude(status="FAILED").exists()
-    assert Order.objects.get(pk=order_id).status == OrderStatus.CANCELLED
+    order = Order.objects.get(pk=order_id)
+    assert (order.status, order.cancellation_reason) == (OrderStatus.CANCELLED, "PAYMENT_FAILED")
+    for product in products:
+        assert on_hand_reserved(product) == (5, 0)
 
 
 def test_a_reversal_more_than_a_day_after_the_order_voids_an_authorization_the_providers_search_finds(
