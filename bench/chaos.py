@@ -801,9 +801,11 @@ def check(initial_stock: dict, results, customers: Customers, faults: Faults, mo
     recorded_from_provider = PaymentEvent.objects.filter(data__found="provider record")
     found = recorded_from_provider.exclude(type=PaymentEvent.Type.REFUNDED).count()
     refunds_found = recorded_from_provider.filter(type=PaymentEvent.Type.REFUNDED).count()
-    # Authorizations we never had an answer for, found in the record and captured: their checkouts went on.
+    # Authorizations we never had an answer for, found in the record and then captured by our own call:
+    # their checkouts went on (one the provider had captured already is found captured, not taken).
+    captured_by_us = PaymentEvent.objects.filter(type=PaymentEvent.Type.CAPTURED).exclude(data__found="provider record")
     taken = recorded_from_provider.filter(
-        type=PaymentEvent.Type.AUTHORIZED, payment__status__in=("CAPTURED", "PARTIALLY_REFUNDED", "REFUNDED")
+        type=PaymentEvent.Type.AUTHORIZED, payment_id__in=captured_by_us.values("payment_id")
     ).count()
     by_action = ", ".join(f"{action} {n}" for action, n in sorted(spent.items())) or "none"
     checks.append(("provider ledger: no authorization left on a card (each captured or voided)", not standing,

@@ -358,9 +358,11 @@ PAYMENT_BREAKER_FAIL_MAX = env.int("PAYMENT_BREAKER_FAIL_MAX", default=5)
 PAYMENT_BREAKER_RESET_SECONDS = env.float("PAYMENT_BREAKER_RESET_SECONDS", default=30.0)
 # How long the provider may take to index a payment for its search (Stripe: "under 1 minute" in
 # normal operation): finding nothing for an order means nothing was made only this long after we
-# learned the key was spent. The saga asks again at the reversal step's deadlines (30 s, then 90 s
-# with the default SAGA_STEP_TIMEOUT_SECONDS): a longer lag than 90 s would see the saga FAILED (staff
-# alerted) before the search may conclude. Wrongly concluded, an authorization lapses on the card.
+# learned the key was spent. The saga asks again at the step's deadlines (30 s, then 90 s with the
+# default SAGA_STEP_TIMEOUT_SECONDS), the authorization step and then the reversal's: an authorization
+# not found by the authorization step's last ask is voided by the reversal instead of taken (the
+# checkout fails), and a lag longer than 90 s would see the reversal's saga FAILED (staff alerted)
+# before the search may conclude. Wrongly concluded, an authorization lapses on the card.
 PAYMENT_PROVIDER_SEARCH_LAG_SECONDS = env.float("PAYMENT_PROVIDER_SEARCH_LAG_SECONDS", default=60.0)
 # FakeGateway fault drills: added latency per call, probability of a transient failure, and
 # probability of a call that hangs past PAYMENT_TIMEOUT_SECONDS (answered as a timeout).

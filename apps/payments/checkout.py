@@ -58,10 +58,12 @@ def _provider_forgot_key(request: orders.PaymentRequest) -> bool:
 
 @dataclass(frozen=True)
 class _Asked:
-    """The order's payment request and what the provider answered to it (None: ask after the claim)."""
+    """The order's payment request and what the provider answered to it (None: ask after the claim);
+    after a spent key, the provider's record of the order's payments (read before the transaction too)."""
 
     request: orders.PaymentRequest
     answer: payments.ProviderAnswer | None
+    record: payments.ProviderRecord | None = None
 
 
 def _authorization_ask(envelope: Envelope) -> _Asked | None:
@@ -85,6 +87,8 @@ def _authorization_ask(envelope: Envelope) -> _Asked | None:
         token=request.token,
         idempotency_key=envelope.data["idempotencyKey"],
     )
+    if answer.failure == "spent":  # the key will never tell: the provider's record will
+        return _Asked(request, answer, payments.payment_provider_record_read(order_id=request.order_id))
     return _Asked(request, answer)
 
 
@@ -115,7 +119,7 @@ def authorize_for_checkout(envelope: Envelope, asked: _Asked | None) -> None:
         # asks again at the step's deadline (a re-send replays the spent key's outcome, then reads the
         # record again). Its last ask unwinds the checkout, and the reversal voids what is found.
         found, waiting = payments.payment_authorization_from_record(
-            order_id=order_id, amount=request.amount, currency=request.currency
+            order_id=order_id, amount=request.amount, currency=request.currency, record=asked.record
         )
         if waiting is not None:
             logger.info("payment_authorization_awaits_provider_record", order_id=str(order_id), why=waiting)

@@ -117,12 +117,23 @@ def payment_provider_reconcile(*, order_id: uuid.UUID, amount: Decimal, currency
     return services.payment_provider_reconcile(order_id=order_id, amount=amount, currency=currency)
 
 
+ProviderRecord = services.ProviderRecord
+
+
+def payment_provider_record_read(*, order_id: uuid.UUID) -> ProviderRecord:
+    """The provider's record of the order's payments, read without the payments database (nothing is
+    recorded): pass it to ``payment_authorization_from_record``."""
+    return services.payment_provider_record_read(order_id=order_id)
+
+
 def payment_authorization_from_record(
-    *, order_id: uuid.UUID, amount: Decimal, currency: str
+    *, order_id: uuid.UUID, amount: Decimal, currency: str, record: ProviderRecord | None = None
 ) -> tuple[PaymentResult | None, str | None]:
     """After the checkout's authorization key came back spent: the order's authorization as the
     provider's record shows it (None: it shows none), and why to wait while it cannot tell yet."""
-    found, waiting = services.payment_authorization_from_record(order_id=order_id, amount=amount, currency=currency)
+    found, waiting = services.payment_authorization_from_record(
+        order_id=order_id, amount=amount, currency=currency, record=record
+    )
     return (None if found is None else _result(found)), waiting
 
 

@@ -313,29 +313,59 @@ def payment_provider_reconcile(*, order_id: uuid.UUID, amount: Decimal, currency
     key, say) is logged as an error, and only our own payments are read; one that refuses to read
     a payment is logged too, and waited for.
     """
+    return payment_provider_record_apply(
+        payment_provider_record_read(order_id=order_id), order_id=order_id, amount=amount, currency=currency
+    )
+
+
+@dataclass(frozen=True)
+class ProviderRecord:
+    """The provider's records of an order's payments (``payment_provider_record_read``): what its search
+    found (None: it refused to search) and each payment read by its id; ``waiting``: why nothing can
+    be concluded from it (no answer, a refused read, a payment still in progress there)."""
+
+    found: list[ProviderResult] | None = None
+    current: tuple[ProviderResult, ...] = ()
+    waiting: str | None = None
+
+
+def payment_provider_record_read(*, order_id: uuid.UUID) -> ProviderRecord:
+    """The provider calls of ``payment_provider_reconcile``, apart, so that a caller can make them
+    before it opens a transaction: they may take several timeouts, and a delivery's transaction
+    held open meanwhile holds a database connection and its batch."""
     gateway = get_gateway()
     try:
         found = guarded(gateway.find_authorizations, order_id=str(order_id))
     except (GatewayUnavailable, ProviderKeySpent) as exc:
-        return _unavailable(str(exc)).message
+        return ProviderRecord(waiting=_unavailable(str(exc)).message)
     except PermanentGatewayError as exc:  # waiting would not help: our own payments are still read
         logger.error("payment_provider_search_refused", order_id=str(order_id), code=exc.code, error=str(exc))
         found = None
     ours = Payment.objects.using(ALIAS).filter(order_id=order_id, status__in=_MAY_MOVE_AT_PROVIDER)
     references = {result.reference for result in found or ()} | {payment.provider_reference for payment in ours}
     try:
-        current = [guarded(gateway.payment_get, reference=reference) for reference in sorted(references)]
+        current = tuple(guarded(gateway.payment_get, reference=reference) for reference in sorted(references))
     except (GatewayUnavailable, ProviderKeySpent) as exc:
-        return _unavailable(str(exc)).message
+        return ProviderRecord(found, waiting=_unavailable(str(exc)).message)
     except PermanentGatewayError as exc:
         logger.error("payment_provider_read_refused", order_id=str(order_id), code=exc.code, error=str(exc))
-        return f"The provider refused to read a payment of the order: {exc}"
+        return ProviderRecord(found, waiting=f"The provider refused to read a payment of the order: {exc}")
     if any(result.status in _IN_PROGRESS for result in current):
-        return "A payment of the order is still in progress at the provider."
+        return ProviderRecord(found, current, "A payment of the order is still in progress at the provider.")
+    return ProviderRecord(found, current)
+
+
+def payment_provider_record_apply(
+    record: ProviderRecord, *, order_id: uuid.UUID, amount: Decimal, currency: str
+) -> str | None:
+    """Record what ``record`` shows (``payment_provider_reconcile``'s second half); why to wait, or None."""
+    if record.waiting is not None:
+        return record.waiting
+    found = record.found
     with transaction.atomic(using=ALIAS):  # the same lock order as _latest_for_order's
         payments = select_objects(Payment, using=ALIAS, lock=True, order_by=("-created_at",), order_id=order_id)
         recorded = {payment.provider_reference: payment for payment in payments if payment.provider_reference}
-        for result in current:
+        for result in record.current:
             _record_difference(recorded.get(result.reference), result, order_id, amount, currency)
         if found == []:
             spent = [payment.created_at for payment in payments if payment.decline_code == KEY_SPENT]
@@ -346,7 +376,7 @@ def payment_provider_reconcile(*, order_id: uuid.UUID, amount: Decimal, currency
 
 
 def payment_authorization_from_record(
-    *, order_id: uuid.UUID, amount: Decimal, currency: str
+    *, order_id: uuid.UUID, amount: Decimal, currency: str, record: ProviderRecord | None = None
 ) -> tuple[Outcome | None, str | None]:
     """After the checkout's authorization key came back spent (a kept 5xx): the authorization the
     provider's record shows for the order, so that the checkout goes on with it instead of failing
@@ -354,8 +384,10 @@ def payment_authorization_from_record(
     AUTHORIZED payment once ``payment_provider_reconcile`` has recorded it, ``(None, None)`` when the
     record shows none (the key's request made nothing), or ``(None, why)`` while the record cannot
     tell yet (no answer, a payment still in progress there, or nothing found before the provider can
-    have indexed what the key's request made): the caller waits and asks again."""
-    waiting = payment_provider_reconcile(order_id=order_id, amount=amount, currency=currency)
+    have indexed what the key's request made): the caller waits and asks again. ``record``: the
+    provider's record read beforehand (``payment_provider_record_read``); without it, read here."""
+    record = record or payment_provider_record_read(order_id=order_id)
+    waiting = payment_provider_record_apply(record, order_id=order_id, amount=amount, currency=currency)
     if waiting is not None:
         return None, waiting
     payment = _latest_for_order(order_id)

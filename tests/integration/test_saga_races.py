@@ -357,6 +357,76 @@ def test_an_authorization_behind_a_kept_500_is_found_by_the_providers_search_and
         assert on_hand_reserved(product) == (3, 0)
 
 
+def _the_fake_providers_search_lags(monkeypatch):
+    """The fake provider's search finds nothing until the returned function is called, as Stripe's
+    search finds a new PaymentIntent only once it has indexed it. Reads by id stay current."""
+    indexed = []
+    search = fake.FakeGateway.find_authorizations
+
+    def search_as_indexed(self, *, order_id):
+        found = search(self, order_id=order_id)  # the request is made either way (latency, faults)
+        return found if indexed else []
+
+    monkeypatch.setattr(fake.FakeGateway, "find_authorizations", search_as_indexed)
+    return lambda: indexed.append(True)
+
+
+def test_an_authorization_behind_a_kept_500_that_the_search_finds_only_at_the_sagas_next_ask_is_taken_then(
+    customer_api, products, settings, monkeypatch
+):
+    """Stripe's search lags behind its records. The authorization made behind the kept 500 is not
+    found at first: the checkout neither fails nor goes on, and payments sends no reply. The saga
+    asks again at the step's deadline, the search finds it, and the checkout completes with it."""
+    _the_fake_provider_fails_inside_the_first("authorize", settings, monkeypatch, after_the_work=True)
+    index = _the_fake_providers_search_lags(monkeypatch)
+    order_id = place(customer_api, products)
+    drain()
+    saga = CheckoutSaga.objects.get(order_id=order_id)
+    assert (saga.status, saga.current_step) == (SagaStatus.STARTED, "AUTHORIZE_PAYMENT")
+    assert list(Payment.objects.filter(order_id=order_id).values_list("status", flat=True)) == ["FAILED"]
+    index()
+    expire_saga_deadlines(order_id)
+    assert orchestrator.sagas_recover() == {"retried": 1}
+    drain()
+    assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPLETED
+    total = Order.objects.get(pk=order_id).total
+    found = Payment.objects.exclude(status="FAILED").get(order_id=order_id)
+    assert (found.status, found.captured_amount) == ("CAPTURED", total)
+
+
+def test_an_authorization_the_search_finds_only_after_the_checkout_gave_up_is_recorded_and_voided_by_the_reversal(
+    customer_api, products, settings, monkeypatch
+):
+    """The search finds the authorization made behind the kept 500 only after the saga's last ask of
+    the step: the checkout unwinds, and the reversal's own search records the authorization we never
+    had and voids it. No money stays held on the card."""
+    settings.SAGA_MAX_STEP_ATTEMPTS = 1
+    _the_fake_provider_fails_inside_the_first("authorize", settings, monkeypatch, after_the_work=True)
+    index = _the_fake_providers_search_lags(monkeypatch)
+    order_id = place(customer_api, products)
+    drain()
+    assert CheckoutSaga.objects.get(order_id=order_id).current_step == "AUTHORIZE_PAYMENT"
+    expire_saga_deadlines(order_id)
+    orchestrator.sagas_recover()
+    index()
+    drain()
+    saga = CheckoutSaga.objects.get(order_id=order_id)
+    assert saga.status == SagaStatus.COMPENSATED
+    assert not saga.log.filter(step="AUTHORIZE_PAYMENT", outcome="SUCCEEDED").exists()
+    order = Order.objects.get(pk=order_id)
+    assert (order.status, order.cancellation_reason, order.payment_token) == (
+        OrderStatus.CANCELLED,
+        "PAYMENT_FAILED",
+        "",
+    )
+    found = Payment.objects.exclude(status="FAILED").get(order_id=order_id)
+    assert found.status == "VOIDED"
+    assert found.events.get(type="AUTHORIZED").data["found"] == "provider record"
+    assert fake.charge_get(found.provider_reference)["status"] == "canceled"
+    for product in products:
+        assert on_hand_reserved(product) == (5, 0)
+
+
 def test_an_authorization_behind_a_kept_500_found_after_the_customer_cancelled_is_voided_as_the_checkout_unwinds(
     customer_api, products, settings, monkeypatch
 ):
