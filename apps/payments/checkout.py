@@ -122,7 +122,7 @@ def authorize_for_checkout(envelope: Envelope, asked: _Asked | None) -> None:
             order_id=order_id, amount=request.amount, currency=request.currency, record=asked.record
         )
         if waiting is not None:
-            logger.info("payment_authorization_awaits_provider_record", order_id=str(order_id), why=waiting)
+            logger.warning("payment_authorization_awaits_provider_record", order_id=str(order_id), why=waiting)
             return
         outcome = found or outcome
     if outcome.status == PaymentStatus.AUTHORIZED:
