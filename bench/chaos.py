@@ -803,7 +803,7 @@ def check(initial_stock: dict, results, customers: Customers, faults: Faults, mo
     refunds_found = recorded_from_provider.filter(type=PaymentEvent.Type.REFUNDED).count()
     # Authorizations we never had an answer for, found in the record and then captured by our own call:
     # their checkouts went on (one the provider had captured already is found captured, not taken).
-    captured_by_us = PaymentEvent.objects.filter(type=PaymentEvent.Type.CAPTURED).exclude(data__found="provider record")
+    captured_by_us = PaymentEvent.objects.filter(type=PaymentEvent.Type.CAPTURED).exclude(data__has_key="found")
     taken = recorded_from_provider.filter(
         type=PaymentEvent.Type.AUTHORIZED, payment_id__in=captured_by_us.values("payment_id")
     ).count()

@@ -167,8 +167,8 @@ def order_payment_key(*, order_id: uuid.UUID | str, action: str) -> str:
 def payment_reverse(*, order_id: uuid.UUID, reason: str) -> PaymentReversal:
     """Give back whatever money the order moved: void an authorization, refund a capture in
     full, or nothing when no money moved (so a repeat after success reverses nothing: NONE).
-    One idempotency key per order for the void and one for the refund (a new one only after the
-    provider replays a 5xx to it, below). Stops at the first
+    One idempotency key per order for the void, and one for the refund per amount our record shows
+    refunded (a new one also after the provider replays a 5xx to a key, below). Stops at the first
     void or refund the provider does not confirm (``confirmed=False``).
 
     A void the provider refuses because its record of the payment is no longer an
@@ -195,7 +195,12 @@ def payment_reverse(*, order_id: uuid.UUID, reason: str) -> PaymentReversal:
                 "VOIDED", outcome.status == PaymentStatus.VOIDED, outcome.message, outcome.provider_unavailable
             )
         if status in (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED):
-            refund_key = order_payment_key(order_id=order_id, action="refund")
+            # Keyed by what our record shows refunded, as staff's "refund everything still refundable" is:
+            # the key asks for the same amount whenever it is asked, and a refund our record learns of
+            # in between (a dashboard refund reported late) makes a new key for the rest, where one
+            # key would replay the provider's refusal of the larger amount until the saga ended FAILED.
+            refunded = selectors.payment_get(payment_id=payment.id).refunded_amount
+            refund_key = f"{order_payment_key(order_id=order_id, action='refund')}:{refunded}"
             outcome = services.payment_refund_known(payment_id=payment.id, reason=reason, idempotency_key=refund_key)
             reversal = PaymentReversal(
                 "REFUNDED", outcome.status == PaymentStatus.REFUNDED, outcome.message, outcome.provider_unavailable

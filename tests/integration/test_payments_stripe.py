@@ -387,7 +387,7 @@ def test_a_refund_behind_a_kept_500_is_read_from_stripes_record_and_made_again_u
     [intent] = stripe_stub.intents.values()
     assert intent["refunded"] == 1234
     keys = _keys(stripe_stub, "/v1/refunds")
-    refund_key = f"order:{order_id}:refund"
+    refund_key = f"order:{order_id}:refund:0.00"  # keyed by what our record shows refunded
     assert keys[:2] == [refund_key, refund_key]
     assert len(keys) == (2 if refunded_before_the_500 else 3)
     if not refunded_before_the_500:
@@ -536,3 +536,35 @@ def test_a_refund_stripe_answers_with_a_dashboard_refund_not_yet_reported_record
         ledger_type="REFUNDED", amount=Decimal("1.00"), details={},
     )  # fmt: skip
     assert services.provider_report_record(provider="stripe", report=report) == "already recorded"
+
+
+def test_a_reversal_refused_for_a_dashboard_refund_not_yet_reported_refunds_the_rest_once_that_refund_is_recorded(
+    stripe_stub,
+):
+    """Staff refunded 2.34 in Stripe's dashboard; its report has not arrived when the reversal asks to
+    refund everything, 12.34: Stripe refuses more than is left. Once the report is recorded, the
+    reversal's next ask is for the 10.00 left, under a key of its own (keyed by what our record shows
+    refunded), and goes through. Before, the one refund key replayed the refusal of 12.34 to every
+    ask until the saga ended FAILED, the customer's 10.00 still taken."""
+    order_id = uuid.uuid4()
+    _authorize(order_id, key="auth")
+    facade.payment_capture(order_id=order_id, idempotency_key="cap")
+    payment = Payment.objects.get(order_id=order_id)
+    intent = stripe_stub.intents[payment.provider_reference]
+    intent["refunded"] = 234
+
+    refused = facade.payment_reverse(order_id=order_id, reason="x")
+    assert (refused.done, refused.confirmed, refused.provider_unavailable) == ("REFUNDED", False, False)
+    report = services.ProviderReport(
+        event_id="evt_dashboard", type="charge.refunded", reference=payment.provider_reference,
+        ledger_type="REFUNDED", amount=Decimal("2.34"), details={},
+    )  # fmt: skip
+    assert services.provider_report_record(provider="stripe", report=report) == "refunded 2.34"
+
+    reversal = facade.payment_reverse(order_id=order_id, reason="x")
+    assert (reversal.done, reversal.confirmed) == ("REFUNDED", True)
+    assert intent["refunded"] == 1234
+    refunds = [(r["key"], r["form"]["amount"]) for r in stripe_stub.requests if r["path"] == "/v1/refunds"]
+    assert refunds == [(f"order:{order_id}:refund:0.00", "1234"), (f"order:{order_id}:refund:2.34", "1000")]
+    payment.refresh_from_db()
+    assert (payment.status, payment.refunded_amount) == ("REFUNDED", Decimal("12.34"))

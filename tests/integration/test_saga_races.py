@@ -489,7 +489,7 @@ def test_a_refund_behind_a_kept_500_gives_the_money_back_once_as_a_cancelled_ord
     response = customer_api.post(f"/api/v1/orders/{order_id}/cancel", format="json")
     assert response.status_code == 200, response.json()
     drain()
-    assert fake.call_log("refund", f"order:{order_id}:refund")["started"] == 2
+    assert fake.call_log("refund", f"order:{order_id}:refund:0.00")["started"] == 2
     assert CheckoutSaga.objects.get(order_id=order_id).status == SagaStatus.COMPENSATED
     total = Order.objects.get(pk=order_id).total
     payment = Payment.objects.get(order_id=order_id)
