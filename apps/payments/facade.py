@@ -196,9 +196,10 @@ def payment_reverse(*, order_id: uuid.UUID, reason: str) -> PaymentReversal:
             )
         if status in (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED):
             # Keyed by what our record shows refunded, as staff's "refund everything still refundable" is:
-            # the key asks for the same amount whenever it is asked, and a refund our record learns of
-            # in between (a dashboard refund reported late) makes a new key for the rest, where one
-            # key would replay the provider's refusal of the larger amount until the saga ended FAILED.
+            # a refund our record learns of between two asks (a dashboard refund reported late) makes a
+            # new key for the rest, where one key would replay the provider's refusal of the larger
+            # amount until the saga ended FAILED. The read is not locked: a refund recorded between it
+            # and the refund's own lock sends this key with the smaller rest, and the next ask reads anew.
             refunded = selectors.payment_get(payment_id=payment.id).refunded_amount
             refund_key = f"{order_payment_key(order_id=order_id, action='refund')}:{refunded}"
             outcome = services.payment_refund_known(payment_id=payment.id, reason=reason, idempotency_key=refund_key)
