@@ -290,34 +290,6 @@ _MAY_MOVE_AT_PROVIDER = (PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED, Payme
 _IN_PROGRESS = frozenset({"processing", "requires_action", "requires_confirmation"})
 
 
-def payment_provider_reconcile(*, order_id: uuid.UUID, amount: Decimal, currency: str) -> str | None:
-    """Bring our record of the order's payments in line with the provider's own, for calls whose keys
-    can no longer tell what they did: a key the provider answers with a kept 5xx (``KEY_SPENT``), or
-    one older than it keeps (24 hours). The provider's search on the order id
-    (``find_authorizations``) names its payments; each of them, and each payment we hold as
-    AUTHORIZED or captured, is then read by its id (``payment_get``), because the search lags behind the
-    provider's records, for changes as for new payments.
-
-    * A payment the provider holds that we never recorded is recorded AUTHORIZED (for the reversal
-      to void) or, captured, CAPTURED (to refund), at the provider's amount.
-    * An AUTHORIZED payment the provider captured is recorded CAPTURED at the amount it received;
-      one it cancelled, VOIDED.
-    * A captured payment the provider has refunded more of than we recorded is brought up to its
-      running total (``_refunded_total_record``, as its refund reports are).
-
-    Returns why the caller must wait, or None once the records agree: no answer; a payment the
-    provider is still working on; or the search found nothing while what a spent key's request made
-    may not be indexed yet (less than ``PAYMENT_PROVIDER_SEARCH_LAG_SECONDS`` since we learned the
-    key was spent; with no such record the key was forgotten, a day after the checkout, and
-    everything is indexed). A provider that refuses the search (a permanent error: a restricted
-    key, say) is logged as an error, and only our own payments are read; one that refuses to read
-    a payment is logged too, and waited for.
-    """
-    return payment_provider_record_apply(
-        payment_provider_record_read(order_id=order_id), order_id=order_id, amount=amount, currency=currency
-    )
-
-
 @dataclass(frozen=True)
 class ProviderRecord:
     """The provider's records of an order's payments (``payment_provider_record_read``): what its search
@@ -355,19 +327,41 @@ def payment_provider_record_read(*, order_id: uuid.UUID) -> ProviderRecord:
     return ProviderRecord(found, current)
 
 
-def payment_provider_record_apply(
-    record: ProviderRecord, *, order_id: uuid.UUID, amount: Decimal, currency: str
+def payment_provider_reconcile(
+    *, order_id: uuid.UUID, amount: Decimal, currency: str, record: ProviderRecord | None = None
 ) -> str | None:
-    """Record what ``record`` shows (``payment_provider_reconcile``'s second half); why to wait, or None."""
+    """Bring our record of the order's payments in line with the provider's own, for calls whose keys
+    can no longer tell what they did: a key the provider answers with a kept 5xx (``KEY_SPENT``), or
+    one older than it keeps (24 hours). The provider's search on the order id
+    (``find_authorizations``) names its payments; each of them, and each payment we hold as
+    AUTHORIZED or captured, is then read by its id (``payment_get``), because the search lags behind the
+    provider's records, for changes as for new payments.
+
+    * A payment the provider holds that we never recorded is recorded AUTHORIZED (for the reversal
+      to void) or, captured, CAPTURED (to refund), at the provider's amount.
+    * An AUTHORIZED payment the provider captured is recorded CAPTURED at the amount it received;
+      one it cancelled, VOIDED.
+    * A captured payment the provider has refunded more of than we recorded is brought up to its
+      running total (``_refunded_total_record``, as its refund reports are).
+
+    Returns why the caller must wait, or None once the records agree: no answer; a payment the
+    provider is still working on; or the search found nothing while what a spent key's request made
+    may not be indexed yet (less than ``PAYMENT_PROVIDER_SEARCH_LAG_SECONDS`` since we learned the
+    key was spent; with no such record the key was forgotten, a day after the checkout, and
+    everything is indexed). A provider that refuses the search (a permanent error: a restricted
+    key, say) is logged as an error, and only our own payments are read; one that refuses to read
+    a payment is logged too, and waited for. ``record``: the provider's record read beforehand, out of
+    any transaction (``payment_provider_record_read``); without it, it is read here.
+    """
+    record = record or payment_provider_record_read(order_id=order_id)
     if record.waiting is not None:
         return record.waiting
-    found = record.found
     with transaction.atomic(using=ALIAS):  # the same lock order as _latest_for_order's
         payments = select_objects(Payment, using=ALIAS, lock=True, order_by=("-created_at",), order_id=order_id)
         recorded = {payment.provider_reference: payment for payment in payments if payment.provider_reference}
         for result in record.current:
             _record_difference(recorded.get(result.reference), result, order_id, amount, currency)
-        if found == []:
+        if record.found == []:
             spent = [payment.created_at for payment in payments if payment.decline_code == KEY_SPENT]
             lag = timedelta(seconds=settings.PAYMENT_PROVIDER_SEARCH_LAG_SECONDS)
             if spent and timezone.now() - min(spent) < lag:
@@ -384,10 +378,9 @@ def payment_authorization_from_record(
     AUTHORIZED payment once ``payment_provider_reconcile`` has recorded it, ``(None, None)`` when the
     record shows none (the key's request made nothing), or ``(None, why)`` while the record cannot
     tell yet (no answer, a payment still in progress there, or nothing found before the provider can
-    have indexed what the key's request made): the caller waits and asks again. ``record``: the
-    provider's record read beforehand (``payment_provider_record_read``); without it, read here."""
-    record = record or payment_provider_record_read(order_id=order_id)
-    waiting = payment_provider_record_apply(record, order_id=order_id, amount=amount, currency=currency)
+    have indexed what the key's request made): the caller waits and asks again. ``record``: as
+    ``payment_provider_reconcile``'s."""
+    waiting = payment_provider_reconcile(order_id=order_id, amount=amount, currency=currency, record=record)
     if waiting is not None:
         return None, waiting
     payment = _latest_for_order(order_id)

@@ -51,6 +51,15 @@ def _authorize(order_id, token="tok_visa", key="auth"):
     )
 
 
+def _stripe_reports_refunded(payment: Payment, total: Decimal, *, event_id: str) -> str:
+    """Stripe's charge.refunded report (webhook) of ``total`` refunded in all, as recorded: the outcome."""
+    report = services.ProviderReport(
+        event_id=event_id, type="charge.refunded", reference=payment.provider_reference, ledger_type="REFUNDED",
+        amount=total, details={},
+    )  # fmt: skip
+    return services.provider_report_record(provider="stripe", report=report)
+
+
 def test_full_cycle_passes_amounts_in_cents_and_idempotency_keys(stripe_stub):
     assert get_gateway().name == "stripe"
     order_id = uuid.uuid4()
@@ -496,11 +505,7 @@ def test_a_refund_whose_answer_was_lost_and_reported_by_stripe_is_counted_once_w
     wait_until(lambda: "ref-slow" in stripe_stub.answers, message="Stripe to finish the refund")
     stripe_stub.slow_seconds = 0.0
     payment = Payment.objects.get(order_id=order_id)
-    report = services.ProviderReport(
-        event_id="evt_refunded", type="charge.refunded", reference=payment.provider_reference,
-        ledger_type="REFUNDED", amount=Decimal("2.00"), details={},
-    )  # fmt: skip
-    assert services.provider_report_record(provider="stripe", report=report) == "refunded 2.00"
+    assert _stripe_reports_refunded(payment, Decimal("2.00"), event_id="evt_refunded") == "refunded 2.00"
 
     replayed = facade.payment_refund(order_id=order_id, amount=Decimal("2.00"), reason="x", idempotency_key="ref-slow")
     assert replayed.status == "PARTIALLY_REFUNDED"
@@ -531,11 +536,7 @@ def test_a_refund_stripe_answers_with_a_dashboard_refund_not_yet_reported_record
     assert rows == [(Decimal("1.00"), "stripe", None), (Decimal("2.00"), None, "damaged")]
     payment.refresh_from_db()
     assert payment.refunded_amount == Decimal("3.00")
-    report = services.ProviderReport(
-        event_id="evt_dashboard", type="charge.refunded", reference=payment.provider_reference,
-        ledger_type="REFUNDED", amount=Decimal("1.00"), details={},
-    )  # fmt: skip
-    assert services.provider_report_record(provider="stripe", report=report) == "already recorded"
+    assert _stripe_reports_refunded(payment, Decimal("1.00"), event_id="evt_dashboard") == "already recorded"
 
 
 def test_a_reversal_refused_for_a_dashboard_refund_not_yet_reported_refunds_the_rest_once_that_refund_is_recorded(
@@ -555,11 +556,7 @@ def test_a_reversal_refused_for_a_dashboard_refund_not_yet_reported_refunds_the_
 
     refused = facade.payment_reverse(order_id=order_id, reason="x")
     assert (refused.done, refused.confirmed, refused.provider_unavailable) == ("REFUNDED", False, False)
-    report = services.ProviderReport(
-        event_id="evt_dashboard", type="charge.refunded", reference=payment.provider_reference,
-        ledger_type="REFUNDED", amount=Decimal("2.34"), details={},
-    )  # fmt: skip
-    assert services.provider_report_record(provider="stripe", report=report) == "refunded 2.34"
+    assert _stripe_reports_refunded(payment, Decimal("2.34"), event_id="evt_dashboard") == "refunded 2.34"
 
     reversal = facade.payment_reverse(order_id=order_id, reason="x")
     assert (reversal.done, reversal.confirmed) == ("REFUNDED", True)
