@@ -370,7 +370,8 @@ def machine() -> dict:
         "mem": f"{mem_kb / 1024 / 1024:.1f} GiB",
         "pg": pg,
         "redis": redis.Redis.from_url(REDIS_URL).info("server")["redis_version"],
-        "python": platform.python_version(),
+        # The interpreter's build moves every Python process's CPU by a fifth (docs/performance.md).
+        "python": f"{platform.python_version()} ({os.path.realpath(sys._base_executable)})",
     }
 
 
