@@ -14,7 +14,7 @@ CONTEXT_QUEUES = $(shell $(PYTHON) -m shop.contexts --queues)
 
 export INTERPRETER := import os, sys; print(os.path.realpath(getattr(sys, sys.argv[1])))
 $(VENV)/.installed: requirements.txt
-	@# a venv made from another interpreter than PYTHON is made again
+	@# a venv made from another interpreter than PYTHON is made again (checked whenever requirements.txt changed)
 	@test ! -x $(PY) || [ "$$($(PY) -c "$$INTERPRETER" _base_executable)" = "$$($(PYTHON) -c "$$INTERPRETER" executable)" ] \
 		|| { echo "$(VENV) was made from another interpreter: making it again from $(PYTHON)"; rm -rf $(VENV); }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
