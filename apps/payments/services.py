@@ -527,9 +527,9 @@ def _settled_by_record(settle, *, order_id: uuid.UUID, idempotency_key: str, don
 
 
 def _as_the_provider_records(payment: Payment) -> tuple[Payment, str | None]:
-    """After a call on ``payment`` whose key the provider answers with a kept 5xx: the payment once
-    ``payment_provider_reconcile`` has brought it in line with the provider's record, and why to wait
-    (None: it is in line)."""
+    """After a call on ``payment`` whose key the provider answers with a kept 5xx, or a refund it refused:
+    the payment once ``payment_provider_reconcile`` has brought it in line with the provider's record,
+    and why to wait (None: it is in line)."""
     waiting = payment_provider_reconcile(order_id=payment.order_id, amount=payment.amount, currency=payment.currency)
     return Payment.objects.using(ALIAS).get(pk=payment.id), waiting
 
@@ -644,19 +644,46 @@ def payment_refund_known(*, payment_id: uuid.UUID, reason: str, idempotency_key:
     """Refund everything still refundable of a captured payment: a reversal's refund, and staff's
     "refund everything still refundable". If the provider replays a 5xx to the key, its record of the
     payment says how much it has refunded: that running total is recorded, and whatever is still
-    unrefunded is refunded under a new key. Safe for this refund, not for a partial one: the
-    provider refuses to refund more than it received, so two refunds of everything cannot both
-    go through."""
+    unrefunded is refunded under a new key; so it is when the provider refuses the refund and its
+    record shows more refunded than ours (``_rest_refunded_after_refusal``). Safe for this refund, not
+    for a partial one: the provider refuses to refund more than it received, so two refunds of
+    everything cannot both go through."""
 
     def refund(suffix: str = "") -> Outcome:
         key = idempotency_key + suffix
         return payment_refund(payment_id=payment_id, amount=None, reason=reason, idempotency_key=key)
 
     outcome = refund()
-    if outcome.decline_code != KEY_SPENT:
-        return outcome
-    payment = Payment.objects.using(ALIAS).get(pk=payment_id)
-    return _again_after_spent_key(payment, refund, done=PaymentStatus.REFUNDED, still=_refundable)
+    if outcome.decline_code == KEY_SPENT:
+        payment = Payment.objects.using(ALIAS).get(pk=payment_id)
+        return _again_after_spent_key(payment, refund, done=PaymentStatus.REFUNDED, still=_refundable)
+    if outcome.declined and outcome.status != PaymentStatus.REFUNDED:
+        return _rest_refunded_after_refusal(payment_id, refund, refusal=outcome)
+    return outcome
+
+
+def _rest_refunded_after_refusal(
+    payment_id: uuid.UUID, refund: Callable[[str], Outcome], *, refusal: Outcome
+) -> Outcome:
+    """A refusal to refund everything our record shows left is most often the provider having refunded
+    more than we recorded: a refund made in its dashboard whose report (webhook) has not arrived, or
+    never will. Its record says (``payment_provider_reconcile``, which records its running total as the
+    report would), and the rest, if any, is refunded at once under a key of its own instead of waiting
+    for the report. A refusal the record does not explain (the same total refunded, or no answer) is the
+    answer."""
+    before = Payment.objects.using(ALIAS).get(pk=payment_id)
+    payment, waiting = _as_the_provider_records(before)
+    if waiting is not None or payment.refunded_amount == before.refunded_amount:
+        return refusal
+    logger.warning(
+        "payment_refund_refusal_explained_by_provider_record",
+        payment_id=str(payment_id),
+        recorded=str(before.refunded_amount),
+        provider=str(payment.refunded_amount),
+    )
+    if not _refundable(payment):
+        return _current(payment, "Refunded, as the provider's record says.")
+    return refund(f":rest-after-refusal:{payment.refunded_amount}")
 
 
 def refundable_payment_for_order(order_id: uuid.UUID) -> uuid.UUID:

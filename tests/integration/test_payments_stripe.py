@@ -539,14 +539,14 @@ def test_a_refund_stripe_answers_with_a_dashboard_refund_not_yet_reported_record
     assert _stripe_reports_refunded(payment, Decimal("1.00"), event_id="evt_dashboard") == "already recorded"
 
 
-def test_a_reversal_refused_for_a_dashboard_refund_not_yet_reported_refunds_the_rest_once_that_refund_is_recorded(
+def test_a_reversal_refused_for_a_dashboard_refund_not_yet_reported_reads_stripes_record_and_refunds_the_rest_at_once(
     stripe_stub,
 ):
     """Staff refunded 2.34 in Stripe's dashboard; its report has not arrived when the reversal asks to
-    refund everything, 12.34: Stripe refuses more than is left. Once the report is recorded, the
-    reversal's next ask is for the 10.00 left, under a key of its own (keyed by what our record shows
-    refunded), and goes through. Before, the one refund key replayed the refusal of 12.34 to every
-    ask until the saga ended FAILED, the customer's 10.00 still taken."""
+    refund everything, 12.34: Stripe refuses more than is left. Stripe's record of the payment (read
+    by id) shows the 2.34, which is recorded, and the 10.00 left is refunded at once under a key of its
+    own. Before, the reversal waited for the dashboard refund's report (webhook), which may never come,
+    the customer's 10.00 still taken meanwhile; the report arriving late changes nothing."""
     order_id = uuid.uuid4()
     _authorize(order_id, key="auth")
     facade.payment_capture(order_id=order_id, idempotency_key="cap")
@@ -554,14 +554,19 @@ def test_a_reversal_refused_for_a_dashboard_refund_not_yet_reported_refunds_the_
     intent = stripe_stub.intents[payment.provider_reference]
     intent["refunded"] = 234
 
-    refused = facade.payment_reverse(order_id=order_id, reason="x")
-    assert (refused.done, refused.confirmed, refused.provider_unavailable) == ("REFUNDED", False, False)
-    assert _stripe_reports_refunded(payment, Decimal("2.34"), event_id="evt_dashboard") == "refunded 2.34"
-
     reversal = facade.payment_reverse(order_id=order_id, reason="x")
+
     assert (reversal.done, reversal.confirmed) == ("REFUNDED", True)
     assert intent["refunded"] == 1234
     refunds = [(r["key"], r["form"]["amount"]) for r in stripe_stub.requests if r["path"] == "/v1/refunds"]
-    assert refunds == [(f"order:{order_id}:refund:0.00", "1234"), (f"order:{order_id}:refund:2.34", "1000")]
+    first = f"order:{order_id}:refund:0.00"
+    assert refunds == [(first, "1234"), (f"{first}:rest-after-refusal:2.34", "1000")]
     payment.refresh_from_db()
     assert (payment.status, payment.refunded_amount) == ("REFUNDED", Decimal("12.34"))
+    refunded_entries = payment.events.filter(type="REFUNDED").values_list("amount", flat=True)
+    assert sorted(refunded_entries) == [Decimal("2.34"), Decimal("10.00")]
+
+    _stripe_reports_refunded(payment, Decimal("2.34"), event_id="evt_dashboard")
+    payment.refresh_from_db()
+    assert (payment.status, payment.refunded_amount) == ("REFUNDED", Decimal("12.34"))
+    assert payment.events.filter(type="REFUNDED").count() == 2
