@@ -653,36 +653,39 @@ def payment_refund_known(*, payment_id: uuid.UUID, reason: str, idempotency_key:
         key = idempotency_key + suffix
         return payment_refund(payment_id=payment_id, amount=None, reason=reason, idempotency_key=key)
 
+    seen = Payment.objects.using(ALIAS).values_list("refunded_amount", flat=True).get(pk=payment_id)
     outcome = refund()
     if outcome.decline_code == KEY_SPENT:
         payment = Payment.objects.using(ALIAS).get(pk=payment_id)
         return _again_after_spent_key(payment, refund, done=PaymentStatus.REFUNDED, still=_refundable)
     if outcome.declined and outcome.status != PaymentStatus.REFUNDED:
-        return _rest_refunded_after_refusal(payment_id, refund, refusal=outcome)
+        return _rest_refunded_after_refusal(payment_id, refund, refusal=outcome, seen=seen)
     return outcome
 
 
 def _rest_refunded_after_refusal(
-    payment_id: uuid.UUID, refund: Callable[[str], Outcome], *, refusal: Outcome
+    payment_id: uuid.UUID, refund: Callable[[str], Outcome], *, refusal: Outcome, seen: Decimal
 ) -> Outcome:
     """A refusal to refund everything our record shows left is most often the provider having refunded
     more than we recorded: a refund made in its dashboard whose report (webhook) has not arrived, or
     never will. Its record says (``payment_provider_reconcile``, which records its running total as the
     report would), and the rest, if any, is refunded at once under a key of its own instead of waiting
-    for the report. A refusal the record does not explain (the same total refunded, or no answer) is the
-    answer."""
-    before = Payment.objects.using(ALIAS).get(pk=payment_id)
-    payment, waiting = _as_the_provider_records(before)
-    if waiting is not None or payment.refunded_amount == before.refunded_amount:
+    for the report. ``seen``: what our record showed refunded before the refused call, so a report
+    recorded meanwhile counts as an explanation too. Nothing left: refunded. A refusal the record does
+    not explain (no more refunded than ``seen``, or no answer) is the answer."""
+    payment, waiting = _as_the_provider_records(Payment.objects.using(ALIAS).get(pk=payment_id))
+    if waiting is not None:
+        return refusal
+    if not _refundable(payment):
+        return _current(payment, "Refunded, as the provider's record says.")
+    if payment.refunded_amount <= seen:
         return refusal
     logger.warning(
         "payment_refund_refusal_explained_by_provider_record",
         payment_id=str(payment_id),
-        recorded=str(before.refunded_amount),
+        recorded=str(seen),
         provider=str(payment.refunded_amount),
     )
-    if not _refundable(payment):
-        return _current(payment, "Refunded, as the provider's record says.")
     return refund(f":rest-after-refusal:{payment.refunded_amount}")
 
 

@@ -539,6 +539,26 @@ def test_a_refund_stripe_answers_with_a_dashboard_refund_not_yet_reported_record
     assert _stripe_reports_refunded(payment, Decimal("1.00"), event_id="evt_dashboard") == "already recorded"
 
 
+def test_a_refund_refusal_that_stripes_record_does_not_explain_is_the_answer_and_nothing_is_refunded_again(
+    stripe_stub,
+):
+    """A disputed charge: Stripe refuses every refund, and its record shows nothing more refunded than ours.
+    The refusal is what the reversal reports; no second refund is asked for under another key."""
+    order_id = uuid.uuid4()
+    _authorize(order_id, key="auth")
+    facade.payment_capture(order_id=order_id, idempotency_key="cap")
+    stripe_stub.refund_refused = True
+
+    reversal = facade.payment_reverse(order_id=order_id, reason="x")
+
+    assert (reversal.done, reversal.confirmed, reversal.provider_unavailable) == ("REFUNDED", False, False)
+    assert "disputed" in reversal.message
+    refunds = [r["key"] for r in stripe_stub.requests if r["path"] == "/v1/refunds"]
+    assert refunds == [f"order:{order_id}:refund:0.00"]
+    payment = Payment.objects.get(order_id=order_id)
+    assert (payment.status, payment.refunded_amount) == ("CAPTURED", Decimal("0.00"))
+
+
 def test_a_reversal_refused_for_a_dashboard_refund_not_yet_reported_reads_stripes_record_and_refunds_the_rest_at_once(
     stripe_stub,
 ):

@@ -15,7 +15,7 @@ PaymentIntent no longer awaiting capture is refused (``payment_intent_unexpected
 ``GET /v1/payment_intents/search`` finds intents by ``metadata['order_id']`` as they were made (the
 changes since lag, as Stripe's index does); ``GET /v1/payment_intents/{id}`` reads one as it is,
 with its charge (what was refunded of it) once captured. A refund of more than is left unrefunded
-is refused (``charge_already_refunded``).
+is refused (``charge_already_refunded``), and with ``refund_refused`` every refund (``charge_disputed``).
 """
 
 import contextlib
@@ -42,6 +42,7 @@ class StubStripe(BaseHTTPRequestHandler):
     indexed: dict[str, dict] = {}  # what its search finds: each intent as it was made (later changes lag)
     search_refused = False  # a restricted key: the search answers 403
     cancel_refused = False  # every cancel refused as for a PaymentIntent no longer awaiting capture
+    refund_refused = False  # every refund refused as for a disputed charge
     slow_seconds = 0.0
     received_cents: int | None = None  # the capture's amount_received; None: what was asked
     failures_inside = 0
@@ -152,6 +153,10 @@ class StubStripe(BaseHTTPRequestHandler):
                 return (404, {"error": {"type": "invalid_request_error", "code": "resource_missing",
                                         "message": f"No such payment_intent: {form['payment_intent']}"}})  # fmt: skip
             amount = int(form["amount"])
+            if self.refund_refused:  # as Stripe refuses a refund of a charge under dispute
+                error = {"type": "invalid_request_error", "code": "charge_disputed",
+                         "message": "This charge is disputed and cannot be refunded."}  # fmt: skip
+                return (400, {"error": error})
             if intent["status"] != "succeeded" or intent["refunded"] + amount > intent["amount_received"]:
                 error = {"type": "invalid_request_error", "code": "charge_already_refunded",
                          "message": "Refund amount is greater than the unrefunded amount on the charge."}  # fmt: skip
@@ -172,6 +177,7 @@ def stripe_stub_running():
     StubStripe.indexed = {}
     StubStripe.search_refused = False
     StubStripe.cancel_refused = False
+    StubStripe.refund_refused = False
     StubStripe.slow_seconds = 0.0
     StubStripe.received_cents = None
     StubStripe.failures_inside = 0
