@@ -58,11 +58,12 @@ class PaymentAdmin(LargeTableAdminMixin, StaffPermissionsAdminMixin, admin.Model
 
 
 def _refund_remaining(request, payment, reason: str) -> str:
-    # Keyed by the state the admin saw: a double submit refunds once.
-    key = f"admin:{payment.id}:{payment.refunded_amount}"
     try:
-        outcome = services.payment_refund_known(
-            payment_id=payment.id, reason=f"{reason} (by {request.user})", idempotency_key=key
+        outcome = services.payment_refund_known(  # keyed by the state the admin saw: a double submit refunds once
+            payment_id=payment.id,
+            reason=f"{reason} (by {request.user})",
+            key_prefix=f"admin:{payment.id}",
+            refunded_seen=payment.refunded_amount,
         )
     except services.PaymentError as exc:
         raise ActionRefused(str(exc))

@@ -200,9 +200,12 @@ def payment_reverse(*, order_id: uuid.UUID, reason: str) -> PaymentReversal:
             # new key for the rest, where one key would replay the provider's refusal of the larger
             # amount until the saga ended FAILED. The read is not locked: a refund recorded between it
             # and the refund's own lock sends this key with the smaller rest, and the next ask reads anew.
-            refunded = selectors.payment_get(payment_id=payment.id).refunded_amount
-            refund_key = f"{order_payment_key(order_id=order_id, action='refund')}:{refunded}"
-            outcome = services.payment_refund_known(payment_id=payment.id, reason=reason, idempotency_key=refund_key)
+            outcome = services.payment_refund_known(
+                payment_id=payment.id,
+                reason=reason,
+                key_prefix=order_payment_key(order_id=order_id, action="refund"),
+                refunded_seen=selectors.payment_get(payment_id=payment.id).refunded_amount,
+            )
             reversal = PaymentReversal(
                 "REFUNDED", outcome.status == PaymentStatus.REFUNDED, outcome.message, outcome.provider_unavailable
             )

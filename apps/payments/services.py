@@ -640,26 +640,27 @@ def payment_refund(*, payment_id: uuid.UUID, amount: Decimal | None, reason: str
     return _once("refund", idempotency_key, request, attempt)
 
 
-def payment_refund_known(*, payment_id: uuid.UUID, reason: str, idempotency_key: str) -> Outcome:
+def payment_refund_known(*, payment_id: uuid.UUID, reason: str, key_prefix: str, refunded_seen: Decimal) -> Outcome:
     """Refund everything still refundable of a captured payment: a reversal's refund, and staff's
-    "refund everything still refundable". If the provider replays a 5xx to the key, its record of the
-    payment says how much it has refunded: that running total is recorded, and whatever is still
-    unrefunded is refunded under a new key; so it is when the provider refuses the refund and its
-    record shows more refunded than ours (``_rest_refunded_after_refusal``). Safe for this refund, not
-    for a partial one: the provider refuses to refund more than it received, so two refunds of
-    everything cannot both go through."""
+    "refund everything still refundable". Keyed ``<key_prefix>:<refunded_seen>``, by the amount the
+    caller's read of our record showed refunded: a refund learnt of between two asks makes a new key
+    for the rest, and a double submit of the same state refunds once. If the provider replays a 5xx to
+    the key, its record of the payment says how much it has refunded: that running total is recorded,
+    and whatever is still unrefunded is refunded under a new key; so it is when the provider refuses
+    the refund and its record shows more refunded than ours (``_rest_refunded_after_refusal``). Safe
+    for this refund, not for a partial one: the provider refuses to refund more than it received, so
+    two refunds of everything cannot both go through."""
 
     def refund(suffix: str = "") -> Outcome:
-        key = idempotency_key + suffix
+        key = f"{key_prefix}:{refunded_seen}{suffix}"
         return payment_refund(payment_id=payment_id, amount=None, reason=reason, idempotency_key=key)
 
-    seen = Payment.objects.using(ALIAS).values_list("refunded_amount", flat=True).get(pk=payment_id)
     outcome = refund()
     if outcome.decline_code == KEY_SPENT:
         payment = Payment.objects.using(ALIAS).get(pk=payment_id)
         return _again_after_spent_key(payment, refund, done=PaymentStatus.REFUNDED, still=_refundable)
     if outcome.declined and outcome.status != PaymentStatus.REFUNDED:
-        return _rest_refunded_after_refusal(payment_id, refund, refusal=outcome, seen=seen)
+        return _rest_refunded_after_refusal(payment_id, refund, refusal=outcome, seen=refunded_seen)
     return outcome
 
 
@@ -670,8 +671,8 @@ def _rest_refunded_after_refusal(
     more than we recorded: a refund made in its dashboard whose report (webhook) has not arrived, or
     never will. Its record says (``payment_provider_reconcile``, which records its running total as the
     report would), and the rest, if any, is refunded at once under a key of its own instead of waiting
-    for the report. ``seen``: what our record showed refunded before the refused call, so a report
-    recorded meanwhile counts as an explanation too. Nothing left: refunded. A refusal the record does
+    for the report. ``seen``: what the caller's read of our record showed refunded before the refused
+    call, so a report recorded meanwhile counts as an explanation too. Nothing left: refunded. A refusal the record does
     not explain (no more refunded than ``seen``, or no answer) is the answer."""
     payment, waiting = _as_the_provider_records(Payment.objects.using(ALIAS).get(pk=payment_id))
     if waiting is not None:
