@@ -28,10 +28,6 @@ ALIAS = "payments"
 logger = structlog.get_logger("apps.payments.checkout")
 
 
-class ReversalNotDone(Exception):
-    """The provider refused a void/refund: the delivery is retried, then parked as a dead letter."""
-
-
 def _reply(event_type: str, order_id: uuid.UUID, result: payments.PaymentResult | None = None, **extra) -> None:
     data = {"orderId": order_id, **extra}
     if result is not None:
@@ -216,10 +212,17 @@ def _lost_authorization_find(request: orders.PaymentRequest) -> payments.Payment
 
 
 def _not_reversed(order_id: uuid.UUID, reversal: payments.PaymentReversal) -> None:
-    """No reply while the money has not moved back. With the provider down (after the gateway's retries,
-    or the circuit open) the delivery ends here: retried within seconds it would only use up its
-    attempts and become a dead letter during an outage longer than they last; the saga re-asks at
-    its step deadline, with growing deadlines, as after a lost message. Anything else is retried."""
-    if not reversal.provider_unavailable:
-        raise ReversalNotDone(reversal.message)
-    logger.warning("reversal_deferred_to_saga", order_id=str(order_id), message=reversal.message)
+    """No reply while the money has not moved back: the saga re-asks at its step deadline, with
+    growing deadlines, and after its attempts ends FAILED for staff to see while it keeps re-asking.
+
+    The delivery itself ends here, and commits what the reversal learned on the way: a capture
+    found in the provider's record, a refund recorded. Failing it (so that it was retried, then
+    parked as a dead letter) rolled that back with it: a refund refused for a disputed charge,
+    after the reversal had learned the payment was captured, left it AUTHORIZED here for good
+    while the provider held the money, and staff's refund hidden. Retried at once it would only
+    replay the same answers (the payments log keeps a refusal per key) or, with the provider down
+    (after the gateway's retries, or the circuit open), use up its attempts during an outage."""
+    if reversal.provider_unavailable:
+        logger.warning("reversal_deferred_to_saga", order_id=str(order_id), message=reversal.message)
+    else:
+        logger.error("reversal_refused", order_id=str(order_id), done=reversal.done, message=reversal.message)

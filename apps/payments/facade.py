@@ -171,25 +171,18 @@ def payment_reverse(*, order_id: uuid.UUID, reason: str) -> PaymentReversal:
     refunded (a new one also after the provider replays a 5xx to a key, below). Stops at the first
     void or refund the provider does not confirm (``confirmed=False``).
 
-    A void the provider refuses because its record of the payment is no longer an
-    authorization (``UNEXPECTED_STATE``) means it captured on a call whose answer we lost: the
-    fault campaign saw a worker killed after the provider captured and before our commit, and
-    the retried capture fail before reaching the provider, so the saga asked for a void of money
-    already taken. The capture is asked for again with the checkout's own key, which the
-    provider answers from its record without charging twice; the payment is then CAPTURED here
-    too, and refunded. If the provider replays a 5xx to the void's, the capture's or the refund's
-    key, its record says what the payment is (``payment_provider_reconcile``), and what did not
-    happen is asked again under a new key (``services.payment_void_known`` and the others)."""
+    A void the provider refuses because its record of the payment is no longer an authorization
+    (``UNEXPECTED_STATE``) is settled by that record (``services.payment_void_known``): captured on
+    a call whose answer we lost, the payment is recorded CAPTURED and refunded; cancelled without
+    us, VOIDED. If the provider replays a 5xx to the void's or the refund's key, its record says
+    what the payment is (``payment_provider_reconcile``), and what did not happen is asked again
+    under a new key."""
     reversal = PaymentReversal(done="NONE", confirmed=True, message="")
     for payment in selectors.payments_for_order(order_id=order_id):
         status = payment.status
         if status == PaymentStatus.AUTHORIZED:
             void_key = order_payment_key(order_id=order_id, action="void")
             outcome = services.payment_void_known(order_id=order_id, idempotency_key=void_key)
-            if outcome.decline_code == UNEXPECTED_STATE:
-                outcome = services.payment_capture_known(
-                    order_id=order_id, idempotency_key=order_payment_key(order_id=order_id, action="capture")
-                )
             status = outcome.status
             reversal = PaymentReversal(
                 "VOIDED", outcome.status == PaymentStatus.VOIDED, outcome.message, outcome.provider_unavailable

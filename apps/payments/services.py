@@ -501,9 +501,7 @@ def payment_capture(*, order_id: uuid.UUID, idempotency_key: str, payment_id: uu
 
 
 def payment_capture_known(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
-    """Capture the order's authorization: the checkout's capture, and a reversal's when the provider
-    refused to void because it had captured on a call whose answer we lost (asked again with its key,
-    the provider answers from its record without charging twice). If the provider replays a 5xx to
+    """Capture the order's authorization: the checkout's capture. If the provider replays a 5xx to
     the key, its record (``payment_provider_reconcile``) says what became of the payment: captured
     or cancelled, it is recorded so; still awaiting capture, the capture is asked again under a new
     key, which is safe: the provider refuses to capture a payment twice."""
@@ -543,7 +541,13 @@ def _refundable(payment: Payment) -> bool:
 
 
 def _again_after_spent_key(
-    payment: Payment, again: Callable[[str], Outcome], *, done: str, still: Callable[[Payment], bool]
+    payment: Payment,
+    again: Callable[[str], Outcome],
+    *,
+    done: str,
+    still: Callable[[Payment], bool],
+    after: str = "500",
+    waiting_code: str | None = KEY_SPENT,
 ) -> Outcome:
     """After a call on ``payment`` whose key the provider answers with a kept 5xx: what the provider's
     record says of the payment, and the call made once more under a new key while the record shows
@@ -553,19 +557,21 @@ def _again_after_spent_key(
     refund the record shows partly made is made again for the rest). ``again(suffix)`` makes the
     call with the original key plus ``suffix``. Whatever that call answers short of ``done``, the
     record is read again. Returns the payment as the record says, the new call's own refusal, or no
-    answer (wait) while the record shows the call still to do. A refusal for the payment's state
+    answer (wait, ``waiting_code``) while the record shows the call still to do. ``after`` names what
+    sent us to the record in the new key's suffix (a void refused for the payment's state uses it
+    too: ``payment_void_known``). A refusal for the payment's state
     (``UNEXPECTED_STATE``) while the record says the state allows the call is the record behind a
     concurrent call, never an answer: it is waited on too."""
     payment, waiting = _as_the_provider_records(payment)
     if waiting is None and still(payment):  # the spent key's call did not happen, or not wholly
-        outcome = again(f":after-500:{uuid.uuid4().hex}")
+        outcome = again(f":after-{after}:{uuid.uuid4().hex}")
         if outcome.status == done or not (outcome.declined or outcome.decline_code == KEY_SPENT):
             return outcome
         payment, waiting = _as_the_provider_records(payment)
         if waiting is None and still(payment) and outcome.declined and outcome.decline_code != UNEXPECTED_STATE:
             return outcome  # refused for a reason the record does not explain: the refusal is the answer
     if waiting is not None or still(payment):
-        return _unavailable(waiting or "The provider's record shows the call still to do.", payment, code=KEY_SPENT)
+        return _unavailable(waiting or "The provider's record shows the call still to do.", payment, code=waiting_code)
     return _current(payment, "Payment state as the provider's record says.")
 
 
@@ -573,9 +579,30 @@ def payment_void_known(*, order_id: uuid.UUID, idempotency_key: str) -> Outcome:
     """Void the order's authorization, for a reversal. If the provider replays a 5xx to the void's key,
     its record (``payment_provider_reconcile``) says what became of the payment: cancelled or
     captured, it is recorded so (a capture is then refunded); still awaiting capture, the void is
-    asked again under a new key, which is safe: the provider refuses to void a payment twice."""
-    return _settled_by_record(
+    asked again under a new key, which is safe: the provider refuses to void a payment twice.
+
+    A void refused because the provider's payment is no longer an authorization
+    (``UNEXPECTED_STATE``) is settled by that record too. Captured on a call whose answer we lost
+    (the fault campaign saw a worker killed after the provider captured and before our commit), the
+    payment is recorded CAPTURED at the amount it received, for the reversal to refund; cancelled
+    without us (staff in the provider's dashboard, or its own expiry of an authorization never
+    captured: Stripe's is seven days), VOIDED. Asking the capture again with the checkout's key, as
+    the reversal did before, answered the first case only: in the second the provider refused that
+    too, and the order waited for good with the payment AUTHORIZED here. While the record still
+    shows the authorization (behind a concurrent call) the void is asked again under a new key, and
+    waits if refused again: nothing is captured to be refunded later."""
+    outcome = _settled_by_record(
         payment_void, order_id=order_id, idempotency_key=idempotency_key, done=PaymentStatus.VOIDED
+    )
+    if outcome.decline_code != UNEXPECTED_STATE:
+        return outcome
+    payment = _latest_for_order(order_id)
+
+    def again(suffix: str) -> Outcome:
+        return payment_void(order_id=order_id, idempotency_key=idempotency_key + suffix, payment_id=payment.id)
+
+    return _again_after_spent_key(
+        payment, again, done=PaymentStatus.VOIDED, still=_authorized, after="refusal", waiting_code=None
     )
 
 

@@ -1,6 +1,7 @@
 """Thin HTTP layer of the payments context."""
 
 import hashlib
+from datetime import timedelta
 
 import structlog
 from django.conf import settings
@@ -73,8 +74,17 @@ class PaymentRefundView(APIView):
     def post(self, request, payment_id, version=None):
         """Staff: refund part or all of a captured payment (never more than captured: 409)."""
         query_read(request)
+        # The key is remembered as long as the payments log keeps the refund made under it
+        # (``PAYMENT_IDEMPOTENCY_TTL_HOURS``): forgotten here after the usual day, a reuse was taken
+        # for a new refund, met the log's record of the first, and answered 200 with nothing refunded
+        # (a staff action recorded all the same), or 400 for another amount.
         return run_idempotent(
-            request, lambda: self._refund(request, payment_id), model=IdempotencyLog, using="payments", required=True
+            request,
+            lambda: self._refund(request, payment_id),
+            model=IdempotencyLog,
+            using="payments",
+            required=True,
+            ttl=timedelta(hours=settings.PAYMENT_IDEMPOTENCY_TTL_HOURS),
         )
 
     def _refund(self, request, payment_id):

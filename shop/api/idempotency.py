@@ -193,8 +193,14 @@ def _header_key(request) -> str | None:
     return key
 
 
-def run_idempotent(request, handler, *, model, using: str, required: bool = False) -> Response:
+def run_idempotent(
+    request, handler, *, model, using: str, required: bool = False, ttl: timedelta | None = None
+) -> Response:
     """Run ``handler()`` (a view body returning a DRF Response) at most once per user and key.
+
+    ``ttl``: how long the key is remembered, ``IDEMPOTENCY_KEY_TTL_HOURS`` unless the view says
+    (one whose service keeps its own record under a key made from this one must remember it as
+    long: a reuse the HTTP layer took for new would meet the service's record of the old request).
 
     The claim is written in the work's own transaction (see the module docstring): a request
     whose database session died before its work committed left no claim, so
@@ -207,7 +213,7 @@ def run_idempotent(request, handler, *, model, using: str, required: bool = Fals
         return handler()
     request_hash = fingerprint({"method": request.method, "path": request.path, "body": request.data})
     scope = f"user:{request.user.pk}"
-    ttl = timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    ttl = ttl or timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
     # A re-run after this COMMIT was lost finds the key COMPLETED (replay) or absent (do the work).
     with durability.replayable(using), transaction.atomic(using=using):
         try:

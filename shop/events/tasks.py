@@ -188,8 +188,12 @@ def deliver_one(consumer: str, wire: dict, *, attempt: int = 1, queue: str | Non
     if eager:  # in-process: there is no broker to hold a countdown, so retry at once
         deliver_one(consumer, wire, attempt=attempt + 1, queue=queue, eager=True)
         return
-    # If even this send fails (broker down), the row stays owed and the sweeper re-sends it.
-    deliver.apply_async(args=[[[consumer, wire]], attempt + 1], countdown=inbox.retry_delay(attempt), queue=queue)
+    try:
+        deliver.apply_async(args=[[[consumer, wire]], attempt + 1], countdown=inbox.retry_delay(attempt), queue=queue)
+    except Exception:
+        # Raised, it ended the batch: the deliveries after this one never ran. The event stays owed
+        # (no inbox row), and the sweeper re-sends it.
+        logger.warning("delivery_retry_not_sent", consumer=consumer, event_id=wire.get("id"), exc_info=True)
 
 
 @shared_task(name="shop.events.sweep", acks_late=True, ignore_result=True)

@@ -1,14 +1,17 @@
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.admin.models import LogEntry
+from django.db.models import F
 from django.test import override_settings
 from rest_framework.test import APIClient
 
 from apps.payments import facade
 from apps.payments.gateway import get_gateway
 from apps.payments.gateway.resilience import breaker
-from apps.payments.models import Payment
+from apps.payments.models import IdempotencyLog, Payment
 from tests.conftest import CONTEXT_DBS
 from tests.factories.accounts import UserFactory
 from tests.factories.orders import OrderFactory
@@ -121,3 +124,30 @@ def test_provider_down_is_503_and_the_key_stays_usable(staff, captured):
     breaker().close()
     with override_settings(PAYMENT_FAKE_FAILURE_RATE=0.0):
         assert _refund(staff, captured, amount="1.00").status_code == 200
+
+
+def _days_pass(hours: float) -> None:
+    """Every idempotency record of the payments database ``hours`` older (the HTTP layer's and the log's)."""
+    IdempotencyLog.objects.update(expires_at=F("expires_at") - timedelta(hours=hours))
+
+
+def test_a_refund_key_reused_after_a_day_replays_its_refund_and_is_new_only_once_the_log_forgets_it(staff, captured):
+    """The HTTP layer remembered a refund's key for a day, the payments log the refund made under it for
+    a week. Reused in between, the key was taken for a new refund and met the log's record of the
+    first: 200 "Refunded" with nothing refunded (a staff action recorded all the same), or 400 for
+    another amount. Now both remember it as long: a reuse within the week replays the first response
+    (another body is 422, the key's reuse), and after it the key is a new request."""
+    first = _refund(staff, captured, amount="5.00")
+    assert first.status_code == 200
+    actions = LogEntry.objects.count()
+
+    _days_pass(25)
+    again = _refund(staff, captured, amount="5.00")
+    assert again.status_code == 200 and again["Idempotent-Replayed"] == "true"
+    assert LogEntry.objects.count() == actions
+    assert _refund(staff, captured, amount="6.00").status_code == 422
+    assert Payment.objects.get(pk=captured.pk).refunded_amount == Decimal("5.00")
+
+    _days_pass(7 * 24)  # both forgotten: the key is a new request (what the provider keeps is its own)
+    later = _refund(staff, captured, amount="5.00")
+    assert later.status_code == 200 and "Idempotent-Replayed" not in later

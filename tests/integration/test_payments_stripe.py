@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 from django.test import override_settings
 
-from apps.payments import facade, services
+from apps.orders.saga.commands import PAYMENT_REVERSAL_REQUESTED
+from apps.payments import events, facade, services
 from apps.payments.errors import RefundExceedsCaptured
 from apps.payments.gateway import (
     ProviderKeyInUse,
@@ -19,6 +20,8 @@ from apps.payments.gateway import (
 )
 from apps.payments.gateway.resilience import breaker
 from apps.payments.models import Payment
+from shop.events import Envelope, inbox
+from shop.events.store import outbox_model
 from tests.conftest import CONTEXT_DBS
 from tests.support.stripe_stub import stripe_stub_running
 from tests.support.worker import wait_until
@@ -590,3 +593,87 @@ def test_a_reversal_refused_for_a_dashboard_refund_not_yet_reported_reads_stripe
     payment.refresh_from_db()
     assert (payment.status, payment.refunded_amount) == ("REFUNDED", Decimal("12.34"))
     assert payment.events.filter(type="REFUNDED").count() == 2
+
+
+def _reversal_command(order_id) -> dict:
+    """The saga's reversal command for the order, as a delivery carries it (a new event id each time)."""
+    data = {"orderId": str(order_id), "reason": "PAYMENT_FAILED"}
+    return Envelope(type=PAYMENT_REVERSAL_REQUESTED, version=1, aggregate_id=str(order_id), data=data).to_wire()
+
+
+def test_a_reversal_whose_refund_stripe_refuses_keeps_the_capture_it_found_and_leaves_the_saga_to_re_ask(stripe_stub):
+    """The checkout's capture timed out on our side while Stripe captured; the saga unwinds. The reversal's
+    void is refused (no longer awaiting capture), Stripe's record shows the capture, which is recorded,
+    and the refund is refused (the charge is disputed). The delivery ends without a reply and keeps
+    what it learned: the payment CAPTURED, as at Stripe, for staff to refund or contest. Before, it
+    failed so that it was retried, which rolled the capture back with it: every retry and every re-ask
+    of the saga learned it again and lost it again, the payment AUTHORIZED here for good while Stripe
+    held the money (and staff's refund hidden). The saga's re-ask replays the same answers."""
+    order_id = uuid.uuid4()
+    _authorize(order_id, key=f"order:{order_id}:authorize")
+    capture_key = f"order:{order_id}:capture"
+    stripe_stub.slow_seconds = 1.0  # our client gives up at 0.5 s; Stripe captures all the same
+    lost = facade.payment_capture(order_id=order_id, idempotency_key=capture_key)
+    assert (lost.status, lost.provider_unavailable) == ("FAILED", True)
+    wait_until(lambda: capture_key in stripe_stub.answers, message="Stripe to finish the capture")
+    stripe_stub.slow_seconds = 0.0
+    stripe_stub.refund_refused = True
+
+    assert inbox.handle("payments.checkout.reverse", _reversal_command(order_id)) is True
+
+    payment = Payment.objects.get(order_id=order_id)
+    assert (payment.status, payment.captured_amount, payment.refunded_amount) == (
+        "CAPTURED", Decimal("12.34"), Decimal("0.00"),
+    )  # fmt: skip
+    assert [e.type for e in payment.events.order_by("id")] == ["AUTHORIZED", "CAPTURED"]
+    replies = outbox_model("payments").objects.filter(aggregate_id=str(order_id), event_type=events.REVERSED)
+    assert not replies.exists()  # no reply: the saga re-asks at its deadline
+
+    assert inbox.handle("payments.checkout.reverse", _reversal_command(order_id)) is True  # the saga's re-ask
+    payment.refresh_from_db()
+    assert (payment.status, payment.refunded_amount) == ("CAPTURED", Decimal("0.00"))
+    assert len(_keys(stripe_stub, "/capture")) == 2  # the timed-out capture and its retry (409): none since
+    assert [r["key"] for r in stripe_stub.requests if r["path"] == "/v1/refunds"] == [f"order:{order_id}:refund:0.00"]
+
+
+def test_a_reversal_of_an_authorization_stripe_cancelled_on_its_own_reads_its_record_and_captures_nothing(
+    stripe_stub,
+):
+    """Stripe cancelled the authorization without us (staff in its dashboard, or its own expiry of an
+    authorization never captured: seven days). The reversal's void is refused, the PaymentIntent no
+    longer awaiting capture; Stripe's record, read by its id, shows it cancelled, which is recorded,
+    and the reversal is done. Before, the refusal was taken for a capture whose answer was lost: the
+    capture was asked with the checkout's key, refused too, and the reversal waited for good, the
+    order never cancelled and the payment AUTHORIZED here."""
+    order_id = uuid.uuid4()
+    _authorize(order_id, key="auth")
+    payment = Payment.objects.get(order_id=order_id)
+    stripe_stub.intents[payment.provider_reference]["status"] = "canceled"
+
+    reversal = facade.payment_reverse(order_id=order_id, reason="x")
+
+    assert (reversal.done, reversal.confirmed) == ("VOIDED", True)
+    payment.refresh_from_db()
+    assert payment.status == "VOIDED"
+    assert [e.type for e in payment.events.order_by("id")] == ["AUTHORIZED", "VOIDED"]
+    assert not _keys(stripe_stub, "/capture")
+
+
+def test_a_void_refused_while_stripes_record_still_shows_the_authorization_waits_and_takes_no_money(stripe_stub):
+    """Stripe refuses the void as if the PaymentIntent were no longer awaiting capture, yet its record
+    shows it still is (behind a concurrent call). The void is asked once more under a new key, refused
+    again, and the reversal waits for the saga's next ask. Before, the refusal sent it to the
+    checkout's capture key, which took the customer's money only to refund it."""
+    order_id = uuid.uuid4()
+    _authorize(order_id, key="auth")
+    stripe_stub.cancel_refused = True
+
+    reversal = facade.payment_reverse(order_id=order_id, reason="x")
+
+    assert (reversal.done, reversal.confirmed, reversal.provider_unavailable) == ("VOIDED", False, True)
+    void_key = f"order:{order_id}:void"
+    [first, again] = _keys(stripe_stub, "/cancel")
+    assert first == void_key and again.startswith(f"{void_key}:after-refusal:")
+    assert not _keys(stripe_stub, "/capture")
+    assert [intent["status"] for intent in stripe_stub.intents.values()] == ["requires_capture"]
+    assert Payment.objects.get(order_id=order_id).status == "AUTHORIZED"
