@@ -281,10 +281,14 @@ def lookup(key: str, *, namespace: str | None = None, local: bool = True) -> Any
     return value
 
 
-def store(key: str, value: Any, *, ttl: float, namespace: str | None = None) -> None:
-    """Store ``value`` for ``lookup`` (best effort: a cache outage only costs the next miss)."""
+def store(key: str, value: Any, *, ttl: float, namespace: str | None = None, seen: int | None = None) -> None:
+    """Store ``value`` for ``lookup`` (best effort: a cache outage only costs the next miss).
+
+    ``seen``: the family's version read before ``value`` was built from the database (``version``).
+    Read here instead, after the build, a write that bumped the family meanwhile had the value built
+    from the rows before it stored under the new version, and served until its TTL."""
     try:
-        entry = value if namespace is None else (version(namespace), value)
+        entry = value if namespace is None else (version(namespace) if seen is None else seen, value)
         _call("set", key, entry, timeout=ttl)
     except CacheUnavailable:
         pass

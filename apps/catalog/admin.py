@@ -1,6 +1,7 @@
 """Staff tools. Product saves go through the services, so admin edits publish the same events
 (and invalidate the same caches) as the API; products are deactivated, never deleted."""
 
+from django import forms
 from django.contrib import admin
 
 from apps.catalog import services
@@ -11,8 +12,18 @@ from shop.security import staff
 PRODUCT_FIELDS = ("sku", "name", "description", "price", "currency", "category", "is_active")
 
 
+class CategoryForm(forms.ModelForm):
+    def clean_parent(self):
+        parent = self.cleaned_data["parent"]
+        refusal = services.category_parent_refusal(category_id=self.instance.pk, parent_id=parent and parent.pk)
+        if refusal is not None:
+            raise forms.ValidationError(refusal)
+        return parent
+
+
 @admin.register(Category)
 class CategoryAdmin(StaffPermissionsAdminMixin, admin.ModelAdmin):
+    form = CategoryForm
     list_display = ("name", "slug", "parent")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
@@ -31,12 +42,28 @@ class CategoryAdmin(StaffPermissionsAdminMixin, admin.ModelAdmin):
         services.category_save(category=obj)
 
 
+class ProductForm(forms.ModelForm):
+    """Each field carries the value the page showed (a hidden initial), so the form knows what staff
+    changed, not what differs from the row at the moment they save (``ProductAdmin.save_model``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.show_hidden_initial = True
+
+    def clean_sku(self):
+        # Normalised as the service stores it, so the form's uniqueness check sees "abc-1" as "ABC-1"
+        # (before, the service's refusal of the duplicate was a 500 page).
+        return services.sku_normalized(self.cleaned_data["sku"])
+
+
 @admin.register(Product)
 class ProductAdmin(LargeTableAdminMixin, StaffPermissionsAdminMixin, admin.ModelAdmin):
     list_display = ("sku", "name", "price", "currency", "category", "is_active", "updated_at")
     list_filter = ("is_active", "category")
     search_fields = ("sku", "name")
     list_select_related = ("category",)
+    form = ProductForm
     fields = PRODUCT_FIELDS
     actions = ("deactivate_selected",)
 
@@ -50,8 +77,13 @@ class ProductAdmin(LargeTableAdminMixin, StaffPermissionsAdminMixin, admin.Model
         return super().has_change_permission(request, obj) and self.has_edit_catalog_permission(request)
 
     def save_model(self, request, obj, form, change):
-        data = {field: getattr(obj, field) for field in PRODUCT_FIELDS if field != "category"}
-        data["category_id"] = obj.category_id
+        # An edit writes only the fields staff changed on the page. Written whole, the form put back
+        # whatever others had changed since it was opened: a product deactivated through the API sold
+        # again, another staff member's price undone, live at once (events, caches).
+        fields = [name for name in PRODUCT_FIELDS if name in form.changed_data] if change else PRODUCT_FIELDS
+        data = {name: getattr(obj, name) for name in fields if name != "category"}
+        if "category" in fields:
+            data["category_id"] = obj.category_id
         saved = services.product_update(product_id=obj.pk, data=data) if change else services.product_create(**data)
         obj.pk, obj.created_at, obj.updated_at = saved.pk, saved.created_at, saved.updated_at
 

@@ -24,6 +24,17 @@ class CategoryNotFound(CatalogError):
         return {"categoryId": ["Unknown category."]}
 
 
+class CategoryParentInvalid(CatalogError):
+    """A category placed under itself or one of its own subcategories: a cycle, which the category
+    filter's walk down the tree would never leave."""
+
+    code = "VALIDATION_ERROR"
+    public_message = "Invalid request data."
+
+    def details(self) -> dict:
+        return {"parent": [str(self)]}
+
+
 class SkuTaken(CatalogError):
     code = "SKU_TAKEN"
     http_status = HTTPStatus.CONFLICT

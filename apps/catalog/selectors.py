@@ -32,11 +32,22 @@ def _category_and_descendants(reference: str) -> list[uuid.UUID]:
     children: dict[uuid.UUID, list[uuid.UUID]] = {}
     for cid, parent_id, _ in rows:
         children.setdefault(parent_id, []).append(cid)
-    found, frontier = [root], [root]
-    while frontier:
-        frontier = [child for parent in frontier for child in children.get(parent, ())]
+    found, frontier, seen = [root], [root], {root}
+    while frontier:  # a cycle stored before saves refused one (category_save) ends the walk too
+        frontier = [child for parent in frontier for child in children.get(parent, ()) if child not in seen]
+        seen.update(frontier)
         found.extend(frontier)
     return found
+
+
+def category_lineage(*, category_id: uuid.UUID) -> list[uuid.UUID]:
+    """``category_id`` and its ancestors, nearest first (one query: the table is small)."""
+    parents = dict(Category.objects.order_by().values_list("id", "parent_id"))
+    lineage, current = [], category_id
+    while current is not None and current not in lineage:
+        lineage.append(current)
+        current = parents.get(current)
+    return lineage
 
 
 def product_list(*, filters: ProductFilters) -> QuerySet[Product]:

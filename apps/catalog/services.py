@@ -14,8 +14,8 @@ from functools import partial
 
 from django.db import IntegrityError, transaction
 
-from apps.catalog import caching
-from apps.catalog.errors import CategoryNotFound, ProductNotFound, ReviewExists, SkuTaken
+from apps.catalog import caching, selectors
+from apps.catalog.errors import CategoryNotFound, CategoryParentInvalid, ProductNotFound, ReviewExists, SkuTaken
 from apps.catalog.events import PRODUCT_CREATED, PRODUCT_UPDATED
 from apps.catalog.models import Category, Product, Review
 from shop.events import publish
@@ -68,7 +68,7 @@ def product_create(
         try:
             with transaction.atomic(using=ALIAS):
                 product = Product.objects.create(
-                    sku=sku.strip().upper(),
+                    sku=sku_normalized(sku),
                     name=name,
                     description=description,
                     price=price,
@@ -90,7 +90,7 @@ def product_update(*, product_id: uuid.UUID, data: dict) -> Product:
         raise ValueError(f"Not updatable: {sorted(unknown)}")
     data = dict(data)
     if "sku" in data:
-        data["sku"] = data["sku"].strip().upper()
+        data["sku"] = sku_normalized(data["sku"])
     if "currency" in data:
         data["currency"] = data["currency"].upper()
     with transaction.atomic(using=ALIAS):
@@ -120,10 +120,32 @@ def product_deactivate(*, product_id: uuid.UUID) -> Product:
     return product_update(product_id=product_id, data={"is_active": False})
 
 
+def sku_normalized(sku: str) -> str:
+    """SKUs are compared and stored trimmed and upper-case (the admin's form checks uniqueness on this)."""
+    return sku.strip().upper()
+
+
+def category_parent_refusal(*, category_id: uuid.UUID, parent_id: uuid.UUID | None) -> str | None:
+    """Why ``parent_id`` cannot be ``category_id``'s parent (itself, or one of its own subcategories),
+    or None."""
+    if parent_id is not None and category_id in selectors.category_lineage(category_id=parent_id):
+        return "A category cannot be placed under itself or one of its own subcategories."
+    return None
+
+
 def category_save(*, category: Category) -> Category:
     """Create or change a category (staff). Product pages and list pages embed the category, so
-    its products' cached copies and the cached lists are dropped after commit."""
+    its products' cached copies and the cached lists are dropped after commit.
+
+    A parent that would close a cycle is refused (``CategoryParentInvalid``): the category filter of
+    the product list walks down the tree, and a category under itself kept that walk, and the
+    public request running it, going until the worker was killed. The category rows are locked
+    first, so two saves that would each close half of a cycle cannot both pass the check."""
     with transaction.atomic(using=ALIAS):
+        list(Category.objects.using(ALIAS).select_for_update().order_by("id").values_list("id", flat=True))
+        refusal = category_parent_refusal(category_id=category.pk, parent_id=category.parent_id)
+        if refusal is not None:
+            raise CategoryParentInvalid(refusal)
         category.save(using=ALIAS)
         for product_id in Product.objects.filter(category_id=category.pk).values_list("id", flat=True):
             transaction.on_commit(partial(caching.invalidate_product, product_id), using=ALIAS)

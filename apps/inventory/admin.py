@@ -17,6 +17,7 @@ from apps.catalog import facade as catalog
 from apps.inventory import services
 from apps.inventory.errors import InventoryError
 from apps.inventory.models import Reservation, StockItem, StockMovement
+from apps.inventory.serializers import MAX_DELTA
 from shop.admin import (
     ActionForm,
     ActionRefused,
@@ -31,7 +32,11 @@ MOVEMENTS_SHOWN = 50
 
 
 class AdjustForm(ActionForm):
-    delta = forms.IntegerField(help_text="Units to add (a delivery) or, negative, to remove (count, damage).")
+    delta = forms.IntegerField(
+        min_value=-MAX_DELTA,
+        max_value=MAX_DELTA,
+        help_text="Units to add (a delivery) or, negative, to remove (count, damage).",
+    )
     field_order = ("delta", "reason")
 
     def clean_delta(self):

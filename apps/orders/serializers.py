@@ -121,11 +121,19 @@ class OrderShipInput(StrictInput):
 class DateOrDateTimeField(serializers.DateTimeField):
     """``2024-05-01`` means that whole day; a full ISO datetime is taken as is."""
 
+    default_error_messages = {"out_of_range": "Date out of range."}
+
     def __init__(self, *, end_of_day: bool = False, **kwargs):
         self.end_of_day = end_of_day
         super().__init__(**kwargs)
 
     def to_internal_value(self, value):
+        try:
+            return self._moment(value)
+        except OverflowError:  # the day after 9999-12-31 (an end of day), or its last microsecond
+            self.fail("out_of_range")
+
+    def _moment(self, value):
         if isinstance(value, str) and len(value) == 10:
             try:
                 day = datetime.strptime(value, "%Y-%m-%d").date()

@@ -186,7 +186,8 @@ class _OrderCommandView(APIView):
         if self.input_serializer is not None:
             body = self.input_serializer.read(request.data)
         self.command(request, order, body)
-        return ok(order_representation(request, _visible_order(request, order_id)))
+        # Read back as it was found: a staff command's order is usually another customer's.
+        return ok(order_representation(request, _visible_order(request, order_id, any_owner=self.staff_command)))
 
 
 class OrderCancelView(_OrderCommandView):

@@ -64,6 +64,15 @@ def loads(raw: str | bytes) -> Any:
     return data
 
 
+def decoded(raw: bytes, encoding: str | None) -> str:
+    """A body's text as the API reads it: in the charset its ``Content-Type`` declares (Django's
+    ``request.encoding``), else ``DEFAULT_CHARSET``. Whatever else reads a body before the view
+    (the rate limiter, for a sign-in's account) reads it through here: read as UTF-8 while the view
+    honoured a declared ``charset=latin-1``, a body valid only in that charset hid the account from
+    the per-account sign-in limits while the view still signed in to it."""
+    return raw.decode(encoding or settings.DEFAULT_CHARSET)
+
+
 def loads_snake_case(raw: str | bytes) -> Any:
     """What a view sees of a JSON body: ``loads`` then the camelCase → snake_case conversion."""
     return underscoreize(loads(raw), **CamelCaseJSONParser.json_underscoreize)
@@ -71,8 +80,8 @@ def loads_snake_case(raw: str | bytes) -> Any:
 
 class StrictCamelCaseJSONParser(CamelCaseJSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        encoding = (parser_context or {}).get("encoding")
         try:
-            return loads_snake_case(stream.read().decode(encoding))
+            return loads_snake_case(decoded(stream.read(), encoding))
         except (UnsafeJSON, ValueError) as exc:
             raise ParseError(f"JSON parse error - {exc}")

@@ -49,7 +49,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from shop.api.envelope import error_body
-from shop.api.parsers import UnsafeJSON, loads_snake_case
+from shop.api.parsers import UnsafeJSON, decoded, loads_snake_case
 
 logger = structlog.get_logger("shop.ratelimit")
 rate_limited_total = Counter("http_rate_limited_total", "Requests refused by a rate limit", ["policy"])
@@ -145,13 +145,14 @@ def _user_or_ip_key(request: HttpRequest) -> str:
 def _login_account(request: HttpRequest) -> str | None:
     """The normalised email the sign-in view will authenticate (None: the view answers 400).
 
-    Parsed once per request with the API's own parser (same key folding, same refusals of
-    ambiguous keys) and normalised like ``accounts.models.normalize_email``.
+    Parsed once per request with the API's own parser (same charset, same key folding, same
+    refusals of ambiguous keys) and normalised like ``accounts.models.normalize_email``. A body it
+    cannot read, the view cannot read either (400).
     """
     if not hasattr(request, "_ratelimit_account"):
         try:
-            payload = loads_snake_case(request.body or b"{}")
-        except (UnsafeJSON, RequestDataTooBig, RawPostDataException):
+            payload = loads_snake_case(decoded(request.body or b"{}", request.encoding))
+        except (UnsafeJSON, ValueError, LookupError, RequestDataTooBig, RawPostDataException):
             payload = None
         email = payload.get("email") if isinstance(payload, dict) else None
         valid = isinstance(email, str) and email.strip()
@@ -309,6 +310,11 @@ class RateLimitMiddleware:
     def process_view(self, request, view_func, view_args, view_kwargs):
         view_class = getattr(view_func, "cls", None)
         if not settings.RATELIMIT_ENABLE or not (isinstance(view_class, type) and issubclass(view_class, APIView)):
+            return None
+        if hasattr(request, "_ratelimit_headers"):
+            # The same request run again on fresh database sessions (``DatabaseRetryMiddleware``): it
+            # was counted, and let through, by its first attempt. Counted again, a re-run spent two
+            # units of every budget, and near a budget's edge answered 429 instead of its result.
             return None
         usages: list[Usage] = []
         for rule in rules_for(view_class, request.method):

@@ -57,13 +57,26 @@ def public_cached(view: Callable, policy: PublicCache) -> Callable:
             hits.inc()
             return _replay(hit)
         misses.inc()
+        seen = _version_before_the_view(policy)
         response = view(request, *args, **kwargs)
-        if _storable(response):
+        if _storable(response) and (policy.namespace is None or seen is not None):
             response.render()
-            cache.store(key, _recording(response), ttl=policy.ttl(), namespace=policy.namespace)
+            cache.store(key, _recording(response), ttl=policy.ttl(), namespace=policy.namespace, seen=seen)
         return response
 
     return cached_view
+
+
+def _version_before_the_view(policy: PublicCache) -> int | None:
+    """The policy's family version before the view reads its rows (None: no family, or the cache is
+    down, and then nothing is stored): the response is stored under it, so a write that bumps the
+    family while the view runs leaves this response where no lookup finds it."""
+    if policy.namespace is None:
+        return None
+    try:
+        return cache.version(policy.namespace)
+    except cache.CacheUnavailable:
+        return None
 
 
 def _public(request) -> bool:

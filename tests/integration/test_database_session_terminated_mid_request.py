@@ -80,6 +80,22 @@ def test_order_post_with_idempotency_key_whose_orders_session_is_terminated_is_c
 
 
 @pytest.mark.django_db(transaction=True, databases=CONTEXT_DBS)
+def test_an_order_post_re_run_after_its_session_was_terminated_is_counted_once_by_the_rate_limits(
+    customer_api, settings
+):
+    """One order a minute allowed: the first attempt is counted and let through, its session dies,
+    and the re-run is the same request. Counted again, the re-run answered 429 instead of the order."""
+    settings.RATELIMIT_ORDERS = "1/m"
+
+    with _terminated_at("orders", "INSERT", ORDERS) as struck:
+        response = _order_post(customer_api, order_payload(stocked_products(1)))
+
+    assert len(struck) == 1
+    assert response.status_code == 201, response.content
+    assert Order.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True, databases=CONTEXT_DBS)
 def test_order_post_without_key_whose_orders_session_is_terminated_is_created_once(customer_api):
     with _terminated_at("orders", "INSERT", ORDERS) as struck:
         response = _order_post(customer_api, order_payload(stocked_products(1)))

@@ -304,6 +304,32 @@ def test_staff_ship_and_deliver(customer_api, staff_client, customer):
     assert [h["toStatus"] for h in delivered.json()["data"]["statusHistory"]] == ["CONFIRMED", "SHIPPED", "DELIVERED"]
 
 
+def test_staff_who_may_only_ship_get_the_shipped_order_back_not_a_404(customer):
+    """A role with ``ship_order`` alone (no ``view_customers``): the order was shipped, and the answer
+    read it back as the customer's own orders are read, so it said 404 and the retry 409."""
+    from rest_framework.test import APIClient
+
+    from shop.security import staff
+
+    order = OrderFactory(user_id=customer.id, status=OrderStatus.CONFIRMED)
+    shipper = APIClient()
+    shipper.force_authenticate(UserFactory(staff=True, perms=[staff.SHIP_ORDER]))
+
+    shipped = shipper.post(f"/api/v1/orders/{order.id}/ship", {"trackingNumber": "1Z999"}, format="json")
+
+    assert shipped.status_code == 200, shipped.json()
+    assert shipped.json()["data"]["status"] == "SHIPPED"
+
+
+@pytest.mark.parametrize("query", ["createdTo=9999-12-31", "createdTo=9999-12-31T23:59:59.999999Z"])
+def test_a_date_filter_at_the_end_of_the_calendar_is_a_400_not_a_500(customer_api, query):
+    response = customer_api.get(f"/api/v1/orders?{query}")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert response.json()["error"]["details"] == {"createdTo": ["Date out of range."]}
+
+
 def test_staff_sees_any_order_and_can_filter_by_customer(staff_client, customer):
     order = OrderFactory(user_id=customer.id)
     OrderFactory()

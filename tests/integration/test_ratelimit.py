@@ -89,6 +89,25 @@ def assert_limited(response, policy):
 # --- login and registration --------------------------------------------------------------------
 
 
+def test_a_sign_in_body_in_a_declared_charset_still_counts_against_its_accounts_budget(settings, api_client):
+    """Sent as ``application/json; charset=latin-1`` with a byte that is not UTF-8 (a non-breaking space
+    after the address, which the view's field trims), the body hid its account from the limiter,
+    which read it as UTF-8, while the view read the declared charset and signed in: each address got
+    its own guesses at one account, the per-account budget gone. The limiter now reads the body as
+    the view does, so the account's budget refuses the guess that exceeds it, whichever address sent it."""
+    settings.RATELIMIT_LOGIN_ACCOUNT = "3/h"
+    UserFactory(email="victim@example.com")
+    latin1 = "application/json; charset=latin-1"
+
+    def guess(password: str, ip: str):
+        body = f'{{"email": "victim@example.com\u00a0", "password": "{password}"}}'.encode("latin-1")
+        return api_client.post(TOKEN, body, content_type=latin1, REMOTE_ADDR=ip)
+
+    for n in range(3):
+        assert guess("wrong-password!", f"10.8.0.{n}").status_code == 401
+    assert_limited(guess(PASSWORD, "10.8.1.1"), "login-account")
+
+
 def test_sixth_login_attempt_in_15_minutes_is_429_with_retry_after(settings, api_client):
     settings.RATELIMIT_LOGIN = "5/15m"
     UserFactory(email="ann@example.com")
