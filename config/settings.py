@@ -410,6 +410,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": "inventory"},
     },
     "idempotency-prune": {"task": "orders.idempotency_prune", "schedule": 3600.0},
+    "inventory-idempotency-prune": {"task": "inventory.idempotency_prune", "schedule": 3600.0},
 }
 
 # --- REST framework / OpenAPI -----------------------------------------------------------------

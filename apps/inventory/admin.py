@@ -26,6 +26,7 @@ from shop.admin import (
     StaffAction,
     StaffActionsMixin,
 )
+from shop.api.idempotency import IdempotencyKeyReused
 from shop.security import staff
 
 MOVEMENTS_SHOWN = 50
@@ -37,6 +38,8 @@ class AdjustForm(ActionForm):
         max_value=MAX_DELTA,
         help_text="Units to add (a delivery) or, negative, to remove (count, damage).",
     )
+    # One key per form shown: a double submit adjusts once (``services.stock_adjust``).
+    once = forms.CharField(widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex, max_length=64)
     field_order = ("delta", "reason")
 
     def clean_delta(self):
@@ -48,10 +51,13 @@ class AdjustForm(ActionForm):
 def _adjust(request, item, data):
     try:
         adjusted = services.stock_adjust(
-            product_id=item.product_id, delta=data["delta"], reason=data["reason"], actor=request.user.get_username()
-        )
+            product_id=item.product_id, delta=data["delta"], reason=data["reason"], actor=request.user.get_username(),
+            once_key=data["once"],
+        )  # fmt: skip
     except InventoryError as exc:
         raise ActionRefused(str(exc))
+    except IdempotencyKeyReused:
+        raise ActionRefused("This form was already submitted with other values; open the action again.")
     return f"{data['delta']:+d} units; now {adjusted.on_hand} on hand, {adjusted.available} available."
 
 

@@ -3,6 +3,7 @@ import uuid
 from django.db import models
 from django.db.models import F, Q
 
+from shop.api.idempotency import IdempotencyRecordBase
 from shop.events.models import DeadLetterBase, InboxMessageBase, OutboxMessageBase
 
 
@@ -108,6 +109,11 @@ class StockMovement(models.Model):
 
     def __str__(self):
         return f"{self.reason} {self.product_id} on_hand{self.on_hand_delta:+d} reserved{self.reserved_delta:+d}"
+
+
+class IdempotencyKey(IdempotencyRecordBase):
+    """One stock adjustment per key: the API's Idempotency-Key (``user:<id>``) and the admin's
+    "Adjust stock" form (``stock_adjust``: one key per form shown), see shop.api.idempotency."""
 
 
 class OutboxMessage(OutboxMessageBase):

@@ -22,7 +22,8 @@ from apps.inventory.errors import (
     StockItemNotFound,
 )
 from apps.inventory.events import RESERVATION_EXPIRED, STOCK_LOW
-from apps.inventory.models import Reservation, ReservationRequest, StockItem, StockMovement
+from apps.inventory.models import IdempotencyKey, Reservation, ReservationRequest, StockItem, StockMovement
+from shop.api import idempotency
 from shop.db import insert_rows, insert_unless_exists, select_objects, update_objects, update_rows
 from shop.events import publish
 
@@ -259,12 +260,30 @@ def reservations_expire_due(*, now=None, limit: int = EXPIRY_BATCH) -> int:
     return len(due)
 
 
-def stock_adjust(*, product_id: uuid.UUID, delta: int, reason: str, actor: str = "") -> StockItem:
-    """A staff correction (delivery, count, damage). On hand may never drop below what is reserved."""
+def stock_adjust(
+    *, product_id: uuid.UUID, delta: int, reason: str, actor: str = "", once_key: str | None = None
+) -> StockItem:
+    """A staff correction (delivery, count, damage). On hand may never drop below what is reserved.
+
+    ``once_key``: one adjustment per key. The admin's form carries one per form shown: a
+    double-click submitted it twice, and a delivery of 40 units was booked as 80. The key is claimed
+    in the adjustment's own transaction (a refused adjustment leaves it free), and a second
+    submission waits for the first and changes nothing; the same key with another delta or reason
+    is refused (``idempotency.IdempotencyKeyReused``)."""
     with transaction.atomic(using=ALIAS):
+        claim = None
+        if once_key is not None:
+            request = {"productId": str(product_id), "delta": delta, "reason": reason}
+            claim = idempotency.claim(
+                IdempotencyKey, using=ALIAS, scope="stock_adjust", key=once_key,
+                request_hash=idempotency.fingerprint(request),
+                ttl=timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
+            )  # fmt: skip
         item = _lock_stock([product_id]).get(product_id)
         if item is None:
             raise StockItemNotFound(str(product_id))
+        if claim is not None and claim.completed is not None:
+            return item  # done by the first submission
         if item.on_hand + delta < item.reserved:
             raise AdjustmentBelowReserved(
                 product_id=product_id, on_hand=item.on_hand, reserved=item.reserved, delta=delta
@@ -274,6 +293,10 @@ def stock_adjust(*, product_id: uuid.UUID, delta: int, reason: str, actor: str =
         _save_stock([item])
         _ledger(Reason.ADJUSTMENT, actor, [(product_id, delta, 0)], note=reason)
         _announce_low_stock(item, before)
+        if claim is not None:
+            idempotency.complete(
+                IdempotencyKey, using=ALIAS, record_id=claim.record_id, response_status=200, response_body=""
+            )
     return item
 
 

@@ -1,13 +1,19 @@
 """Thin HTTP layer of the inventory context."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from functools import partial
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.views import APIView
 
 from apps.catalog import facade as catalog
 from apps.inventory import selectors, services
 from apps.inventory.errors import StockItemNotFound
+from apps.inventory.models import IdempotencyKey
 from apps.inventory.serializers import AdjustmentInput, AvailabilityOutput, StockLevelOutput
 from shop.api.envelope import ok
+from shop.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from shop.api.idempotency import KEY_SCHEMA as IDEMPOTENCY_KEY_SCHEMA
+from shop.api.idempotency import run_idempotent
 from shop.api.inputs import query_read
 from shop.api.permissions import staff_permission
 from shop.security import staff
@@ -44,10 +50,29 @@ class AdjustmentCreateApi(APIView):
     @extend_schema(
         operation_id="inventory_adjust",
         request=AdjustmentInput,
-        responses={201: StockLevelOutput, 409: OpenApiResponse(description="STOCK_BELOW_RESERVED")},
+        responses={
+            201: StockLevelOutput,
+            409: OpenApiResponse(description="STOCK_BELOW_RESERVED, IDEMPOTENCY_KEY_IN_USE"),
+            422: OpenApiResponse(description="IDEMPOTENCY_KEY_REUSED"),
+        },
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                type=IDEMPOTENCY_KEY_SCHEMA,
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="A retry with the same key and body replays the first response and adjusts once "
+                "(header Idempotent-Replayed: true); another body → 422 IDEMPOTENCY_KEY_REUSED.",
+            )
+        ],
     )
     def post(self, request, version, product_id):
+        """Staff: change the units on hand by ``delta``, with a reason, written to the stock ledger."""
         query_read(request)
+        adjust = partial(self._adjust, request, product_id)
+        return run_idempotent(request, adjust, model=IdempotencyKey, using="inventory")
+
+    def _adjust(self, request, product_id):
         body = AdjustmentInput.read(request.data)
         item = services.stock_adjust(product_id=product_id, actor=str(request.user.pk), **body)
         staff_action_record(

@@ -61,6 +61,24 @@ def test_staff_adjustment_is_ledgered(staff_client):
     assert (movement.on_hand_delta, movement.note) == (7, "Delivery 42")
 
 
+def test_an_adjustment_retried_with_its_idempotency_key_counts_once_and_another_body_is_422(staff_client):
+    """A client that timed out and retried booked a delivery twice: 40 units became 80."""
+    item = StockItemFactory(on_hand=5)
+    body = {"delta": 40, "reason": "Delivery 43"}
+
+    first = staff_client.post(url(item.product_id, "/adjustments"), body, format="json", HTTP_IDEMPOTENCY_KEY="d-43")
+    again = staff_client.post(url(item.product_id, "/adjustments"), body, format="json", HTTP_IDEMPOTENCY_KEY="d-43")
+    other = {"delta": 41, "reason": "Delivery 43"}
+    reused = staff_client.post(url(item.product_id, "/adjustments"), other, format="json", HTTP_IDEMPOTENCY_KEY="d-43")
+
+    assert first.status_code == 201 and again.status_code == 201
+    assert again["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    assert reused.status_code == 422 and reused.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    item.refresh_from_db()
+    assert item.on_hand == 45
+    assert StockMovement.objects.filter(product_id=item.product_id, reason="ADJUSTMENT").count() == 1
+
+
 def test_adjustment_cannot_go_below_reserved(staff_client):
     item = StockItemFactory(on_hand=5)
     facade.stock_reserve(order_id=uuid.uuid4(), items=[facade.StockLine(item.product_id, 4)])
