@@ -315,6 +315,9 @@ EVENTS_SWEEP_BUDGET_SECONDS = env.float("EVENTS_SWEEP_BUDGET_SECONDS", default=3
 # --- Catalog and inventory --------------------------------------------------------------------
 CATALOG_PRODUCT_CACHE_TTL = env.int("CATALOG_PRODUCT_CACHE_TTL", default=86_400)  # seconds a product stays cached
 CATALOG_LIST_CACHE_TTL = env.int("CATALOG_LIST_CACHE_TTL", default=60)  # seconds a product list page stays cached
+# A product's copies are deleted once more this long after an edit, past any request that read the
+# row before it (gunicorn's timeout, 30 s): a copy written back late lives no longer than this.
+CATALOG_LATE_INVALIDATION_SECONDS = env.float("CATALOG_LATE_INVALIDATION_SECONDS", default=35.0)
 # Seconds an anonymous BFF product page is served from its rendered bytes: stock and rating
 # shown may lag this much (checkout reserves against the real stock; degraded pages never cached).
 BFF_PAGE_CACHE_TTL = env.float("BFF_PAGE_CACHE_TTL", default=5.0)

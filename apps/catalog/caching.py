@@ -45,6 +45,18 @@ def invalidate_product(product_id, *, strict: bool = False) -> None:
     invalidate_lists(strict=strict)
 
 
+def invalidate_product_later(product_id) -> None:
+    """Delete the product's copies once more, ``CATALOG_LATE_INVALIDATION_SECONDS`` from now.
+
+    A reader that read the row before the write committed and wrote its copy back after both the
+    commit's delete and the event's left that copy for the detail's whole TTL (a day): an old price
+    or a deactivated product on show. Every reader ends within a request's time limit (gunicorn's
+    30 s), so a delete after that finds any such copy: staleness is bounded by that delay."""
+    from apps.catalog.tasks import invalidate_product_again
+
+    invalidate_product_again.apply_async(args=[str(product_id)], countdown=settings.CATALOG_LATE_INVALIDATION_SECONDS)
+
+
 # --- rendered responses of anonymous GETs ------------------------------------------------------
 
 

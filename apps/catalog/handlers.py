@@ -15,7 +15,9 @@ from shop.events import Envelope, subscriber
 
 @subscriber(PRODUCT_UPDATED, consumer="catalog.invalidate_cache_on_update", context="catalog")
 def invalidate_cache_on_update(envelope: Envelope) -> None:
-    caching.invalidate_product(uuid.UUID(envelope.data["productId"]), strict=True)
+    product_id = uuid.UUID(envelope.data["productId"])
+    caching.invalidate_product(product_id, strict=True)
+    caching.invalidate_product_later(product_id)
 
 
 @subscriber(PRODUCT_CREATED, consumer="catalog.invalidate_cache_on_create", context="catalog")

@@ -82,3 +82,46 @@ def test_a_process_local_copy_answers_without_redis_and_this_process_invalidatio
     caching.invalidate_product(product.id)
     with assert_max_queries(1):  # dropped here too: the view reads the product again
         assert APIClient().get(url).status_code == 200
+
+
+def test_a_copy_written_back_after_an_edits_deletes_is_deleted_once_more_after_the_requests_time_limit(settings):
+    """A reader that read the product before an edit committed and wrote its copy back after both the
+    commit's delete and the event's kept an old price on show for the detail's TTL (a day). The event's
+    handler now also schedules a late delete past any request's time limit: the broker holds it with
+    that countdown, and when it runs, the late copy goes."""
+    import base64
+    import json
+    from decimal import Decimal
+
+    import redis
+    from django.core.cache import cache as redis_cache
+
+    from apps.catalog import caching, services, tasks
+    from shop.events import inbox
+    from shop.events.store import outbox_model
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("celery")
+    product = ProductFactory(price=Decimal("10.00"))
+    url = f"/api/v1/products/{product.id}"
+    assert APIClient().get(url).json()["data"]["price"] == "10.00"
+    stale = {
+        key: redis_cache.get(key)
+        for key in (caching.product_key(product.id), f"{caching.product_key(product.id)}:http:v1")
+    }
+    services.product_update(product_id=product.id, data={"price": Decimal("12.00")})
+    update = outbox_model("catalog").objects.filter(aggregate_id=str(product.id)).latest("created_at")
+
+    assert inbox.handle("catalog.invalidate_cache_on_update", update.envelope) is True
+    [message] = [json.loads(raw) for raw in broker.lrange("celery", 0, -1)]
+    assert message["headers"]["task"] == "catalog.invalidate_product_again"
+    assert json.loads(base64.b64decode(message["body"]))[0] == [str(product.id)]
+    eta = message["headers"]["eta"]
+    assert eta is not None and settings.CATALOG_LATE_INVALIDATION_SECONDS >= 30
+
+    redis_cache.set_many(stale)  # the slow reader's copies, written back after both deletes
+    settings.LOCAL_CACHE_SECONDS = 0
+    assert APIClient().get(url).json()["data"]["price"] == "10.00"  # what it left on show
+    tasks.invalidate_product_again(str(product.id))  # what the worker runs at the countdown's end
+    assert APIClient().get(url).json()["data"]["price"] == "12.00"
+    broker.delete("celery")
