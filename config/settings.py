@@ -565,6 +565,8 @@ OTEL_ENABLED = env.bool("OTEL_ENABLED", default=False)
 # Who may read /metrics and the per-dependency readiness report (docs/operations.md).
 OPS_ALLOWED_NETWORKS = env.list("OPS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
 HEALTH_READY_CACHE_SECONDS = env.float("HEALTH_READY_CACHE_SECONDS", default=2.0)
+# A readiness verdict within this, whatever a dependency does (well inside gunicorn's 30 s timeout).
+HEALTH_READY_TIMEOUT_SECONDS = env.float("HEALTH_READY_TIMEOUT_SECONDS", default=3.0)
 # Sentry starts in ShopConfig.ready (shop.observability.errors), after every check below passed.
 SENTRY_DSN = env("SENTRY_DSN", default="")
 SENTRY_RELEASE = env("SENTRY_RELEASE", default=env("VERSION", default="1.0.0"))

@@ -2,10 +2,25 @@
 
 The verdict is cached for ``HEALTH_READY_CACHE_SECONDS`` per process, so probes and scrapers
 (or a flood of anonymous requests) cost at most one round of connections per period.
+
+**Ready means this process can serve: its context databases answer.** Redis and the broker are
+reported, and their outage does not make the process unready: every replica shares them, so
+failing readiness on them took every replica out of the load balancer at once, a full outage,
+while the API keeps working without them (the cache falls back to the database, the outbox keeps
+events owed until the broker is back, sign-in and registration refuse with 503 while their limits
+cannot count). Their outage is the alerts' business, not the load balancer's.
+
+**A verdict within ``HEALTH_READY_TIMEOUT_SECONDS``.** The probes run at once in threads, and one
+that has not answered by then is reported down. One after the other, each database waited for the
+pool's own timeout (10 s) with PostgreSQL down, and a probe took about 50 s: past gunicorn's 30 s,
+so the worker serving it was killed, and liveness probes queued behind it.
 """
 
+import contextvars
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from functools import partial
 
 from django.conf import settings
 from django.db import connections
@@ -22,9 +37,12 @@ def _timed(fn):
 
 def check_database(alias: str):
     def probe():
-        with connections[alias].cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
+        try:
+            with connections[alias].cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+        finally:
+            connections[alias].close()  # a probe thread's own session, back to the pool
 
     return _timed(probe)
 
@@ -52,7 +70,8 @@ def check_broker():
     def probe():
         from celery import current_app
 
-        with current_app.connection_for_write() as conn:
+        quick = {"socket_connect_timeout": 1, "socket_timeout": 1}  # Redis's transport takes these, not connect_timeout
+        with current_app.connection_for_write(connect_timeout=1, transport_options=quick) as conn:
             conn.ensure_connection(max_retries=1, timeout=1)
 
     return _timed(probe)
@@ -80,9 +99,33 @@ def forget() -> None:
         _cached = None
 
 
+_probes = ThreadPoolExecutor(max_workers=16, thread_name_prefix="readiness")
+_in_flight: dict[str, Future] = {}
+
+
 def _probe_all() -> tuple[bool, dict]:
-    checks = {f"database:{alias}": check_database(alias) for alias in settings.CONTEXTS}
-    checks["redis"] = check_redis()
-    checks["broker"] = check_broker()
-    healthy = all(ok for ok, _ in checks.values())
+    probes = {f"database:{alias}": partial(check_database, alias) for alias in settings.CONTEXTS}
+    probes["redis"] = check_redis
+    probes["broker"] = check_broker
+    running = {name: _started(name, probe) for name, probe in probes.items()}
+    wait(running.values(), timeout=settings.HEALTH_READY_TIMEOUT_SECONDS)
+    checks = {}
+    for name, future in running.items():
+        if future.done():
+            checks[name] = future.result()
+        else:  # it goes on in its thread, bounded by its own timeouts; the verdict does not wait
+            late = f"no answer within {settings.HEALTH_READY_TIMEOUT_SECONDS:g} s"
+            checks[name] = (False, {"status": "down", "error": late})
+    healthy = all(ok for name, (ok, _) in checks.items() if name.startswith("database:"))
     return healthy, {name: detail for name, (_, detail) in checks.items()}
+
+
+def _started(name: str, probe) -> Future:
+    """The dependency's probe still running from an earlier verdict, else a new one: a dependency that
+    hangs holds one thread, not one per verdict (the others' probes never queue behind it)."""
+    earlier = _in_flight.get(name)
+    if earlier is not None and not earlier.done():
+        return earlier
+    # In the request's context (its trace, its log fields): the probe's queries are its children.
+    _in_flight[name] = future = _probes.submit(contextvars.copy_context().run, probe)
+    return future

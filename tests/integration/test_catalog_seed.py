@@ -78,3 +78,23 @@ def test_seed_works_in_the_embedded_sqlite_mode_with_no_environment(tmp_path):
         consumer = "inventory.create_stock_item"
         query = "SELECT count(*) FROM inventory_inboxmessage WHERE consumer = ?"
         assert inventory.execute(query, [consumer]).fetchone()[0] == 40
+
+
+@pytest.mark.django_db(databases=CONTEXT_DBS)
+def test_demo_data_is_refused_in_production_and_leaves_a_real_products_stock_alone(settings):
+    """Run in production, seed_inventory gave units to every active product without stock history,
+    real ones not yet stocked included, which the shop then sold."""
+    from django.core.management.base import CommandError
+
+    from apps.inventory.models import StockItem
+    from tests.factories.catalog import ProductFactory
+
+    product = ProductFactory()
+    StockItem.objects.create(product_id=product.id)  # as the product's event opened it: nothing on hand
+    settings.IS_PRODUCTION = True
+
+    for command in ("seed_demo", "seed_catalog", "seed_inventory"):
+        with pytest.raises(CommandError, match="refused in production"):
+            call_command(command, no_progress=True)
+
+    assert StockItem.objects.get(product_id=product.id).on_hand == 0

@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 
+from shop.health import checks
 from tests.conftest import CONTEXT_DBS
 from tests.support.queries import assert_max_queries
 
@@ -20,12 +21,25 @@ def test_metrics_is_not_found_for_a_client_outside_the_ops_networks_even_with_a_
 
 
 def test_public_readiness_during_an_outage_says_only_down_with_no_exception_text(client, settings):
+    from django.db import connections
+
     settings.REDIS_URL = "redis://secret-user:hunter2@127.0.0.1:1/0"
-    response = client.get("/health/ready", REMOTE_ADDR=OUTSIDER)
+    conn = connections["payments"]
+    original = conn.settings_dict["PORT"]
+    conn.close()
+    conn.settings_dict["PORT"] = 1
+    try:
+        response = client.get("/health/ready", REMOTE_ADDR=OUTSIDER)
+        checks.forget()
+        detailed = client.get("/health/ready")  # an operator still sees which dependency failed
+    finally:
+        conn.close()
+        conn.settings_dict["PORT"] = original
     assert response.status_code == 503
     assert response.json() == {"status": "down"}
-    detailed = client.get("/health/ready")  # an operator still sees which dependency failed
+    assert "hunter2" not in response.content.decode()
     assert detailed.json()["checks"]["redis"]["status"] == "down"
+    assert detailed.json()["checks"]["database:payments"]["status"] == "down"
 
 
 def test_readiness_calls_within_the_cache_period_open_no_connections(client, settings):

@@ -9,6 +9,8 @@ grows the catalog for benchmarks.
 from django.conf import settings
 from django.core.management import BaseCommand, CommandError, call_command, get_commands, load_command_class
 
+from shop.demo import demo_data_refused_in_production
+
 
 class Command(BaseCommand):
     help = "Load demo data into every context (idempotent): >= 10 categories and 1,000 products with stock."
@@ -18,6 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="No progress bars.")
 
     def handle(self, *args, **options):
+        demo_data_refused_in_production()
         if options["products"] < 0:
             raise CommandError("--products must be >= 0")
         commands = get_commands()

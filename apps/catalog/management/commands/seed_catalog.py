@@ -4,6 +4,7 @@ from django.core.management import BaseCommand
 from tqdm import tqdm
 
 from apps.catalog import demo, services
+from shop.demo import demo_data_refused_in_production
 
 BATCH = 250
 
@@ -16,6 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
     def handle(self, *args, **options):
+        demo_data_refused_in_production()
         count = options["products"]
         created = 0
         with tqdm(total=count, desc="catalog", unit="product", disable=options["no_progress"]) as bar:

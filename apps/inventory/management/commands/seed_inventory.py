@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from apps.catalog import facade as catalog
 from apps.inventory import services
+from shop.demo import demo_data_refused_in_production
 
 BATCH = 500
 
@@ -31,6 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
     def handle(self, *args, **options):
+        demo_data_refused_in_production()
         product_ids = catalog.product_ids_list()
         stocked = 0
         with tqdm(total=len(product_ids), desc="inventory", unit="item", disable=options["no_progress"]) as bar:
