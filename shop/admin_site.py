@@ -21,6 +21,7 @@ from shop.events import inbox, relay
 from shop.events.store import dead_letter_model, outbox_model
 from shop.security import staff
 from shop.security.admin_login import TwoFactorAdminSiteMixin
+from shop.security.audit import staff_action_record
 
 OPERATIONS = "operations"
 # Business sections first, in the order staff use them; anything else follows alphabetically.
@@ -146,12 +147,17 @@ class ShopAdminSite(TwoFactorAdminSiteMixin, admin.AdminSite):
                 continue
             if alias not in settings.CONTEXTS or not can_replay_dead_letters(request.user):
                 raise PermissionDenied
-            if not _failed(alias).filter(pk=letter_id).exists():
+            letter = _failed(alias).filter(pk=letter_id).first()
+            if letter is None:
                 continue
-            if inbox.replay(alias, letter_id):
-                done += 1
-            else:
-                failed += 1
+            handled = inbox.replay(alias, letter_id)
+            done, failed = (done + 1, failed) if handled else (done, failed + 1)
+            # A replay can move money or stock (a payment command, a stock commit): into the admin log,
+            # as every staff action that does.
+            staff_action_record(
+                user=request.user, obj=letter, action=f"Replay {letter.event_type} to {letter.consumer}",
+                outcome="handled." if handled else "failed again.", reason="",
+            )  # fmt: skip
         if done or failed:
             level = messages.SUCCESS if not failed else messages.WARNING
             messages.add_message(request, level, f"Replayed {done} dead letter(s); {failed} failed again.")

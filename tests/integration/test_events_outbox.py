@@ -17,6 +17,7 @@ from apps.orders.models import DeadLetter, InboxMessage, OutboxMessage
 from shop.events import inbox, publish, registry, relay
 from shop.events.outbox import NotInTransaction
 from shop.events.tasks import deliver
+from shop.observability import metrics
 from shop.observability.context import correlation_id_var
 from tests.conftest import CONTEXT_DBS
 from tests.support.eventprobe import control
@@ -235,6 +236,8 @@ def test_the_fast_path_stands_aside_after_repeated_failures():
         for _ in range(breaker.fail_max):
             relay.send_after_commit("orders", unsendable)  # fails, never raises
         assert breaker.current_state == "open"
+        # On the dashboards and in the CircuitBreakerOpen alert, as the runbook says (it reported nothing).
+        assert metrics.circuit_open.labels("events-fast-path")._value.get() == 1
         waiting = ping("while the breaker is open")
         relay.send_after_commit("orders", waiting.to_wire())
         row = OutboxMessage.objects.get(id=waiting.id)
@@ -288,6 +291,23 @@ def test_prune_deletes_only_what_was_delivered_before_the_retention(settings):
         uuid.UUID(fresh_sent.id), uuid.UUID(old_unsent.id),
     }  # fmt: skip
     assert InboxMessage.objects.count() == 1
+
+
+def test_prune_deletes_a_backlog_in_batches_each_its_own_statement(settings, monkeypatch):
+    """One DELETE of a backlog outlived the statement timeout every hour and never caught up."""
+    from django.test.utils import CaptureQueriesContext
+
+    settings.EVENTS_RETENTION_DAYS = 7
+    monkeypatch.setattr(relay, "PRUNE_BATCH", 2)
+    old = [ping(f"old {n}") for n in range(5)]
+    OutboxMessage.objects.filter(id__in=[e.id for e in old]).update(delivered_at=timezone.now() - timedelta(days=8))
+
+    with CaptureQueriesContext(connections["orders"]) as queries:
+        pruned = relay.prune()
+
+    assert pruned["orders"] == 5 and not OutboxMessage.objects.exists()
+    deletes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("DELETE") and "outbox" in q["sql"]]
+    assert len(deletes) == 3
 
 
 def test_every_context_database_has_the_event_tables():
