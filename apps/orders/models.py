@@ -82,6 +82,8 @@ class OrderItem(models.Model):
     class Meta:
         ordering = ("id",)
         constraints = [models.UniqueConstraint(fields=["order", "product_id"], name="orders_item_once")]
+        # Staff find a product's orders by its id (the admin's search).
+        indexes = [models.Index(fields=["product_id"], name="orders_item_product")]
 
     def __str__(self):
         return f"{self.quantity} x {self.product_name}"

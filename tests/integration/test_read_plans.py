@@ -70,6 +70,30 @@ def test_order_lists_and_lookups_walk_their_indexes_at_40k_orders():
     assert not problems, "\n\n".join(problems)
 
 
+def test_staff_search_of_orders_by_an_id_walks_an_index_whichever_kind_of_id_it_is():
+    """The admin's search by a UUID (an order's, a customer's or a product's) was one OR of the three,
+    the order lines' subquery among them: every order and every line read, twice a search."""
+    from django.contrib.admin import site
+
+    from apps.orders.models import Order, OrderItem
+
+    data = bulk.orders_load(ORDERS)
+    product = OrderItem.objects.values_list("product_id", flat=True).first()
+    order_admin = site._registry[Order]
+    searches = [
+        ("search by order id", str(data["some_order"]), "orders_order_pkey"),
+        ("search by customer id", str(data["power_customer"]), "orders_order_user_created"),
+        ("search by product id", str(product), "orders_item_product"),
+    ]
+    problems = []
+    for label, term, index in searches:
+        found, _ = order_admin.get_search_results(None, Order.objects.all(), term)
+        plans = _plans(found.order_by("-created_at", "-id"))
+        problems += _problems(label, plans, "orders_order", index)
+        problems += _problems(label, plans, "orders_orderitem", None)
+    assert not problems, "\n\n".join(problems)
+
+
 def _date_hierarchy_problems() -> list[str]:
     """The admin changelist's date hierarchy (shop.admin.ProbedDatesQuerySet): each probe for the
     next period with rows is one lookup in the index that starts with created_at (or status)."""
