@@ -89,6 +89,8 @@ def _refund(request, order, data):
     )
     if result.status == "FAILED":
         raise ActionRefused(result.message)
+    if result.replayed:  # a second submission of this form (a double-click, or a retry after "in progress")
+        raise ActionRefused(f"Already done by this form's first submission: {result.message}")
     return result.message
 
 

@@ -34,6 +34,7 @@ class PaymentResult:
     decline_code: str | None
     message: str
     provider_unavailable: bool = False  # no answer (after retries, or circuit open): retry later
+    replayed: bool = False  # the stored answer of an earlier call with the same key: nothing changed now
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ one payment are serialized, so two refunds can never both pass the "not more tha
 check.
 """
 
+import dataclasses
 import hashlib
 import json
 import uuid
@@ -79,6 +80,8 @@ class Outcome:
     # be made again later, with the same key. Nothing is known of what it did: an authorization it made
     # and we never heard of is asked for again with the key (``checkout._unanswered_authorization_settle``).
     provider_unavailable: bool = False
+    # The stored answer of an earlier call with the same key (``_once``): this call changed nothing.
+    replayed: bool = False
 
     def to_json(self) -> str:
         return json.dumps({**vars(self), "payment_id": str(self.payment_id) if self.payment_id else None})
@@ -120,7 +123,7 @@ def _once(operation: str, key: str, request: dict, attempt: Callable[[Callable[[
         return Outcome(None, FAILED, False, None, "The same request is still in progress; retry later.")
     if owned.completed is not None:
         logger.info("payment_idempotent_replay", operation=operation, key=key)
-        return Outcome.from_json(owned.completed.response_body)
+        return dataclasses.replace(Outcome.from_json(owned.completed.response_body), replayed=True)
 
     remembered = False
 

@@ -3,6 +3,7 @@
 import threading
 import time
 import uuid
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -153,14 +154,14 @@ def test_repeated_command_with_the_same_key_reaches_the_provider_once():
     order_id = uuid.uuid4()
     first = authorize(order_id=order_id, key="auth-1")
     before = calls("authorize")
-    assert authorize(order_id=order_id, key="auth-1") == first
+    assert authorize(order_id=order_id, key="auth-1") == replace(first, replayed=True)
     assert calls("authorize") == before
 
     facade.payment_capture(order_id=order_id, idempotency_key="cap-1")
     refund_calls = calls("refund")
     one = facade.payment_refund(order_id=order_id, amount=Decimal("5.00"), reason="x", idempotency_key="ref-1")
     two = facade.payment_refund(order_id=order_id, amount=Decimal("5.00"), reason="x", idempotency_key="ref-1")
-    assert one == two and calls("refund") == refund_calls + 1
+    assert replace(one, replayed=True) == two and calls("refund") == refund_calls + 1
     assert Payment.objects.get(order_id=order_id).refunded_amount == Decimal("5.00")
     log = IdempotencyLog.objects.get(scope="refund", key="ref-1")
     assert log.status == "COMPLETED" and log.request_hash and str(one.payment_id) in log.response_body
@@ -173,7 +174,7 @@ def test_an_answer_asked_before_the_transaction_is_recorded_once_per_key_and_a_d
     request = dict(order_id=order_id, amount=Decimal("25.00"), currency="usd", token="tok_visa", idempotency_key="a-1")
     first = facade.payment_authorize(**request, answer=facade.payment_authorization_ask(**request))
     again = facade.payment_authorize(**request, answer=facade.payment_authorization_ask(**request))
-    assert (first.status, again) == ("AUTHORIZED", first)
+    assert (first.status, again) == ("AUTHORIZED", replace(first, replayed=True))
     assert Payment.objects.get(order_id=order_id).provider_reference  # one row, the provider's reference
 
     declined = dict(request, order_id=uuid.uuid4(), token="tok_chargeDeclined", idempotency_key="a-2")
