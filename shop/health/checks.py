@@ -3,12 +3,13 @@
 The verdict is cached for ``HEALTH_READY_CACHE_SECONDS`` per process, so probes and scrapers
 (or a flood of anonymous requests) cost at most one round of connections per period.
 
-**Ready means this process can serve: its context databases answer.** Redis and the broker are
-reported, and their outage does not make the process unready: every replica shares them, so
-failing readiness on them took every replica out of the load balancer at once, a full outage,
-while the API keeps working without them (the cache falls back to the database, the outbox keeps
-events owed until the broker is back, sign-in and registration refuse with 503 while their limits
-cannot count). Their outage is the alerts' business, not the load balancer's.
+**Ready means this process can serve: its context databases answer** (a worker's, its broker too).
+Redis and, for web, the broker are reported, and their outage does not make the process unready:
+every replica shares them, so failing readiness on them took every replica out of the load
+balancer at once, a full outage, while the API keeps working without them (the cache falls back
+to the database, the outbox keeps events owed until the broker is back, sign-in and registration
+refuse with 503 while their limits cannot count). Their outage is the alerts' business, not the
+load balancer's.
 
 **A verdict within ``HEALTH_READY_TIMEOUT_SECONDS``.** The probes run at once in threads, and one
 that has not answered by then is reported down. One after the other, each database waited for the
@@ -17,6 +18,7 @@ so the worker serving it was killed, and liveness probes queued behind it.
 """
 
 import contextvars
+import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -71,7 +73,8 @@ def check_broker():
         from celery import current_app
 
         quick = {"socket_connect_timeout": 1, "socket_timeout": 1}  # Redis's transport takes these, not connect_timeout
-        with current_app.connection_for_write(connect_timeout=1, transport_options=quick) as conn:
+        url = settings.CELERY_BROKER_URL
+        with current_app.connection_for_write(url, connect_timeout=1, transport_options=quick) as conn:
             conn.ensure_connection(max_retries=1, timeout=1)
 
     return _timed(probe)
@@ -81,15 +84,18 @@ _lock = threading.Lock()
 _cached: tuple[float, tuple[bool, dict]] | None = None
 
 
-def readiness() -> tuple[bool, dict]:
-    """(healthy, detail per dependency), at most ``HEALTH_READY_CACHE_SECONDS`` old."""
+def readiness(*, broker_required: bool = False) -> tuple[bool, dict]:
+    """(healthy, detail per dependency), at most ``HEALTH_READY_CACHE_SECONDS`` old.
+
+    ``broker_required``: a worker, which can do nothing without its broker (its ops port)."""
     global _cached
     with _lock:
-        if _cached is not None and time.monotonic() - _cached[0] < settings.HEALTH_READY_CACHE_SECONDS:
-            return _cached[1]
-        result = _probe_all()
-        _cached = (time.monotonic(), result)
-        return result
+        if _cached is None or time.monotonic() - _cached[0] >= settings.HEALTH_READY_CACHE_SECONDS:
+            _cached = (time.monotonic(), _probe_all())
+        healthy, checks = _cached[1]
+        if broker_required and checks["broker"]["status"] == "down":
+            healthy = False
+        return healthy, checks
 
 
 def forget() -> None:
@@ -99,8 +105,18 @@ def forget() -> None:
         _cached = None
 
 
-_probes = ThreadPoolExecutor(max_workers=16, thread_name_prefix="readiness")
+_probes: ThreadPoolExecutor | None = None
 _in_flight: dict[str, Future] = {}
+
+
+def _forked() -> None:
+    """A forked child has none of its parent's threads: its probes start afresh."""
+    global _probes
+    _probes = None
+    _in_flight.clear()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def _probe_all() -> tuple[bool, dict]:
@@ -127,5 +143,8 @@ def _started(name: str, probe) -> Future:
     if earlier is not None and not earlier.done():
         return earlier
     # In the request's context (its trace, its log fields): the probe's queries are its children.
+    global _probes
+    if _probes is None:
+        _probes = ThreadPoolExecutor(max_workers=16, thread_name_prefix="readiness")
     _in_flight[name] = future = _probes.submit(contextvars.copy_context().run, probe)
     return future

@@ -43,7 +43,7 @@ def make_app(*, include_shared_state: bool):
             from shop.health.checks import readiness
 
             try:
-                healthy, checks = readiness()
+                healthy, checks = readiness(broker_required=True)
             finally:
                 connections.close_all()  # this thread's connections only; never shared with the pool
             status = "200 OK" if healthy else "503 Service Unavailable"

@@ -81,3 +81,24 @@ def test_metrics_endpoint_exposes_prometheus_text(client):
     response = client.get("/metrics")
     assert response.status_code == 200
     assert b"http_requests_total" in response.content
+
+
+def test_a_workers_readiness_is_down_when_its_broker_is_unreachable_and_webs_stays_up(client, settings):
+    """A worker can do nothing without its broker: its ops port answers 503 (compose's health check).
+    Web, which serves without it (the outbox keeps events owed), stays ready and reports it."""
+    import json
+
+    from shop.observability.ops_server import make_app
+
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    answered = {}
+
+    def start_response(status, headers):
+        answered["status"] = status
+
+    body = b"".join(make_app(include_shared_state=False)({"PATH_INFO": "/health/ready"}, start_response))
+
+    assert answered["status"].startswith("503")
+    assert json.loads(body)["checks"]["broker"]["status"] == "down"
+    web = client.get("/health/ready")
+    assert web.status_code == 200 and web.json()["checks"]["broker"]["status"] == "down"
