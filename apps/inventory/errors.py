@@ -16,6 +16,17 @@ class StockItemNotFound(InventoryError):
     public_message = "No stock is tracked for this product."
 
 
+class AdjustmentAlreadyMade(InventoryError):
+    """The same one-time key again (a form submitted twice): the first submission made it."""
+
+    code = "ADJUSTMENT_ALREADY_MADE"
+    http_status = HTTPStatus.CONFLICT
+    public_message = "Already done by this form's first submission."
+
+    def __str__(self) -> str:
+        return self.public_message
+
+
 class AdjustmentBelowReserved(InventoryError):
     code = "STOCK_BELOW_RESERVED"
     http_status = HTTPStatus.CONFLICT

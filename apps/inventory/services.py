@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.inventory.errors import (
+    AdjustmentAlreadyMade,
     AdjustmentBelowReserved,
     ExpiredReservationUnfillable,
     ReservationNotActive,
@@ -268,7 +269,8 @@ def stock_adjust(
     ``once_key``: one adjustment per key. The admin's form carries one per form shown: a
     double-click submitted it twice, and a delivery of 40 units was booked as 80. The key is claimed
     in the adjustment's own transaction (a refused adjustment leaves it free), and a second
-    submission waits for the first and changes nothing; the same key with another delta or reason
+    submission waits for the first, changes nothing and says so (``AdjustmentAlreadyMade``, so that
+    no second staff-action record is written); the same key with another delta or reason
     is refused (``idempotency.IdempotencyKeyReused``)."""
     with transaction.atomic(using=ALIAS):
         claim = None
@@ -283,7 +285,7 @@ def stock_adjust(
         if item is None:
             raise StockItemNotFound(str(product_id))
         if claim is not None and claim.completed is not None:
-            return item  # done by the first submission
+            raise AdjustmentAlreadyMade(str(product_id))  # done by the first submission: nothing changes
         if item.on_hand + delta < item.reserved:
             raise AdjustmentBelowReserved(
                 product_id=product_id, on_hand=item.on_hand, reserved=item.reserved, delta=delta

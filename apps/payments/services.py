@@ -84,7 +84,10 @@ class Outcome:
     replayed: bool = False
 
     def to_json(self) -> str:
-        return json.dumps({**vars(self), "payment_id": str(self.payment_id) if self.payment_id else None})
+        # ``replayed`` is said of an answer, never stored: a record with it would fail a process of the
+        # previous release reading it during a rolling deploy.
+        stored = {name: value for name, value in vars(self).items() if name != "replayed"}
+        return json.dumps({**stored, "payment_id": str(self.payment_id) if self.payment_id else None})
 
     @classmethod
     def from_json(cls, text: str) -> "Outcome":

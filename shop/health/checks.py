@@ -91,7 +91,8 @@ def readiness(*, broker_required: bool = False) -> tuple[bool, dict]:
     global _cached
     with _lock:
         if _cached is None or time.monotonic() - _cached[0] >= settings.HEALTH_READY_CACHE_SECONDS:
-            _cached = (time.monotonic(), _probe_all())
+            result = _probe_all()  # stamped once answered: a verdict that took its deadline is fresh now
+            _cached = (time.monotonic(), result)
         healthy, checks = _cached[1]
         if broker_required and checks["broker"]["status"] == "down":
             healthy = False
@@ -103,6 +104,7 @@ def forget() -> None:
     global _cached
     with _lock:
         _cached = None
+        _in_flight.clear()
 
 
 _probes: ThreadPoolExecutor | None = None
